@@ -1,0 +1,47 @@
+# Two commands for a newcomer: `make plan` and `make test`. Everything runs inside .venv.
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install plan test lint unit preview up destroy preflight clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## Render the stack offline (no cloud, no Pulumi CLI) into build/plan/$(STACK)/
+plan: install
+	$(BIN)/python -m tools.plan --stack $(STACK)
+
+## Lint, type-check and run every test
+test: lint unit
+
+unit: install
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+## Read-only AWS checks before a long `pulumi up`
+preflight: install
+	$(BIN)/python -m tools.preflight --stack $(STACK)
+
+preview: install
+	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff
+
+up: install
+	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK)
+
+destroy: install
+	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK)
+
+clean:
+	rm -rf build $(VENV)

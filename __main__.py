@@ -1,0 +1,43 @@
+"""KServe + Fluid LLM serving on EKS: one `pulumi up` from VPC to InferenceServices."""
+
+import pulumi
+
+from components.cluster import Cluster, ClusterArgs
+from components.config import ConfigError, load_config
+from components.model_store import ModelStore, ModelStoreArgs
+from components.network import Network, NetworkArgs
+
+try:
+    config = load_config()
+except ConfigError as error:
+    # Refuse bad configuration before any resource is registered, one line per problem.
+    raise pulumi.RunError(
+        f"invalid stack configuration ({len(error.problems)} problems):\n" + str(error)
+    ) from None
+
+network = Network("network", NetworkArgs(config))
+cluster = Cluster(
+    "cluster",
+    ClusterArgs(
+        config,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        public_subnet_ids=network.public_subnet_ids,
+    ),
+)
+model_store = ModelStore(
+    "models",
+    ModelStoreArgs(
+        config,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+    ),
+)
+
+pulumi.export("clusterName", config.name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("region", config.region)
+pulumi.export("bucketName", model_store.bucket_name)
+pulumi.export("modelUris", model_store.model_uris)
+pulumi.export("dataNodeGroupName", f"{config.name}-data")
+pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")

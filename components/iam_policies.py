@@ -1,0 +1,94 @@
+"""IAM policy documents as pure functions, so tests can read exactly what is granted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+READ_ACTIONS = ("s3:GetObject",)
+WRITE_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+
+
+def _prefix_statements(
+    bucket_arn: str, prefixes: Sequence[str], object_actions: Sequence[str]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "ListModelPrefixes",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {
+                "StringLike": {
+                    "s3:prefix": [p for prefix in prefixes for p in (prefix, f"{prefix}/*")]
+                }
+            },
+        },
+        {
+            "Sid": "ModelObjects",
+            "Effect": "Allow",
+            "Action": list(object_actions),
+            "Resource": [f"{bucket_arn}/{prefix}/*" for prefix in prefixes],
+        },
+    ]
+
+
+def model_read_policy(bucket_arn: str, prefixes: Sequence[str]) -> dict[str, Any]:
+    """Read-only access to the models' prefixes: list them and get their objects, nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": _prefix_statements(bucket_arn, prefixes, READ_ACTIONS),
+    }
+
+
+def model_write_policy(bucket_arn: str, prefixes: Sequence[str]) -> dict[str, Any]:
+    """What staging needs: read and (multipart) write under the models' prefixes only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": _prefix_statements(bucket_arn, prefixes, WRITE_ACTIONS),
+    }
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
+    """Deny every request to the bucket that does not use TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def irsa_trust_policy(
+    oidc_provider_arn: str, oidc_provider_url: str, namespace: str, service_account: str
+) -> dict[str, Any]:
+    """Trust one Kubernetes service account (sub and aud both pinned) through the cluster's OIDC."""
+    issuer = oidc_provider_url.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{issuer}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }

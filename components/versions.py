@@ -1,0 +1,86 @@
+"""Every chart, image and app version the stack installs, each with the reason for the pin.
+
+Change a version here and nowhere else. The reasons cite `shared/reference/kserve-fluid-facts.md`
+(facts §N) where the evidence lives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# EKS: KServe v0.20.0 supports Kubernetes 1.32-1.34 (facts §3.1), Knative 1.21 needs >= 1.33 and
+# Istio 1.29 supports 1.31-1.35, so 1.33 and 1.34 are the versions every pinned piece supports.
+SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34")
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """A Helm chart at one version, from one repository."""
+
+    chart: str
+    version: str
+    repository: str
+    reason: str
+
+
+KSERVE_VERSION = "v0.20.0"
+
+NVIDIA_DEVICE_PLUGIN = ChartPin(
+    chart="nvidia-device-plugin",
+    version="0.20.0",
+    repository="https://nvidia.github.io/k8s-device-plugin",
+    reason="latest release (2026-08-19); AL2023 NVIDIA AMIs ship the driver, not the plugin (§3.8)",
+)
+CERT_MANAGER = ChartPin(
+    chart="cert-manager",
+    version="v1.17.0",
+    repository="https://charts.jetstack.io",
+    reason="the version KServe v0.20.0 tests (kserve-deps.env, §3.1); still a supported line",
+)
+ISTIO_BASE = ChartPin(
+    chart="base",
+    version="1.29.2",
+    repository="https://istio-release.storage.googleapis.com/charts",
+    reason=(
+        "KServe tests 1.27.1, EOL 2026-04-07; 1.29.2 is what net-istio knative-v1.22.0 tests "
+        "against, supports K8s 1.31-1.35, and KServe only uses Gateway/VirtualService v1 APIs "
+        "that are unchanged since 1.22 (§3.1, §3.3)"
+    ),
+)
+ISTIOD = ChartPin("istiod", ISTIO_BASE.version, ISTIO_BASE.repository, ISTIO_BASE.reason)
+ISTIO_GATEWAY = ChartPin("gateway", ISTIO_BASE.version, ISTIO_BASE.repository, ISTIO_BASE.reason)
+KNATIVE_OPERATOR = ChartPin(
+    chart="knative-operator",
+    version="v1.22.1",
+    repository="https://knative.github.io/operator",
+    reason=(
+        "KServe tests 1.21.1, EOL 2026-08-04; 1.22.1 (2026-05-30) is the next minor (the operator "
+        "upgrades one minor at a time), net-istio 1.22 tests Istio 1.29.2 (§3.1)"
+    ),
+)
+KNATIVE_SERVING_VERSION = "1.22.1"
+KSERVE_CRD = ChartPin(
+    chart="kserve-crd",
+    version=KSERVE_VERSION,
+    repository="oci://ghcr.io/kserve/charts",
+    reason="latest KServe release (2026-08-05); CRDs as their own release (§3.5, §5 item 8)",
+)
+KSERVE_RESOURCES = ChartPin(
+    "kserve-resources", KSERVE_VERSION, KSERVE_CRD.repository, "controller of the same release"
+)
+KSERVE_RUNTIME_CONFIGS = ChartPin(
+    "kserve-runtime-configs",
+    KSERVE_VERSION,
+    KSERVE_CRD.repository,
+    "built-in ClusterServingRuntimes of the same release, needed by the baseline service",
+)
+FLUID = ChartPin(
+    chart="fluid",
+    version="1.0.8",
+    repository="https://fluid-cloudnative.github.io/charts",
+    reason="latest stable (2025-10-30); has csi.useNodeAuthorization, needed on EKS (§3.7, §5.1)",
+)
+
+# Images the stack's own objects run (charts pin their own).
+HUGGINGFACE_SERVER_GPU_IMAGE = f"kserve/huggingfaceserver:{KSERVE_VERSION}-gpu"
+"""The `-gpu` tag carries vLLM; the plain tag is the CPU build since kserve PR #4049 (§0.1)."""

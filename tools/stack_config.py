@@ -1,0 +1,89 @@
+"""Stack configuration as the Pulumi CLI would hand it to the program, read without the CLI.
+
+Pulumi.yaml's `config:` defaults are applied first, then `Pulumi.<stack>.yaml` overrides them,
+exactly as `pulumi up` does. Values are returned JSON-encoded for structured types (the form
+`pulumi.Config.get_object` parses) and as plain strings otherwise. `secure:` values cannot be
+decrypted offline; they become a placeholder and stay marked secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_PLACEHOLDER = "offline-placeholder-secret"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What the CLI would pass to the program: project, stack and config."""
+
+    project: str
+    stack: str
+    config: dict[str, str]
+    secret_keys: list[str] = field(default_factory=list)
+
+    def raw(self, key: str) -> Any:
+        """The decoded value of a project key (for tools that read config without Pulumi)."""
+        value = self.config.get(f"{self.project}:{key}")
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+
+
+def read_project(root: Path = ROOT) -> dict[str, Any]:
+    """Pulumi.yaml as a dict."""
+    with (root / "Pulumi.yaml").open() as handle:
+        project: dict[str, Any] = yaml.safe_load(handle)
+    return project
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _qualify(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def load_stack_settings(
+    stack: str,
+    root: Path = ROOT,
+    stack_file: Path | None = None,
+    secret_value: str = SECRET_PLACEHOLDER,
+) -> StackSettings:
+    """Merge Pulumi.yaml defaults with the stack file, as `pulumi up` would."""
+    project = read_project(root)
+    name = str(project["name"])
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, declaration in (project.get("config") or {}).items():
+        if isinstance(declaration, dict) and "default" in declaration:
+            config[_qualify(name, key)] = _encode(declaration["default"])
+        elif isinstance(declaration, dict) and "value" in declaration:
+            config[_qualify(name, key)] = _encode(declaration["value"])
+        elif not isinstance(declaration, dict):
+            config[_qualify(name, key)] = _encode(declaration)
+    path = stack_file or root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path}; create it with `pulumi stack init {stack}`")
+    with path.open() as handle:
+        stack_doc = yaml.safe_load(handle) or {}
+    for key, value in (stack_doc.get("config") or {}).items():
+        full = _qualify(name, key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = secret_value
+            secret_keys.append(full)
+        else:
+            config[full] = _encode(value)
+    return StackSettings(project=name, stack=stack, config=config, secret_keys=secret_keys)
