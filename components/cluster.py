@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,8 +35,8 @@ CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
 class ClusterArgs:
     config: StackConfig
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: pulumi.Input[list[str]]
-    public_subnet_ids: pulumi.Input[list[str]]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    public_subnet_ids: pulumi.Input[Sequence[str]]
 
 
 class Cluster(pulumi.ComponentResource):

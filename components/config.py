@@ -504,6 +504,8 @@ def _models(
         r.problem("models", "must be a non-empty list of models")
         return ()
     node = CATALOGUE.get(gpu.instance_type)
+    if node is not None and node.gpus == 0:
+        node = None  # already reported; fitting a model to it would only repeat the problem
     models: list[ModelConfig] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(value):

@@ -163,7 +163,9 @@ def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
             resource_id = args.resource_id or f"{args.name}-id"
-            return resource_id, _mock_outputs(args.typ, args.name, args.inputs, args.custom, secret)
+            return resource_id, _mock_outputs(
+                args.typ, args.name, args.inputs, bool(args.custom), secret
+            )
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -174,7 +176,7 @@ def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]
             return {}, None
 
     class RecordingMonitor(MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        def RegisterResource(self, request: Any) -> Any:
             raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
             # Resource references become plain URNs before the mock monitor deserializes them:
             # rehydrating a reference starts a lookup on the monitor thread's own event loop,
@@ -217,7 +219,7 @@ def run_program(
                              monitor=monitor)  # fmt: skip
     pulumi.runtime.set_all_config(config, secret_keys)
     captured: dict[str, Any] = {}
-    pulumi.export = lambda name, value: captured.__setitem__(name, value)  # type: ignore[assignment]
+    pulumi.export = lambda name, value: captured.__setitem__(name, value)
     resolved: dict[str, Any] = {}
 
     async def resolve_exports() -> None:
@@ -249,7 +251,7 @@ def manifest_documents(
     index = 0
     for reg in registrations:
         kind = _k8s_kind(reg.type)
-        if kind is None or not reg.custom and reg.type != "kubernetes:helm.sh/v4:Chart":
+        if kind is None or (not reg.custom and reg.type != "kubernetes:helm.sh/v4:Chart"):
             continue
         inputs = reg.inputs
         if reg.type in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"):

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from components.config import PROJECT_KEYS, StackConfig, parse_config
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "offline-placeholder-secret"
 
@@ -31,8 +33,8 @@ class StackSettings:
     def raw(self, key: str) -> Any:
         """The decoded value of a project key (for tools that read config without Pulumi)."""
         value = self.config.get(f"{self.project}:{key}")
-        if value is None:
-            return None
+        if value is None or PROJECT_KEYS.get(key, "string") == "string":
+            return value
         try:
             return json.loads(value)
         except json.JSONDecodeError:
@@ -87,3 +89,16 @@ def load_stack_settings(
         else:
             config[full] = _encode(value)
     return StackSettings(project=name, stack=stack, config=config, secret_keys=secret_keys)
+
+
+def load_typed_config(stack: str, root: Path = ROOT, stack_file: Path | None = None) -> StackConfig:
+    """The validated StackConfig of a stack, for tools that run outside Pulumi."""
+    settings = load_stack_settings(stack, root, stack_file)
+    raw = {key: settings.raw(key) for key in PROJECT_KEYS if settings.raw(key) is not None}
+    return parse_config(
+        raw,
+        project=settings.project,
+        stack=stack,
+        region=settings.config.get("aws:region"),
+        has_hf_token=f"{settings.project}:hfToken" in settings.config,
+    )
