@@ -6,6 +6,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
+from components.platform import PlatformArgs, ServingPlatform
 
 try:
     config = load_config()
@@ -34,6 +35,16 @@ model_store = ModelStore(
     ),
 )
 
+platform = ServingPlatform(
+    "platform",
+    PlatformArgs(
+        config,
+        provider=cluster.provider,
+        data_node_group=cluster.data_node_group,
+        gpu_node_group=cluster.gpu_node_group,
+    ),
+)
+
 pulumi.export("clusterName", config.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("region", config.region)
@@ -41,3 +52,5 @@ pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelUris", model_store.model_uris)
 pulumi.export("dataNodeGroupName", f"{config.name}-data")
 pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
+pulumi.export("ingressHostname", platform.ingress_hostname)
+pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)

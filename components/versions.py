@@ -84,3 +84,6 @@ FLUID = ChartPin(
 # Images the stack's own objects run (charts pin their own).
 HUGGINGFACE_SERVER_GPU_IMAGE = f"kserve/huggingfaceserver:{KSERVE_VERSION}-gpu"
 """The `-gpu` tag carries vLLM; the plain tag is the CPU build since kserve PR #4049 (§0.1)."""
+
+CURL_IMAGE = "curlimages/curl:8.11.1"
+"""Small image for the Job that waits for KServe's webhook; any pinned curl build works."""

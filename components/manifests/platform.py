@@ -1,0 +1,201 @@
+"""Pure builders for the serving platform: Helm values and the KnativeServing object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.config import StackConfig
+from components.naming import GPU_PRESENT_LABEL, GPU_TAINT_KEY
+from components.versions import KNATIVE_SERVING_VERSION
+
+ISTIO_NAMESPACE = "istio-system"
+KNATIVE_NAMESPACE = "knative-serving"
+KSERVE_NAMESPACE = "kserve"
+INGRESS_GATEWAY_RELEASE = "istio-ingressgateway"
+# The gateway chart labels its pods `istio: <release name minus "istio-">`; net-istio's
+# knative-ingress-gateway selects exactly this label (facts §3.3).
+INGRESS_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+KOURIER_SERVICE = "kourier"
+NLB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+    "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+}
+
+
+def gpu_toleration() -> dict[str, str]:
+    return {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def device_plugin_values() -> dict[str, Any]:
+    """Run only on GPU nodes, tolerating their taint."""
+    return {
+        "tolerations": [gpu_toleration()],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+    }
+
+
+def cert_manager_values() -> dict[str, Any]:
+    return {"crds": {"enabled": True, "keep": True}}
+
+
+def istio_base_values() -> dict[str, Any]:
+    return {"defaultRevision": "default"}
+
+
+def istiod_values() -> dict[str, Any]:
+    # Model pods get no sidecar: the seed excludes them, and a sidecar slows every cold start.
+    return {"global": {"proxy": {"autoInject": "disabled"}}}
+
+
+def ingress_gateway_values() -> dict[str, Any]:
+    return {
+        "labels": INGRESS_GATEWAY_LABELS,
+        "service": {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS},
+    }
+
+
+def knative_serving(config: StackConfig) -> dict[str, Any]:
+    """The KnativeServing object; its `config` replaces the seed's `kubectl patch`.
+
+    The operator owns the `config-*` ConfigMaps and reverts direct edits (knative/operator#264),
+    so every setting lives here.
+    """
+    knative = config.knative
+    spec: dict[str, Any] = {
+        "version": KNATIVE_SERVING_VERSION,
+        "config": {
+            "features": {
+                "kubernetes.podspec-nodeselector": "enabled",
+                "kubernetes.podspec-tolerations": "enabled",
+                "kubernetes.podspec-affinity": "enabled",
+            },
+            "deployment": {
+                "progress-deadline": f"{knative.progress_deadline_seconds}s",
+                "registries-skipping-tag-resolving": "nvcr.io,index.docker.io",
+            },
+            "autoscaler": {
+                "enable-scale-to-zero": "true",
+                # Creating an InferenceService must not need a GPU node; warm starts opt in.
+                "allow-zero-initial-scale": "true",
+                "scale-to-zero-grace-period": f"{knative.scale_to_zero_grace_period_seconds}s",
+            },
+            "domain": {knative.domain: ""},
+        },
+    }
+    if config.networking == "kourier":
+        spec["ingress"] = {
+            "kourier": {"enabled": True, "service-type": "LoadBalancer"},
+            "istio": {"enabled": False},
+        }
+        spec["config"]["network"] = {"ingress-class": "kourier.ingress.networking.knative.dev"}
+        spec["services"] = [{"name": KOURIER_SERVICE, "annotations": NLB_ANNOTATIONS}]
+    else:
+        spec["ingress"] = {"istio": {"enabled": True}}
+    return {
+        "apiVersion": "operator.knative.dev/v1beta1",
+        "kind": "KnativeServing",
+        "metadata": {
+            "name": "knative-serving",
+            "namespace": KNATIVE_NAMESPACE,
+            "annotations": {
+                "pulumi.com/waitFor": "condition=Ready",
+                "pulumi.com/timeoutSeconds": "900",
+            },
+        },
+        "spec": spec,
+    }
+
+
+def kserve_resources_values(config: StackConfig) -> dict[str, Any]:
+    """KServe controller in Knative (serverless) mode, wired to the chosen ingress."""
+    gateway: dict[str, Any] = {"domain": config.knative.domain, "urlScheme": "http"}
+    if config.networking == "kourier":
+        gateway["disableIstioVirtualHost"] = True
+        gateway["localGateway"] = {
+            "gateway": f"{KNATIVE_NAMESPACE}/knative-local-gateway",
+            "gatewayService": f"kourier-internal.{KNATIVE_NAMESPACE}.svc.cluster.local",
+        }
+    else:
+        gateway["disableIstioVirtualHost"] = False
+        gateway["ingressGateway"] = {
+            "gateway": f"{KNATIVE_NAMESPACE}/knative-ingress-gateway",
+            "className": "istio",
+        }
+        gateway["localGateway"] = {
+            "gateway": f"{KNATIVE_NAMESPACE}/knative-local-gateway",
+            "gatewayService": f"knative-local-gateway.{ISTIO_NAMESPACE}.svc.cluster.local",
+        }
+    return {"kserve": {"controller": {"deploymentMode": "Knative", "gateway": gateway}}}
+
+
+def kserve_runtime_values() -> dict[str, Any]:
+    """The built-in runtimes; huggingfaceserver serves the baseline InferenceServices."""
+    return {
+        "kserve": {
+            "servingruntime": {"enabled": True, "huggingfaceserver": {"disabled": False}},
+        }
+    }
+
+
+def ingress_service(config: StackConfig) -> tuple[str, str]:
+    """(namespace, name) of the LoadBalancer Service in front of the InferenceServices."""
+    if config.networking == "kourier":
+        return KNATIVE_NAMESPACE, KOURIER_SERVICE
+    return ISTIO_NAMESPACE, INGRESS_GATEWAY_RELEASE
+
+
+def url_pattern(config: StackConfig) -> str:
+    """KServe's default domain template for a predictor, as the Host header to send."""
+    return f"http://{{name}}-predictor-{config.model_namespace}.{config.knative.domain}"
+
+
+def webhook_wait_job(image: str) -> dict[str, Any]:
+    """A Job that succeeds once KServe's webhook answers TLS, so CRs are not refused.
+
+    Helm reports kserve-resources ready when the controller is, not the webhook behind it
+    (kserve#5037, #4182): runtimes and InferenceServices created in that window fail.
+    """
+    url = f"https://kserve-webhook-server-service.{KSERVE_NAMESPACE}.svc:443/"
+    script = (
+        f"for i in $(seq 1 120); do curl -sk -o /dev/null --max-time 5 {url} && exit 0; "
+        "sleep 5; done; echo 'kserve webhook not reachable after 10 minutes' >&2; exit 1"
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "wait-for-kserve-webhook", "namespace": KSERVE_NAMESPACE},
+        "spec": {
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": 900,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 100},
+                    "containers": [
+                        {
+                            "name": "wait",
+                            "image": image,
+                            "command": ["/bin/sh", "-c", script],
+                            "resources": {
+                                "requests": {"cpu": "10m", "memory": "16Mi"},
+                                "limits": {"cpu": "100m", "memory": "64Mi"},
+                            },
+                        }
+                    ],
+                }
+            },
+        },
+    }

@@ -1,0 +1,218 @@
+"""Layer 3: the serving platform (device plugin, cert-manager, Istio or Kourier, Knative, KServe).
+
+Dependencies are explicit so that `pulumi up` creates, and `pulumi destroy` removes, in the order
+facts §3.10 gives: every release waits for the data nodes (where controllers run) and is deleted
+while they still exist; only the device plugin waits for the GPU node group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components.config import StackConfig
+from components.manifests import platform as manifests
+from components.versions import ChartPin
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    config: StackConfig
+    provider: k8s.Provider
+    data_node_group: pulumi.Resource
+    gpu_node_group: pulumi.Resource
+
+
+class ServingPlatform(pulumi.ComponentResource):
+    """Helm releases and the KnativeServing object that KServe InferenceServices run on."""
+
+    kserve_ready: list[pulumi.Resource]
+    """What a ClusterServingRuntime or InferenceService must depend on."""
+    knative_serving: k8s.apiextensions.CustomResource
+    ingress_hostname: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("kserve-fluid:platform:ServingPlatform", name, None, opts)
+        config = args.config
+        self._args = args
+        on_data_nodes = [args.data_node_group]
+
+        self._release(
+            "nvidia-device-plugin",
+            versions.NVIDIA_DEVICE_PLUGIN,
+            "nvidia-device-plugin",
+            manifests.device_plugin_values(),
+            depends_on=[args.data_node_group, args.gpu_node_group],
+            timeout=600,
+        )
+        cert_manager = self._release(
+            "cert-manager",
+            versions.CERT_MANAGER,
+            "cert-manager",
+            manifests.cert_manager_values(),
+            depends_on=on_data_nodes,
+            timeout=600,
+        )
+        ingress_ready: list[pulumi.Resource] = []
+        operator_after: list[pulumi.Resource] = list(on_data_nodes)
+        if config.networking == "istio":
+            istio_base = self._release(
+                "istio-base",
+                versions.ISTIO_BASE,
+                manifests.ISTIO_NAMESPACE,
+                manifests.istio_base_values(),
+                depends_on=on_data_nodes,
+                timeout=300,
+            )
+            istiod = self._release(
+                "istiod",
+                versions.ISTIOD,
+                manifests.ISTIO_NAMESPACE,
+                manifests.istiod_values(),
+                depends_on=[*on_data_nodes, istio_base],
+                timeout=600,
+            )
+            gateway = self._release(
+                manifests.INGRESS_GATEWAY_RELEASE,
+                versions.ISTIO_GATEWAY,
+                manifests.ISTIO_NAMESPACE,
+                manifests.ingress_gateway_values(),
+                depends_on=[*on_data_nodes, istiod],
+                # Helm waits for the NLB's hostname on create, and on delete for the Service
+                # (and its load-balancer-cleanup finalizer, i.e. the NLB) to be gone, before
+                # the cluster and then the VPC are destroyed (pulumi-eks #194, #382, #1226).
+                timeout=900,
+                delete_timeout="20m",
+            )
+            ingress_ready = [gateway]
+            # KnativeServing's net-istio needs Istio's CRDs (knative/operator#587).
+            operator_after.append(istio_base)
+
+        knative_operator = self._release(
+            "knative-operator",
+            versions.KNATIVE_OPERATOR,
+            "knative-operator",
+            {},
+            depends_on=operator_after,
+            timeout=600,
+        )
+        knative_namespace = k8s.core.v1.Namespace(
+            "knative-serving",
+            metadata={"name": manifests.KNATIVE_NAMESPACE},
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=on_data_nodes
+            ),
+        )
+        serving = manifests.knative_serving(config)
+        self.knative_serving = k8s.apiextensions.CustomResource(
+            "knative-serving",
+            api_version=serving["apiVersion"],
+            kind=serving["kind"],
+            metadata=serving["metadata"],
+            spec=serving["spec"],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                # Deleted before the operator, or its finalizer never clears (operator#1950).
+                depends_on=[knative_operator, knative_namespace, *ingress_ready],
+                custom_timeouts=pulumi.CustomTimeouts(create="20m", delete="20m"),
+            ),
+        )
+        kserve_crd = self._release(
+            "kserve-crd", versions.KSERVE_CRD, manifests.KSERVE_NAMESPACE, {},
+            depends_on=on_data_nodes, timeout=300,
+        )  # fmt: skip
+        kserve = self._release(
+            "kserve",
+            versions.KSERVE_RESOURCES,
+            manifests.KSERVE_NAMESPACE,
+            manifests.kserve_resources_values(config),
+            depends_on=[*on_data_nodes, kserve_crd, cert_manager, self.knative_serving],
+            timeout=900,
+        )
+        webhook = manifests.webhook_wait_job(versions.CURL_IMAGE)
+        webhook_ready = k8s.batch.v1.Job(
+            "wait-for-kserve-webhook",
+            metadata=webhook["metadata"],
+            spec=webhook["spec"],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[*on_data_nodes, kserve],
+                custom_timeouts=pulumi.CustomTimeouts(create="15m"),
+            ),
+        )
+        runtimes = self._release(
+            "kserve-runtime-configs",
+            versions.KSERVE_RUNTIME_CONFIGS,
+            manifests.KSERVE_NAMESPACE,
+            manifests.kserve_runtime_values(),
+            depends_on=[*on_data_nodes, kserve, webhook_ready],
+            timeout=300,
+        )
+        self.kserve_ready = [kserve, webhook_ready, runtimes, self.knative_serving]
+
+        namespace, service_name = manifests.ingress_service(config)
+        ingress = k8s.core.v1.Service.get(
+            "ingress-service",
+            f"{namespace}/{service_name}",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=ingress_ready or [self.knative_serving],
+            ),
+        )
+        self.ingress_hostname = ingress.status.apply(
+            lambda status: (
+                (status.load_balancer.ingress or [None])[0].hostname  # type: ignore[union-attr]
+                if status and status.load_balancer and status.load_balancer.ingress
+                else ""
+            )
+        )
+        self.url_pattern = manifests.url_pattern(config)
+        self.register_outputs(
+            {"ingressHostname": self.ingress_hostname, "urlPattern": self.url_pattern}
+        )
+
+    def _release(
+        self,
+        name: str,
+        pin: ChartPin,
+        namespace: str,
+        values: dict[str, Any],
+        depends_on: list[pulumi.Resource],
+        timeout: int,
+        delete_timeout: str = "15m",
+    ) -> k8s.helm.v3.Release:
+        """A pinned Helm release that waits for readiness and cleans up a failed install."""
+        oci = pin.repository.startswith("oci://")
+        return k8s.helm.v3.Release(
+            name,
+            name=name,
+            chart=f"{pin.repository}/{pin.chart}" if oci else pin.chart,
+            version=pin.version,
+            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+            namespace=namespace,
+            create_namespace=True,
+            values=values,
+            timeout=timeout,
+            atomic=True,
+            cleanup_on_fail=True,
+            skip_await=False,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self._args.provider,
+                depends_on=depends_on,
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{timeout // 60 + 5}m",
+                    update=f"{timeout // 60 + 5}m",
+                    delete=delete_timeout,
+                ),  # fmt: skip
+            ),
+        )
