@@ -39,26 +39,55 @@ _SIZES = {
     "24xlarge": 96,
 }
 _CPU_FAMILIES = {
-    "m5": 4, "m5n": 4, "m5d": 4, "m5dn": 4, "m6i": 4, "m6a": 4, "m6in": 4, "m7i": 4, "m7a": 4,
-    "c5": 2, "c5n": 2, "c6i": 2, "c6in": 2, "c7i": 2,
-    "r5": 8, "r5n": 8, "r6i": 8, "r7i": 8,
-}  # fmt: skip
+    "m5": 4,
+    "m5n": 4,
+    "m5d": 4,
+    "m5dn": 4,
+    "m6i": 4,
+    "m6a": 4,
+    "m6in": 4,
+    "m7i": 4,
+    "m7a": 4,
+    "c5": 2,
+    "c5n": 2,
+    "c6i": 2,
+    "c6in": 2,
+    "c7i": 2,
+    "r5": 8,
+    "r5n": 8,
+    "r6i": 8,
+    "r7i": 8,
+}
 
 # GPU families: size -> (vCPU, memory GiB, GPUs). Sources: the EC2 accelerated-computing pages.
 _G5_LIKE = {
-    "xlarge": (4, 16, 1), "2xlarge": (8, 32, 1), "4xlarge": (16, 64, 1), "8xlarge": (32, 128, 1),
-    "12xlarge": (48, 192, 4), "16xlarge": (64, 256, 1), "24xlarge": (96, 384, 4),
+    "xlarge": (4, 16, 1),
+    "2xlarge": (8, 32, 1),
+    "4xlarge": (16, 64, 1),
+    "8xlarge": (32, 128, 1),
+    "12xlarge": (48, 192, 4),
+    "16xlarge": (64, 256, 1),
+    "24xlarge": (96, 384, 4),
     "48xlarge": (192, 768, 8),
-}  # fmt: skip
+}
 _G6E = {
-    "xlarge": (4, 32, 1), "2xlarge": (8, 64, 1), "4xlarge": (16, 128, 1), "8xlarge": (32, 256, 1),
-    "12xlarge": (48, 384, 4), "16xlarge": (64, 512, 1), "24xlarge": (96, 768, 4),
+    "xlarge": (4, 32, 1),
+    "2xlarge": (8, 64, 1),
+    "4xlarge": (16, 128, 1),
+    "8xlarge": (32, 256, 1),
+    "12xlarge": (48, 384, 4),
+    "16xlarge": (64, 512, 1),
+    "24xlarge": (96, 768, 4),
     "48xlarge": (192, 1536, 8),
-}  # fmt: skip
+}
 _G4DN = {
-    "xlarge": (4, 16, 1), "2xlarge": (8, 32, 1), "4xlarge": (16, 64, 1), "8xlarge": (32, 128, 1),
-    "12xlarge": (48, 192, 4), "16xlarge": (64, 256, 1),
-}  # fmt: skip
+    "xlarge": (4, 16, 1),
+    "2xlarge": (8, 32, 1),
+    "4xlarge": (16, 64, 1),
+    "8xlarge": (32, 128, 1),
+    "12xlarge": (48, 192, 4),
+    "16xlarge": (64, 256, 1),
+}
 _GPU_FAMILIES: dict[str, tuple[str, int, dict[str, tuple[int, int, int]]]] = {
     "g4dn": ("T4", 16, _G4DN),
     "g5": ("A10G", 24, _G5_LIKE),

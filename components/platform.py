@@ -125,9 +125,13 @@ class ServingPlatform(pulumi.ComponentResource):
             ),
         )
         kserve_crd = self._release(
-            "kserve-crd", versions.KSERVE_CRD, manifests.KSERVE_NAMESPACE, {},
-            depends_on=on_data_nodes, timeout=300,
-        )  # fmt: skip
+            "kserve-crd",
+            versions.KSERVE_CRD,
+            manifests.KSERVE_NAMESPACE,
+            {},
+            depends_on=on_data_nodes,
+            timeout=300,
+        )
         kserve = self._release(
             "kserve",
             versions.KSERVE_RESOURCES,
@@ -168,13 +172,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 depends_on=ingress_ready or [self.knative_serving],
             ),
         )
-        self.ingress_hostname = ingress.status.apply(
-            lambda status: (
-                (status.load_balancer.ingress or [None])[0].hostname  # type: ignore[union-attr]
-                if status and status.load_balancer and status.load_balancer.ingress
-                else ""
-            )
-        )
+        self.ingress_hostname = ingress.status.apply(_load_balancer_hostname)
         self.url_pattern = manifests.url_pattern(config)
         self.register_outputs(
             {"ingressHostname": self.ingress_hostname, "urlPattern": self.url_pattern}
@@ -213,6 +211,12 @@ class ServingPlatform(pulumi.ComponentResource):
                     create=f"{timeout // 60 + 5}m",
                     update=f"{timeout // 60 + 5}m",
                     delete=delete_timeout,
-                ),  # fmt: skip
+                ),
             ),
         )
+
+
+def _load_balancer_hostname(status: Any) -> str:
+    """The NLB's DNS name once AWS has assigned it, else an empty string."""
+    ingress = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
+    return str(ingress[0].hostname or "") if ingress else ""

@@ -71,9 +71,12 @@ class PlanFailure:
 
 
 def run_plan(
-    out: Path, stack: str = "dev", sets: dict[str, Any] | None = None,
-    secrets: dict[str, str] | None = None, secret_value: str | None = None,
-) -> Plan | PlanFailure:  # fmt: skip
+    out: Path,
+    stack: str = "dev",
+    sets: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+    secret_value: str | None = None,
+) -> Plan | PlanFailure:
     """Run `python -m tools.plan` once in a fresh interpreter (pulumi/pulumi#6561)."""
     command = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
     for key, value in (sets or {}).items():

@@ -215,8 +215,9 @@ def run_program(
 
     asyncio.set_event_loop(asyncio.new_event_loop())  # Python 3.14: no implicit loop (#24338)
     monitor, registrations, exports = build_recorder(secret)
-    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False,
-                             monitor=monitor)  # fmt: skip
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor
+    )
     pulumi.runtime.set_all_config(config, secret_keys)
     captured: dict[str, Any] = {}
     pulumi.export = lambda name, value: captured.__setitem__(name, value)
@@ -274,8 +275,20 @@ def manifest_documents(
         yield stem, document
 
 
-_OBJECT_FIELDS = ("apiVersion", "kind", "metadata", "spec", "data", "stringData", "type",
-                  "rules", "roleRef", "subjects", "secrets", "webhooks")  # fmt: skip
+_OBJECT_FIELDS = (
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "data",
+    "stringData",
+    "type",
+    "rules",
+    "roleRef",
+    "subjects",
+    "secrets",
+    "webhooks",
+)
 
 
 def graph_dot(registrations: list[Registration]) -> str:
@@ -324,10 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--stack-file", type=Path, help="use this stack file instead")
     parser.add_argument("--out", type=Path, help="output folder (default build/plan/<stack>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (VALUE parsed as YAML)")  # fmt: skip
-    parser.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a secret config key")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (VALUE parsed as YAML)",
+    )
+    parser.add_argument(
+        "--secret", action="append", default=[], metavar="KEY=VALUE", help="set a secret config key"
+    )
     parser.add_argument(
         "--secret-value",
         default=SECRET_PLACEHOLDER,
@@ -335,8 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = load_stack_settings(args.stack, stack_file=args.stack_file,
-                                   secret_value=args.secret_value)  # fmt: skip
+    settings = load_stack_settings(
+        args.stack, stack_file=args.stack_file, secret_value=args.secret_value
+    )
     config = dict(settings.config)
     secret_keys = list(settings.secret_keys)
     for key, value in _parse_sets(args.set).items():
@@ -349,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     import pulumi
 
     try:
-        registrations, outputs = run_program(settings.project, args.stack, config, secret_keys,
-                                             args.secret_value)  # fmt: skip
+        registrations, outputs = run_program(
+            settings.project, args.stack, config, secret_keys, args.secret_value
+        )
     except pulumi.RunError as error:
         print(str(error), file=sys.stderr)
         return 2
