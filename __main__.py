@@ -6,7 +6,10 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
+from components.model_cache import ModelCache, ModelCacheArgs
 from components.platform import PlatformArgs, ServingPlatform
+from components.serving import ModelServing, ModelServingArgs
+from components.endpoints import inference_endpoints
 
 try:
     config = load_config()
@@ -45,6 +48,31 @@ platform = ServingPlatform(
     ),
 )
 
+model_cache = ModelCache(
+    "model-cache",
+    ModelCacheArgs(
+        config,
+        provider=cluster.provider,
+        data_node_group=cluster.data_node_group,
+        bucket_name=model_store.bucket_name,
+        access_key_id=model_store.reader_access_key_id,
+        secret_access_key=model_store.reader_secret_access_key,
+    ),
+)
+serving = ModelServing(
+    "serving",
+    ModelServingArgs(
+        config,
+        provider=cluster.provider,
+        data_node_group=cluster.data_node_group,
+        kserve_ready=platform.kserve_ready,
+        namespace=model_cache.namespace,
+        dataloads=model_cache.dataloads,
+        bucket_name=model_store.bucket_name,
+        storage_initializer_role_arn=model_store.storage_initializer_role_arn,
+    ),
+)
+
 pulumi.export("clusterName", config.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("region", config.region)
@@ -54,3 +82,6 @@ pulumi.export("dataNodeGroupName", f"{config.name}-data")
 pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
+pulumi.export(
+    "inferenceServices", inference_endpoints(config, serving.hosts, platform.ingress_hostname)
+)

@@ -1,0 +1,199 @@
+"""Pure builders for the model cache: Fluid values, credentials, Dataset, JindoRuntime, DataLoad.
+
+The seed's `jindo.yaml`, `dataload.yaml` and `s3creds.yaml` (facts §1), made right for EKS and
+current Fluid: explicit `fuse.cleanPolicy`, workers pinned to the data nodes, tiered store at the
+data nodes' cache volume, FUSE only on GPU nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.config import ModelConfig, StackConfig
+from components.manifests.platform import gpu_toleration
+from components.naming import INSTANCE_TYPE_LABEL, NODE_ROLE_LABEL, data_node_labels
+
+DATASET_NAME = "s3-data"
+CREDENTIALS_SECRET = "s3creds"
+ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+FLUID_NAMESPACE = "fluid-system"
+WAIT_BOUND_SECONDS = 1200  # Jindo images come from a registry in Shanghai (facts §0.5)
+
+
+def fluid_values() -> dict[str, Any]:
+    """Jindo controller always on; CSI without kubelet node authorization (EKS, fluid#4496)."""
+    return {"runtime": {"jindo": {"enabled": True}}, "csi": {"useNodeAuthorization": False}}
+
+
+def s3_endpoint(region: str) -> str:
+    return f"s3.{region}.amazonaws.com"
+
+
+def s3_annotations(region: str) -> dict[str, str]:
+    """What KServe's storage initializer reads to reach S3 (seed's s3creds.yaml)."""
+    return {
+        "serving.kserve.io/s3-endpoint": s3_endpoint(region),
+        "serving.kserve.io/s3-usehttps": "1",
+        "serving.kserve.io/s3-region": region,
+        "serving.kserve.io/s3-useanoncredential": "false",
+    }
+
+
+def namespace(config: StackConfig) -> dict[str, Any]:
+    # Model pods run no privileged container (the FUSE pod lives in the runtime's DaemonSet),
+    # so the namespace can enforce the baseline Pod Security Standard.
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": config.model_namespace,
+            "labels": {"pod-security.kubernetes.io/enforce": "baseline"},
+        },
+    }
+
+
+def credentials_secret(config: StackConfig) -> dict[str, Any]:
+    """The Secret JindoFS reads its keys from; the values are filled in by the component."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": CREDENTIALS_SECRET,
+            "namespace": config.model_namespace,
+            "annotations": s3_annotations(config.region),
+        },
+    }
+
+
+def mount_path(model: ModelConfig) -> str:
+    return f"/{model.name}"
+
+
+def dataset(config: StackConfig, bucket: str) -> dict[str, Any]:
+    """One Dataset, one mount per model, read-only, cached on the data nodes."""
+    region = config.region
+
+    def key_ref(name: str, key: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": key}},
+        }
+
+    mounts = [
+        {
+            "name": model.name,
+            "path": mount_path(model),
+            "mountPoint": f"s3://{bucket}/{model.s3_prefix}/",
+            "readOnly": True,
+            "options": {"fs.s3.region": region, "fs.s3.endpoint": s3_endpoint(region)},
+            "encryptOptions": [
+                key_ref("fs.s3.accessKeyId", ACCESS_KEY_ID),
+                key_ref("fs.s3.accessKeySecret", SECRET_ACCESS_KEY),
+            ],
+        }
+        for model in config.models
+    ]
+    data_selector = [
+        {
+            "key": INSTANCE_TYPE_LABEL,
+            "operator": "In",
+            "values": [config.data_node_group.instance_type],
+        },
+        {"key": NODE_ROLE_LABEL, "operator": "In", "values": [data_node_labels()[NODE_ROLE_LABEL]]},
+    ]
+    return {
+        "apiVersion": "data.fluid.io/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {
+            "name": DATASET_NAME,
+            "namespace": config.model_namespace,
+            "annotations": {
+                "pulumi.com/waitFor": "jsonpath={.status.phase}=Bound",
+                "pulumi.com/timeoutSeconds": str(WAIT_BOUND_SECONDS),
+            },
+        },
+        "spec": {
+            "mounts": mounts,
+            "accessModes": ["ReadOnlyMany"],
+            "placement": "Shared",
+            "nodeAffinity": {
+                "required": {"nodeSelectorTerms": [{"matchExpressions": data_selector}]}
+            },
+        },
+    }
+
+
+def jindo_runtime(config: StackConfig) -> dict[str, Any]:
+    """Workers on every data node with an SSD tier on the cache volume; FUSE on GPU nodes."""
+    cache = config.model_cache
+    data_nodes = data_node_labels()
+    return {
+        "apiVersion": "data.fluid.io/v1alpha1",
+        "kind": "JindoRuntime",
+        "metadata": {"name": DATASET_NAME, "namespace": config.model_namespace},
+        "spec": {
+            "replicas": config.cache_workers,
+            "tieredstore": {
+                "levels": [
+                    {
+                        "mediumtype": "SSD",
+                        "volumeType": "hostPath",
+                        "path": cache.path,
+                        "quota": f"{cache.quota_gib}Gi",
+                        "high": f"{cache.high_watermark}",
+                        "low": f"{cache.low_watermark}",
+                    }
+                ]
+            },
+            "master": {"nodeSelector": data_nodes},
+            "worker": {"nodeSelector": data_nodes},
+            "fuse": {
+                "cleanPolicy": cache.fuse_clean_policy,
+                "nodeSelector": {NODE_ROLE_LABEL: "gpu"},
+                "tolerations": [gpu_toleration()],
+                "properties": {
+                    "fs.jindofsx.data.cache.enable": "true",
+                    "fs.jindofsx.stream.maxPendingBlocks": "200",
+                    "fs.s3.download.queue.size": "16",
+                    "fs.s3.download.thread.concurrency": "32",
+                    "fs.s3.read.readahead.buffer.count": "16",
+                },
+                "args": [
+                    "-okernel_cache",
+                    "-oro",
+                    "-oattr_timeout=7200",
+                    "-oentry_timeout=7200",
+                    "-ometrics_port=9089",
+                ],
+            },
+        },
+    }
+
+
+def dataload_timeout_seconds(model: ModelConfig) -> int:
+    """Generous: the seed loaded 15 GB x 3 replicas in 171 s; allow 20 s per cached GiB."""
+    return 600 + round(model.size_gib * model.cache_replicas * 20)
+
+
+def dataload(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
+    """Preload one model into the cache, as many copies as the model asks for."""
+    return {
+        "apiVersion": "data.fluid.io/v1alpha1",
+        "kind": "DataLoad",
+        "metadata": {
+            "name": f"{model.name}-dataload",
+            "namespace": config.model_namespace,
+            "annotations": {
+                "pulumi.com/waitFor": "jsonpath={.status.phase}=Complete",
+                "pulumi.com/timeoutSeconds": str(dataload_timeout_seconds(model)),
+            },
+        },
+        "spec": {
+            "dataset": {"name": DATASET_NAME, "namespace": config.model_namespace},
+            "loadMetadata": True,
+            "target": [{"path": mount_path(model), "replicas": model.cache_replicas}],
+            "nodeSelector": data_node_labels(),
+        },
+    }

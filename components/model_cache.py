@@ -1,0 +1,149 @@
+"""Layer 4: Fluid and the model cache (Dataset, JindoRuntime, one DataLoad per model).
+
+Destroy order matters (facts §5 items 2-3): InferenceServices go first (they depend on the
+DataLoads), then DataLoad -> JindoRuntime -> Dataset, all while the Fluid controllers, and the
+data nodes they run on, still exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components.config import StackConfig
+from components.manifests import cache as manifests
+
+
+@dataclass(frozen=True)
+class ModelCacheArgs:
+    config: StackConfig
+    provider: k8s.Provider
+    data_node_group: pulumi.Resource
+    bucket_name: pulumi.Input[str]
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+    staging_jobs: dict[str, pulumi.Resource] = field(default_factory=dict)
+
+
+def _custom(
+    name: str, document: dict, opts: pulumi.ResourceOptions, spec: pulumi.Input[dict] | None = None
+) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=document["apiVersion"],
+        kind=document["kind"],
+        metadata=document["metadata"],
+        spec=document["spec"] if spec is None else spec,
+        opts=opts,
+    )
+
+
+class ModelCache(pulumi.ComponentResource):
+    """The cache the Fluid InferenceServices read through, preloaded before they exist."""
+
+    namespace: k8s.core.v1.Namespace
+    dataloads: dict[str, k8s.apiextensions.CustomResource]
+    dataset: k8s.apiextensions.CustomResource
+
+    def __init__(
+        self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("kserve-fluid:cache:ModelCache", name, None, opts)
+        config = args.config
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        on_data_nodes = [args.data_node_group]
+        chart = versions.FLUID
+        fluid = k8s.helm.v3.Release(
+            "fluid",
+            name="fluid",
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            namespace=manifests.FLUID_NAMESPACE,
+            create_namespace=True,
+            values=manifests.fluid_values(),
+            timeout=900,
+            atomic=True,
+            cleanup_on_fail=True,
+            skip_await=False,
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(
+                    depends_on=on_data_nodes,
+                    custom_timeouts=pulumi.CustomTimeouts(create="20m", delete="15m"),
+                ),
+            ),
+        )
+        namespace = manifests.namespace(config)
+        self.namespace = k8s.core.v1.Namespace(
+            "models",
+            metadata=namespace["metadata"],
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=on_data_nodes)
+            ),
+        )
+        secret = manifests.credentials_secret(config)
+        credentials = k8s.core.v1.Secret(
+            "s3-credentials",
+            metadata=secret["metadata"],
+            type=secret["type"],
+            string_data={
+                manifests.ACCESS_KEY_ID: args.access_key_id,
+                manifests.SECRET_ACCESS_KEY: pulumi.Output.secret(args.secret_access_key),
+            },
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[self.namespace, *on_data_nodes])
+            ),
+        )
+        cr_after = [fluid, self.namespace, credentials, *on_data_nodes]
+        dataset = manifests.dataset(config, "BUCKET")
+        self.dataset = _custom(
+            "model-cache-dataset",
+            dataset,
+            pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(
+                    depends_on=cr_after,
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=f"{manifests.WAIT_BOUND_SECONDS // 60 + 5}m", delete="15m"
+                    ),
+                ),
+            ),
+            spec=pulumi.Output.from_input(args.bucket_name).apply(
+                lambda bucket: manifests.dataset(config, bucket)["spec"]
+            ),
+        )
+        runtime = _custom(
+            "model-cache-runtime",
+            manifests.jindo_runtime(config),
+            pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(
+                    # Deleted before the Dataset it serves (fluid#1419).
+                    depends_on=[*cr_after, self.dataset],
+                    custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
+                ),
+            ),
+        )
+        self.dataloads = {}
+        for model in config.models:
+            document = manifests.dataload(config, model)
+            staged = [args.staging_jobs[model.name]] if model.name in args.staging_jobs else []
+            self.dataloads[model.name] = _custom(
+                f"{model.name}-dataload",
+                document,
+                pulumi.ResourceOptions.merge(
+                    k8s_opts,
+                    pulumi.ResourceOptions(
+                        depends_on=[*cr_after, self.dataset, runtime, *staged],
+                        custom_timeouts=pulumi.CustomTimeouts(
+                            create=f"{manifests.dataload_timeout_seconds(model) // 60 + 5}m",
+                            delete="10m",
+                        ),
+                    ),
+                ),
+            )
+        self.register_outputs({"dataset": self.dataset.metadata["name"]})

@@ -1,0 +1,120 @@
+"""Layer 5: the warm-up ClusterServingRuntime and the InferenceServices of every model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import StackConfig
+from components.manifests import serving as manifests
+
+
+@dataclass(frozen=True)
+class ModelServingArgs:
+    config: StackConfig
+    provider: k8s.Provider
+    data_node_group: pulumi.Resource
+    kserve_ready: list[pulumi.Resource]
+    namespace: pulumi.Resource
+    dataloads: dict[str, pulumi.Resource]
+    bucket_name: pulumi.Input[str]
+    storage_initializer_role_arn: pulumi.Input[str]
+
+
+class ModelServing(pulumi.ComponentResource):
+    """Per model: a Fluid InferenceService and, when asked for, a storage-initializer baseline."""
+
+    hosts: dict[str, dict[str, str | None]]
+    """Per model, the Host header of its Fluid and baseline predictors."""
+
+    def __init__(
+        self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("kserve-fluid:serving:ModelServing", name, None, opts)
+        config = args.config
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        def after(
+            *resources: pulumi.Resource, timeout: int | None = None
+        ) -> pulumi.ResourceOptions:
+            timeouts = (
+                pulumi.CustomTimeouts(create=f"{timeout // 60 + 5}m", delete="15m")
+                if timeout
+                else None
+            )
+            return pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(
+                    depends_on=[args.data_node_group, *resources], custom_timeouts=timeouts
+                ),
+            )
+
+        warmup = manifests.warmup_configmap(config)
+        warmup_code = k8s.core.v1.ConfigMap(
+            "model-cache-warmup",
+            metadata=warmup["metadata"],
+            data=warmup["data"],
+            opts=after(args.namespace),
+        )
+        runtime_doc = manifests.cluster_serving_runtime()
+        runtime = k8s.apiextensions.CustomResource(
+            "warmup-serving-runtime",
+            api_version=runtime_doc["apiVersion"],
+            kind=runtime_doc["kind"],
+            metadata=runtime_doc["metadata"],
+            spec=runtime_doc["spec"],
+            opts=after(*args.kserve_ready),
+        )
+        needs_baseline = any(m.baseline for m in config.models)
+        service_account = None
+        if needs_baseline:
+            service_account = k8s.core.v1.ServiceAccount(
+                "baseline-service-account",
+                metadata=pulumi.Output.from_input(args.storage_initializer_role_arn).apply(
+                    lambda arn: manifests.baseline_service_account(config, arn)["metadata"]
+                ),
+                opts=after(args.namespace),
+            )
+
+        services: dict[str, dict[str, str | None]] = {}
+        for model in config.models:
+            fluid = manifests.fluid_inference_service(config, model)
+            timeout = manifests.isvc_ready_timeout_seconds(model)
+            k8s.apiextensions.CustomResource(
+                model.name,
+                api_version=fluid["apiVersion"],
+                kind=fluid["kind"],
+                metadata=fluid["metadata"],
+                spec=fluid["spec"],
+                opts=after(
+                    *args.kserve_ready,
+                    runtime,
+                    warmup_code,
+                    args.dataloads[model.name],
+                    timeout=timeout,
+                ),
+            )
+            services[model.name] = {
+                "fluid": manifests.service_host(config, model.name),
+                "baseline": None,
+            }
+            if model.baseline and service_account is not None:
+                name = manifests.baseline_name(model)
+                baseline = manifests.baseline_inference_service(config, model, "BUCKET")
+                k8s.apiextensions.CustomResource(
+                    name,
+                    api_version=baseline["apiVersion"],
+                    kind=baseline["kind"],
+                    metadata=baseline["metadata"],
+                    spec=pulumi.Output.from_input(args.bucket_name).apply(
+                        lambda bucket, m=model: manifests.baseline_inference_service(
+                            config, m, bucket
+                        )["spec"]
+                    ),
+                    opts=after(*args.kserve_ready, service_account, timeout=timeout),
+                )
+                services[model.name]["baseline"] = manifests.service_host(config, name)
+        self.hosts = services
+        self.register_outputs({"hosts": services})
