@@ -4,12 +4,12 @@ import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
+from components.endpoints import inference_endpoints
+from components.model_cache import ModelCache, ModelCacheArgs
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
-from components.model_cache import ModelCache, ModelCacheArgs
 from components.platform import PlatformArgs, ServingPlatform
 from components.serving import ModelServing, ModelServingArgs
-from components.endpoints import inference_endpoints
 
 try:
     config = load_config()
