@@ -1,0 +1,295 @@
+"""Model cache and InferenceServices: schemas, wiring between objects, and destroy order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+
+from components.manifests.serving import WARMUP_SOURCE
+from tests.plan_support import Plan, render
+from tests.schemas import validate_custom_object
+
+KIND_PREFIX = "kubernetes:"
+DATASET = "kubernetes:data.fluid.io/v1alpha1:Dataset"
+RUNTIME = "kubernetes:data.fluid.io/v1alpha1:JindoRuntime"
+DATALOAD = "kubernetes:data.fluid.io/v1alpha1:DataLoad"
+CSR = "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"
+ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+CUSTOM_TYPES = (DATASET, RUNTIME, DATALOAD, CSR, ISVC,
+                "kubernetes:operator.knative.dev/v1beta1:KnativeServing")  # fmt: skip
+CORE_TYPES = {
+    "kubernetes:core/v1:Namespace",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:batch/v1:Job",
+}
+
+THREE_MODELS = [
+    {
+        "name": name,
+        "s3Prefix": f"models/{name}",
+        "sizeGiB": size,
+        "vllmArgs": ["--max-model-len=2048"],
+        "resources": {"cpu": "8", "memory": "32Gi", "gpu": 1},
+        "minReplicas": 0,
+        "maxReplicas": 2,
+        "cacheReplicas": replicas,
+        "baseline": baseline,
+        "warmStart": warm,
+    }
+    for name, size, replicas, baseline, warm in (
+        ("llama-31-8b-instruct", 15, 2, True, False),
+        ("mistral-7b-instruct", 14, 1, False, True),
+        ("qwen25-3b-instruct", 6, 3, True, False),
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def three_model_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return render(tmp_path_factory.mktemp("plan-three"), sets={"models": THREE_MODELS})
+
+
+@pytest.fixture(params=["dev", "three"])
+def plan(request: pytest.FixtureRequest, dev_plan: Plan, three_model_plan: Plan) -> Plan:
+    return dev_plan if request.param == "dev" else three_model_plan
+
+
+def objects(plan: Plan, typ: str) -> list[dict[str, Any]]:
+    return [r["inputs"] for r in plan.of_type(typ)]
+
+
+def isvcs(plan: Plan) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects(plan, ISVC)}
+
+
+def test_every_custom_object_fits_its_crd(plan: Plan) -> None:
+    checked = 0
+    for typ in CUSTOM_TYPES:
+        for document in objects(plan, typ):
+            validate_custom_object(document)
+            checked += 1
+    assert checked >= 6
+
+
+def test_schema_check_refuses_unknown_and_wrong_fields(dev_plan: Plan) -> None:
+    runtime = objects(dev_plan, RUNTIME)[0]
+    with pytest.raises(jsonschema.ValidationError, match="'cleanpolicy' was unexpected"):
+        validate_custom_object({**runtime, "spec": {**runtime["spec"], "cleanpolicy": "x"}})
+    dataload = objects(dev_plan, DATALOAD)[0]
+    bad = json.loads(json.dumps(dataload))
+    bad["spec"]["policy"] = "Sometimes"
+    with pytest.raises(jsonschema.ValidationError, match="'Sometimes' is not one of"):
+        validate_custom_object(bad)
+
+
+def test_core_objects_fit_kubernetes_schemas(plan: Plan) -> None:
+    found = 0
+    for resource in plan.resources:
+        if resource["type"] in CORE_TYPES:
+            document = json.loads(json.dumps(resource["inputs"]))
+            if document.get("stringData") == "[secret]":
+                document["stringData"] = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+            kubernetes_validate.validate(document, "1.33", strict=True)
+            found += 1
+    assert found >= 5
+
+
+def test_storage_uri_matches_dataset_mount(plan: Plan) -> None:
+    dataset = objects(plan, DATASET)[0]
+    mounts = {m["name"]: m for m in dataset["spec"]["mounts"]}
+    bucket = plan.outputs["bucketName"]
+    for name, service in isvcs(plan).items():
+        uri = service["spec"]["predictor"]["model"]["storageUri"]
+        if name.endswith("-baseline"):
+            model = name.removesuffix("-baseline")
+            assert uri == plan.outputs["modelUris"][model]
+            continue
+        assert uri == f"pvc://{dataset['metadata']['name']}{mounts[name]['path']}"
+        assert mounts[name]["mountPoint"] == f"{plan.outputs['modelUris'][name]}/"
+        assert mounts[name]["mountPoint"].startswith(f"s3://{bucket}/")
+
+
+def test_dataload_targets_match_mounts(plan: Plan) -> None:
+    dataset = objects(plan, DATASET)[0]
+    paths = {m["path"] for m in dataset["spec"]["mounts"]}
+    loads = objects(plan, DATALOAD)
+    assert len(loads) == len(dataset["spec"]["mounts"])
+    for load in loads:
+        assert load["spec"]["dataset"]["name"] == dataset["metadata"]["name"]
+        assert {t["path"] for t in load["spec"]["target"]} <= paths
+        assert load["metadata"]["annotations"]["pulumi.com/waitFor"] == (
+            "jsonpath={.status.phase}=Complete"
+        )
+
+
+def test_three_models_keep_their_cache_replicas(three_model_plan: Plan) -> None:
+    loads = {d["metadata"]["name"]: d for d in objects(three_model_plan, DATALOAD)}
+    assert {n: d["spec"]["target"][0]["replicas"] for n, d in loads.items()} == {
+        "llama-31-8b-instruct-dataload": 2,
+        "mistral-7b-instruct-dataload": 1,
+        "qwen25-3b-instruct-dataload": 3,
+    }
+    services = isvcs(three_model_plan)
+    assert set(services) == {
+        "llama-31-8b-instruct",
+        "llama-31-8b-instruct-baseline",
+        "mistral-7b-instruct",
+        "qwen25-3b-instruct",
+        "qwen25-3b-instruct-baseline",
+    }
+    scale = {
+        n: s["spec"]["predictor"]["annotations"]["autoscaling.knative.dev/initial-scale"]
+        for n, s in services.items()
+    }
+    assert scale["mistral-7b-instruct"] == "1"
+    assert scale["llama-31-8b-instruct"] == "0"
+    assert three_model_plan.outputs["inferenceServices"]["mistral-7b-instruct"]["baseline"] is None
+
+
+def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
+    data_group = plan.one("eks:index:ManagedNodeGroup", "cluster-data")["inputs"]
+    dataset = objects(plan, DATASET)[0]
+    expressions = dataset["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0][
+        "matchExpressions"
+    ]
+    by_key = {e["key"]: e["values"] for e in expressions}
+    assert by_key["node.kubernetes.io/instance-type"] == data_group["instanceTypes"]
+    for key, values in by_key.items():
+        if key in data_group["labels"]:
+            assert values == [data_group["labels"][key]]
+    runtime = objects(plan, RUNTIME)[0]["spec"]
+    for part in ("master", "worker"):
+        selector = runtime[part]["nodeSelector"]
+        assert selector.items() <= data_group["labels"].items(), part
+    assert runtime["replicas"] == data_group["scalingConfig"]["desiredSize"]
+    level = runtime["tieredstore"]["levels"][0]
+    assert level["path"] == "/mnt/ssd0/cache" and level["quota"] == "100Gi"
+    assert level["mediumtype"] == "SSD"
+    assert runtime["fuse"]["cleanPolicy"] == "OnDemand"
+
+
+def test_isvcs_land_on_gpu_nodes(plan: Plan) -> None:
+    gpu_group = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")["inputs"]
+    taint = gpu_group["taints"][0]
+    fuse = objects(plan, RUNTIME)[0]["spec"]["fuse"]
+    for name, service in isvcs(plan).items():
+        predictor = service["spec"]["predictor"]
+        assert predictor["nodeSelector"].items() <= gpu_group["labels"].items(), name
+        assert predictor["tolerations"] == [
+            {"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}
+        ]
+        assert predictor["minReplicas"] == 0
+        limits = predictor["model"]["resources"]["limits"]
+        assert limits["nvidia.com/gpu"] == "1"
+    assert fuse["nodeSelector"].items() <= gpu_group["labels"].items()
+    assert fuse["tolerations"][0]["key"] == taint["key"]
+
+
+def test_dev_isvc_carries_the_seed_args(dev_plan: Plan) -> None:
+    service = isvcs(dev_plan)["llama-31-8b-instruct"]["spec"]["predictor"]
+    assert service["model"]["args"] == [
+        "--gpu-memory-utilization=0.95",
+        "--max-model-len=1024",
+        "--tensor-parallel-size=1",
+        "--enforce-eager",
+        "--disable-log-stats",
+    ]
+    assert service["model"]["resources"]["requests"] == {
+        "cpu": "24",
+        "memory": "48Gi",
+        "nvidia.com/gpu": "1",
+    }
+    assert service["annotations"]["autoscaling.knative.dev/initial-scale"] == "0"
+
+
+def test_secret_keys_match_encrypt_options(plan: Plan) -> None:
+    secret = plan.one("kubernetes:core/v1:Secret")
+    assert "$.stringData" in secret["secretPaths"]
+    refs = {
+        (o["valueFrom"]["secretKeyRef"]["name"], o["valueFrom"]["secretKeyRef"]["key"])
+        for mount in objects(plan, DATASET)[0]["spec"]["mounts"]
+        for o in mount["encryptOptions"]
+    }
+    name = secret["inputs"]["metadata"]["name"]
+    assert refs == {(name, "AWS_ACCESS_KEY_ID"), (name, "AWS_SECRET_ACCESS_KEY")}
+    assert all(
+        "Key" not in k for m in objects(plan, DATASET)[0]["spec"]["mounts"] for k in m["options"]
+    )
+
+
+def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
+    runtime = objects(plan, CSR)[0]
+    container = runtime["spec"]["containers"][0]
+    assert runtime["spec"]["supportedModelFormats"][0]["autoSelect"] is False
+    assert container["image"] == "kserve/huggingfaceserver:v0.20.0-gpu"
+    assert container["command"][:2] == ["python3", "/opt/warmup/warmup.py"]
+    assert container["command"][2:] == ["--", "python3", "-m", "huggingfaceserver"]
+    for name, service in isvcs(plan).items():
+        model = service["spec"]["predictor"]["model"]
+        if name.endswith("-baseline"):
+            assert "runtime" not in model
+            assert service["spec"]["predictor"]["serviceAccountName"] == "model-reader"
+        else:
+            assert model["runtime"] == runtime["metadata"]["name"]
+    configmap = plan.one("kubernetes:core/v1:ConfigMap")["inputs"]
+    volume = next(v for v in runtime["spec"]["volumes"] if v["name"] == "warmup")
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    assert configmap["data"]["warmup.py"] == WARMUP_SOURCE.read_text()
+
+
+def test_baseline_service_account_uses_irsa(dev_plan: Plan) -> None:
+    account = dev_plan.one("kubernetes:core/v1:ServiceAccount")["inputs"]["metadata"]
+    role = dev_plan.one("aws:iam/role:Role", "models-storage-initializer")
+    assert account["annotations"]["eks.amazonaws.com/role-arn"] == (
+        f"arn:aws:iam::123456789012:role/{role['inputs'].get('name', role['name'])}"
+    )
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+    subject = next(v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub"))
+    assert subject == f"system:serviceaccount:{account['namespace']}:{account['name']}"
+
+
+def test_dependencies_and_destroy_order(plan: Plan) -> None:
+    fluid = next(r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["name"] == "fluid")
+    kserve = next(r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["name"] == "kserve")
+    serving = plan.one("kubernetes:operator.knative.dev/v1beta1:KnativeServing")
+    data = plan.one("eks:index:ManagedNodeGroup", "cluster-data")
+    dataset = plan.of_type(DATASET)[0]
+    runtime = plan.of_type(RUNTIME)[0]
+    for load in plan.of_type(DATALOAD):
+        # Destroy runs dependents first: ISVC -> DataLoad -> JindoRuntime -> Dataset -> Fluid.
+        assert plan.depends_on(load, runtime)
+        assert plan.depends_on(load, dataset)
+    assert plan.depends_on(runtime, dataset)
+    assert plan.depends_on(dataset, fluid)
+    assert plan.depends_on(fluid, data)
+    for service in plan.of_type(ISVC):
+        assert plan.depends_on(service, kserve)
+        assert plan.depends_on(service, serving)
+        assert plan.depends_on(service, data)
+        if not service["name"].endswith("-baseline"):
+            assert plan.depends_on(service, plan.of_type(CSR)[0])
+            load = next(
+                d for d in plan.of_type(DATALOAD) if d["name"] == f"{service['name']}-dataload"
+            )
+            assert plan.depends_on(service, load)
+    for resource in plan.resources:
+        if resource["type"].startswith(KIND_PREFIX) and resource["custom"]:
+            if resource["type"] != "pulumi:providers:kubernetes":
+                assert plan.depends_on(resource, data), resource["urn"]
+
+
+def test_endpoint_outputs(dev_plan: Plan) -> None:
+    fluid = dev_plan.outputs["inferenceServices"]["llama-31-8b-instruct"]["fluid"]
+    assert fluid["host"] == "llama-31-8b-instruct-predictor-kserve-fluid-demo.example.com"
+    assert fluid["curl"].startswith(
+        "curl -sS http://ingress-service.elb.example/openai/v1/completions"
+    )
+    assert (
+        "-H 'Host: llama-31-8b-instruct-predictor-kserve-fluid-demo.example.com'" in fluid["curl"]
+    )
