@@ -280,8 +280,7 @@ def test_dependencies_and_destroy_order(plan: Plan) -> None:
             assert plan.depends_on(service, load)
     for resource in plan.resources:
         if resource["type"].startswith(KIND_PREFIX) and resource["custom"]:
-            if resource["type"] != "pulumi:providers:kubernetes":
-                assert plan.depends_on(resource, data), resource["urn"]
+            assert plan.depends_on(resource, data), resource["urn"]
 
 
 def test_endpoint_outputs(dev_plan: Plan) -> None:
