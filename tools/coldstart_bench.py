@@ -1,0 +1,554 @@
+"""Cold-start benchmark: time the first request to a scaled-to-zero InferenceService.
+
+The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (the
+Fluid one and, when deployed, the storage-initializer baseline) wait until it has no pods, send
+the seed's completion request through the ingress, and record the total seconds and HTTP status
+(what `curl -w '%{time_total}'` reported in the seed). Repeat N times, then write
+
+    <out>/coldstart-<model>.md    the seed's table (median, min-max over the runs)
+    <out>/coldstart-<model>.csv   one row per request: model, variant, run, seconds, status
+    <out>/coldstart-<model>.png   median bars with min-max error bars per variant
+
+    python -m tools.coldstart_bench --stack dev --model llama-31-8b-instruct --runs 3 \\
+        --out build/coldstart/
+
+Endpoints come from `pulumi stack output --json` (`ingressHostname`, `inferenceServices`) or
+from flags (`--ingress-url` with `--fluid-host`/`--baseline-host`, which need no Pulumi CLI).
+Pods are counted through the `PodCounter` protocol; `KubernetesPodCounter` is the real one.
+
+Exit status: 0 when every request answered 2xx, 1 when one did not or a service never scaled to
+zero (the files are still written with what was measured), 2 on a usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+from urllib.parse import urlparse
+
+import requests
+
+from components.config import ConfigError, ModelConfig, StackConfig
+from components.manifests.serving import service_host
+from tools.stack_config import load_typed_config
+
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+COMPLETIONS_PATH = "/openai/v1/completions"
+PROMPT = "Write a poem about colors"
+MAX_TOKENS = 30
+REQUEST_TIMEOUT_SECONDS = 3600.0
+"""The seed's `curl --connect-timeout 3600 --max-time 3600`: a cold start may take minutes."""
+
+VARIANT_TITLES: dict[str, str] = {
+    "baseline": "KServe + Storage Initializer",
+    "fluid": "KServe + Fluid(JindoFS)",
+}
+"""Table columns, in the seed's order."""
+MEASURE_ORDER: tuple[str, ...] = ("fluid", "baseline")
+TABLE_HEADER = (
+    "| Model Name | Model Size (Snapshot) | Machine Type | "
+    f"{VARIANT_TITLES['baseline']} | {VARIANT_TITLES['fluid']} |"
+)
+CSV_FIELDS = ("model", "variant", "run", "seconds", "status")
+LIVE_PHASES = frozenset({"Pending", "Running"})
+
+
+class BenchError(Exception):
+    """A problem the user fixes (missing output, bad flag); printed without a traceback."""
+
+
+class ScaleToZeroTimeout(BenchError):
+    """An InferenceService kept pods for the whole wait."""
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    """One InferenceService to measure."""
+
+    variant: str  # "fluid" or "baseline"
+    name: str  # InferenceService name: the pods' label value and the served model name
+    namespace: str
+    host: str  # Host header the ingress gateway routes on
+
+
+@dataclass(frozen=True)
+class BenchTarget:
+    """What one benchmark run measures and how the table describes it."""
+
+    model: str
+    title: str  # Model Name cell
+    size: str  # Model Size (Snapshot) cell
+    machine_type: str
+    ingress_url: str
+    services: tuple[ServiceEndpoint, ...]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One request: `status` is the HTTP status, 0 when no response came back (curl's 000)."""
+
+    model: str
+    variant: str
+    run: int
+    seconds: float
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class PodCounter(Protocol):
+    """Counts the live (Pending or Running) pods of one InferenceService."""
+
+    def count(self, namespace: str, inference_service: str) -> int: ...
+
+
+class KubernetesPodCounter:
+    """`PodCounter` over the Kubernetes API (pods labelled with the InferenceService name)."""
+
+    def __init__(self, core_v1: Any) -> None:
+        self.core_v1 = core_v1
+
+    @classmethod
+    def from_kubeconfig(
+        cls, path: Path | None = None, kubeconfig: Mapping[str, Any] | None = None
+    ) -> KubernetesPodCounter:
+        from kubernetes import client, config
+
+        if kubeconfig is not None:
+            api_client = config.new_client_from_config_dict(dict(kubeconfig))
+        else:
+            api_client = config.new_client_from_config(str(path) if path else None)
+        return cls(client.CoreV1Api(api_client))
+
+    def count(self, namespace: str, inference_service: str) -> int:
+        pods = self.core_v1.list_namespaced_pod(
+            namespace, label_selector=f"{ISVC_LABEL}={inference_service}"
+        )
+        # A terminating pod still reports Running and still holds its GPU: it counts.
+        return sum(1 for pod in pods.items if pod.status and pod.status.phase in LIVE_PHASES)
+
+
+def wait_for_zero(
+    counter: PodCounter,
+    service: ServiceEndpoint,
+    timeout_s: float,
+    poll_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until `service` has no live pods; return the seconds waited.
+
+    Raises ScaleToZeroTimeout once `timeout_s` passes with pods still there.
+    """
+    start = clock()
+    deadline = start + timeout_s
+    while True:
+        pods = counter.count(service.namespace, service.name)
+        now = clock()
+        if pods == 0:
+            return now - start
+        if now >= deadline:
+            raise ScaleToZeroTimeout(
+                f"InferenceService {service.namespace}/{service.name} still has {pods} pod(s) "
+                f"after {timeout_s:g} s; it never scaled to zero (check that minReplicas is 0, "
+                "that nothing else sends it requests, and knative.scaleToZeroGracePeriodSeconds)"
+            )
+        sleep(max(0.0, min(poll_s, deadline - now)))
+
+
+def completion_request(service: ServiceEndpoint) -> dict[str, Any]:
+    """The seed's request body; KServe's huggingfaceserver serves under the ISVC's name."""
+    return {"model": service.name, "prompt": PROMPT, "stream": False, "max_tokens": MAX_TOKENS}
+
+
+def send_completion(
+    http: requests.Session, ingress_url: str, service: ServiceEndpoint, timeout_s: float
+) -> tuple[float, int, str]:
+    """POST the completion through the ingress; (seconds, HTTP status or 0, error text)."""
+    url = ingress_url.rstrip("/") + COMPLETIONS_PATH
+    headers = {"Host": service.host, "Content-Type": "application/json"}
+    body = json.dumps(completion_request(service))
+    start = time.perf_counter()
+    try:
+        response = http.post(url, data=body, headers=headers, timeout=(timeout_s, timeout_s))
+        _ = response.content  # the whole body: the seed's time_total ends with the transfer
+    except requests.RequestException as error:
+        return time.perf_counter() - start, 0, f"{type(error).__name__}: {error}"
+    seconds = time.perf_counter() - start
+    return seconds, response.status_code, "" if response.ok else response.text[:200]
+
+
+def run_benchmark(
+    target: BenchTarget,
+    counter: PodCounter,
+    runs: int,
+    *,
+    scale_down_timeout_s: float,
+    poll_s: float,
+    request_timeout_s: float = REQUEST_TIMEOUT_SECONDS,
+    http: requests.Session | None = None,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    results: list[RunResult] | None = None,
+) -> list[RunResult]:
+    """Measure every service `runs` times, alternating services so drift hits both alike.
+
+    Results are appended to `results` as they come, so a caller keeps them when a later wait
+    raises ScaleToZeroTimeout.
+    """
+    measured: list[RunResult] = [] if results is None else results
+    session = http or requests.Session()
+    for run in range(1, runs + 1):
+        for service in target.services:
+            prefix = f"[run {run}/{runs}] {service.variant} {service.namespace}/{service.name}"
+            log(f"{prefix}: waiting for 0 pods (up to {scale_down_timeout_s:g} s)")
+            waited = wait_for_zero(counter, service, scale_down_timeout_s, poll_s)
+            log(f"{prefix}: 0 pods after {waited:.1f} s; sending the completion request")
+            seconds, status, error = send_completion(
+                session, target.ingress_url, service, request_timeout_s
+            )
+            measured.append(RunResult(target.model, service.variant, run, seconds, status))
+            log(
+                f"{prefix}: total: {seconds:.3f}s, status {status}"
+                + (f" ({error})" if error else "")
+            )
+    return measured
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}s"
+
+
+def table_cell(results: Sequence[RunResult], deployed: bool = True) -> str:
+    """`total: 265.253s` for one run; the median with min-max over several."""
+    if not deployed:
+        return "not deployed"
+    if not results:
+        return "not measured"
+    good = sorted(result.seconds for result in results if result.ok)
+    failed = [result for result in results if not result.ok]
+    statuses = ", ".join(f"HTTP {result.status}" for result in failed)
+    if not good:
+        return f"failed ({len(failed)} of {len(results)} runs: {statuses})"
+    cell = f"total: {_seconds(statistics.median(good))}"
+    if len(results) > 1:
+        cell += (
+            f" (median of {len(good)} runs; min {_seconds(good[0])}, max {_seconds(good[-1])}"
+            + (f"; {len(failed)} failed: {statuses}" if failed else "")
+            + ")"
+        )
+    elif failed:
+        cell += f" ({statuses})"
+    return cell
+
+
+def markdown_table(target: BenchTarget, results: Sequence[RunResult]) -> str:
+    """The seed's table with one row for the model, and the seed's note under it."""
+    deployed = {service.variant for service in target.services}
+    cells = {
+        variant: table_cell([r for r in results if r.variant == variant], variant in deployed)
+        for variant in VARIANT_TITLES
+    }
+    row = (
+        f"| {target.title} | {target.size} | {target.machine_type} | "
+        f"{cells['baseline']} | {cells['fluid']} |"
+    )
+    runs = max((result.run for result in results), default=0)
+    return "\n".join(
+        [
+            TABLE_HEADER,
+            "|---|---|---|---|---|",
+            row,
+            "",
+            "> NOTE: `total` is the response time of one completion request sent to a serverless "
+            "InferenceService scaled to zero: pod startup, model download (storage initializer) "
+            "or cache read (Fluid), model load, inference and network time. "
+            f"{runs} run(s) per service; median, min and max over the successful runs.",
+            "",
+        ]
+    )
+
+
+def write_csv(path: Path, results: Sequence[RunResult]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_FIELDS)
+        for result in results:
+            writer.writerow(
+                [result.model, result.variant, result.run, f"{result.seconds:.3f}", result.status]
+            )
+
+
+def write_chart(path: Path, target: BenchTarget, results: Sequence[RunResult]) -> None:
+    """Median bar per variant with min-max error bars (successful runs only)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels: list[str] = []
+    medians: list[float] = []
+    below: list[float] = []
+    above: list[float] = []
+    for variant, title in VARIANT_TITLES.items():
+        good = sorted(r.seconds for r in results if r.variant == variant and r.ok)
+        if not good:
+            continue
+        median = statistics.median(good)
+        labels.append(title)
+        medians.append(median)
+        below.append(median - good[0])
+        above.append(good[-1] - median)
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    if labels:
+        colors = ["#dd8452" if "Storage" in label else "#4c72b0" for label in labels]
+        bars = axes.bar(labels, medians, yerr=[below, above], capsize=10, color=colors)
+        axes.bar_label(
+            bars, labels=[f"median {_seconds(m)}" for m in medians], label_type="center",
+            color="white", fontweight="bold",
+        )  # fmt: skip
+    else:
+        axes.text(0.5, 0.5, "no successful runs", ha="center", va="center")
+    axes.set_ylabel("seconds to first response (scale from 0)")
+    runs = max((r.run for r in results), default=0)
+    axes.set_title(
+        f"{target.model} cold start on {target.machine_type}\n"
+        f"median of {runs} run(s), error bars min to max"
+    )
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+
+
+def write_reports(out: Path, target: BenchTarget, results: Sequence[RunResult]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"coldstart-{target.model}"
+    table, rows, chart = stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".png")
+    table.write_text(markdown_table(target, results))
+    write_csv(rows, results)
+    write_chart(chart, target, results)
+    return [table, rows, chart]
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def read_stack_outputs(stack: str, *names: str, show_secrets: bool = False) -> Any:
+    """`pulumi stack output --json` (all outputs, or the one named)."""
+    command = ["pulumi", "stack", "output", *names, "--json", "--stack", stack]
+    if show_secrets:
+        command.append("--show-secrets")
+    try:
+        done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise BenchError(
+            "the pulumi CLI is not installed; pass --ingress-url (and --fluid-host/"
+            "--baseline-host) instead of reading the stack outputs"
+        ) from None
+    except subprocess.CalledProcessError as error:
+        raise BenchError(f"`{' '.join(command)}` failed: {error.stderr.strip()}") from None
+    return json.loads(done.stdout)
+
+
+def _ingress_url(value: str) -> str:
+    return value if "://" in value else f"http://{value}"
+
+
+def services_from_outputs(
+    outputs: Mapping[str, Any], model: ModelConfig, namespace: str
+) -> tuple[ServiceEndpoint, ...]:
+    """The model's InferenceServices from the stack output `inferenceServices`."""
+    services = outputs.get("inferenceServices") or {}
+    entry = services.get(model.name)
+    if not isinstance(entry, Mapping):
+        known = ", ".join(sorted(services)) or "none"
+        raise BenchError(
+            f'stack output inferenceServices has no model "{model.name}" (it has: {known})'
+        )
+    found: list[ServiceEndpoint] = []
+    for variant in MEASURE_ORDER:
+        info = entry.get(variant)
+        if not info:
+            continue
+        name = str(info.get("name") or "")
+        host = str(info.get("host") or urlparse(str(info.get("url") or "")).hostname or "")
+        if not name or not host:
+            raise BenchError(
+                f"stack output inferenceServices.{model.name}.{variant} needs a name and a "
+                f"host or url, got {json.dumps(info)}"
+            )
+        found.append(ServiceEndpoint(variant, name, str(info.get("namespace") or namespace), host))
+    return tuple(found)
+
+
+def default_host(config: StackConfig, name: str) -> str:
+    """The predictor host the stack routes (the same helper the stack outputs use)."""
+    return service_host(config, name)
+
+
+def services_from_flags(
+    args: argparse.Namespace, config: StackConfig, model: ModelConfig
+) -> tuple[ServiceEndpoint, ...]:
+    namespace = args.namespace or config.model_namespace
+    fluid_name = args.fluid_name or model.name
+    services = [
+        ServiceEndpoint(
+            "fluid", fluid_name, namespace, args.fluid_host or default_host(config, fluid_name)
+        )
+    ]
+    if args.baseline_host or (model.baseline and not args.fluid_host):
+        baseline_name = args.baseline_name or f"{model.name}-baseline"
+        host = args.baseline_host or default_host(config, baseline_name)
+        services.append(ServiceEndpoint("baseline", baseline_name, namespace, host))
+    return tuple(services)
+
+
+def model_title(model: ModelConfig) -> str:
+    if model.hf_repo:
+        return f"[{model.hf_repo}](https://huggingface.co/{model.hf_repo})"
+    return model.name
+
+
+def build_target(
+    args: argparse.Namespace, config: StackConfig, outputs: Mapping[str, Any] | None
+) -> BenchTarget:
+    models = {model.name: model for model in config.models}
+    name = args.model or config.models[0].name
+    if name not in models:
+        raise BenchError(f'--model: "{name}" is not in models; use one of {", ".join(models)}')
+    model = models[name]
+    if outputs is None:
+        ingress = args.ingress_url
+        services = services_from_flags(args, config, model)
+    else:
+        hostname = outputs.get("ingressHostname")
+        if not hostname:
+            raise BenchError("the stack has no ingressHostname output; pass --ingress-url")
+        ingress = f"{hostname}:{args.ingress_port}"
+        services = services_from_outputs(outputs, model, args.namespace or config.model_namespace)
+    return BenchTarget(
+        model=model.name,
+        title=model_title(model),
+        size=f"{model.size_gib:g}GiB",
+        machine_type=config.gpu_node_group.instance_type,
+        ingress_url=_ingress_url(ingress),
+        services=services,
+    )
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.coldstart_bench",
+        description="Time scale-from-zero requests to a model's Fluid and baseline services.",
+    )
+    parser.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--stack-file", type=Path, help="stack file instead of Pulumi.<stack>.yaml")
+    parser.add_argument("--model", help="model name from the stack's models (default: the first)")
+    parser.add_argument("--runs", type=int, default=3, help="requests per service (default 3)")
+    parser.add_argument("--out", type=Path, default=Path("build/coldstart"), help="output folder")
+    parser.add_argument("--ingress-url", help="ingress gateway, e.g. http://HOST:80 (skips Pulumi)")
+    parser.add_argument("--ingress-port", type=int, default=80, help="port with ingressHostname")
+    parser.add_argument("--fluid-host", help="Host header of the Fluid InferenceService")
+    parser.add_argument("--baseline-host", help="Host header of the baseline InferenceService")
+    parser.add_argument("--fluid-name", help="Fluid InferenceService name (default: model name)")
+    parser.add_argument("--baseline-name", help="baseline name (default: <model>-baseline)")
+    parser.add_argument("--namespace", help="namespace of the services (default: modelNamespace)")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: the stack's)")
+    parser.add_argument(
+        "--scale-down-timeout", type=float, default=900.0, help="seconds to wait for 0 pods"
+    )
+    parser.add_argument("--poll-interval", type=float, default=5.0, help="seconds between counts")
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=REQUEST_TIMEOUT_SECONDS,
+        help="seconds to connect and to wait for the answer (default 3600, as the seed)",
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.scale_down_timeout <= 0 or args.poll_interval <= 0 or args.request_timeout <= 0:
+        parser.error("--scale-down-timeout, --poll-interval and --request-timeout must be > 0")
+    return args
+
+
+def _pod_counter(args: argparse.Namespace, from_stack: bool) -> PodCounter:
+    """The cluster's pods through --kubeconfig, else the stack's kubeconfig output, else the
+    default kubeconfig (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if args.kubeconfig or not from_stack:
+            return KubernetesPodCounter.from_kubeconfig(path=args.kubeconfig)
+        kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
+        if isinstance(kubeconfig, str):
+            kubeconfig = json.loads(kubeconfig)
+        return KubernetesPodCounter.from_kubeconfig(kubeconfig=kubeconfig)
+    except (ConfigException, OSError) as error:
+        raise BenchError(f"cannot load a kubeconfig ({error}); pass --kubeconfig") from None
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    pod_counter: PodCounter | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    args = parse_args(argv)
+    out = stdout or sys.stdout
+    try:
+        config = load_typed_config(args.stack, stack_file=args.stack_file)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"coldstart_bench: {problem}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"coldstart_bench: {error}", file=sys.stderr)
+        return 2
+    from_stack = not args.ingress_url
+    results: list[RunResult] = []
+    try:
+        outputs = read_stack_outputs(args.stack) if from_stack else None
+        target = build_target(args, config, outputs)
+        counter = pod_counter or _pod_counter(args, from_stack)
+    except BenchError as error:
+        print(f"coldstart_bench: {error}", file=sys.stderr)
+        return 2
+    failure = ""
+    try:
+        run_benchmark(
+            target,
+            counter,
+            args.runs,
+            scale_down_timeout_s=args.scale_down_timeout,
+            poll_s=args.poll_interval,
+            request_timeout_s=args.request_timeout,
+            results=results,
+        )
+    except ScaleToZeroTimeout as error:
+        failure = str(error)
+    paths = write_reports(args.out, target, results)
+    out.write(markdown_table(target, results))
+    out.write("".join(f"wrote {path}\n" for path in paths))
+    if failure:
+        print(f"coldstart_bench: {failure}", file=sys.stderr)
+        return 1
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
