@@ -5,11 +5,12 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
-from components.model_cache import ModelCache, ModelCacheArgs
+from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.platform import PlatformArgs, ServingPlatform
 from components.serving import ModelServing, ModelServingArgs
+from components.staging import ModelStaging, StagingArgs
 
 try:
     config = load_config()
@@ -48,15 +49,33 @@ platform = ServingPlatform(
     ),
 )
 
+models_namespace = model_namespace(config, cluster.provider, cluster.data_node_group)
+staging_jobs: dict[str, pulumi.Resource] = {}
+if config.staging == "job" and model_store.staging_role_arn is not None:
+    staging = ModelStaging(
+        "staging",
+        StagingArgs(
+            config,
+            provider=cluster.provider,
+            data_node_group=cluster.data_node_group,
+            namespace=models_namespace,
+            bucket_name=model_store.bucket_name,
+            staging_role_arn=model_store.staging_role_arn,
+            hf_token=pulumi.Config().require_secret("hfToken"),
+        ),
+    )
+    staging_jobs = staging.jobs
 model_cache = ModelCache(
     "model-cache",
     ModelCacheArgs(
         config,
         provider=cluster.provider,
         data_node_group=cluster.data_node_group,
+        namespace=models_namespace,
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
+        staging_jobs=staging_jobs,
     ),
 )
 serving = ModelServing(
@@ -66,7 +85,7 @@ serving = ModelServing(
         provider=cluster.provider,
         data_node_group=cluster.data_node_group,
         kserve_ready=platform.kserve_ready,
-        namespace=model_cache.namespace,
+        namespace=models_namespace,
         dataloads=model_cache.dataloads,
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,

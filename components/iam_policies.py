@@ -6,12 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 READ_ACTIONS = ("s3:GetObject",)
-WRITE_ACTIONS = (
-    "s3:GetObject",
-    "s3:PutObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-)
 
 
 def _prefix_statements(
@@ -43,14 +37,6 @@ def model_read_policy(bucket_arn: str, prefixes: Sequence[str]) -> dict[str, Any
     return {
         "Version": "2012-10-17",
         "Statement": _prefix_statements(bucket_arn, prefixes, READ_ACTIONS),
-    }
-
-
-def model_write_policy(bucket_arn: str, prefixes: Sequence[str]) -> dict[str, Any]:
-    """What staging needs: read and (multipart) write under the models' prefixes only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": _prefix_statements(bucket_arn, prefixes, WRITE_ACTIONS),
     }
 
 

@@ -7,6 +7,7 @@ data nodes they run on, still exist.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,10 +23,11 @@ class ModelCacheArgs:
     config: StackConfig
     provider: k8s.Provider
     data_node_group: pulumi.Resource
+    namespace: pulumi.Resource
     bucket_name: pulumi.Input[str]
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
-    staging_jobs: dict[str, pulumi.Resource] = field(default_factory=dict)
+    staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
 
 
 def _custom(
@@ -41,10 +43,21 @@ def _custom(
     )
 
 
+def model_namespace(
+    config: StackConfig, provider: k8s.Provider, data_node_group: pulumi.Resource
+) -> k8s.core.v1.Namespace:
+    """The models' namespace: staging Jobs, the cache and the InferenceServices live here."""
+    namespace = manifests.namespace(config)
+    return k8s.core.v1.Namespace(
+        "models",
+        metadata=namespace["metadata"],
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=[data_node_group]),
+    )
+
+
 class ModelCache(pulumi.ComponentResource):
     """The cache the Fluid InferenceServices read through, preloaded before they exist."""
 
-    namespace: k8s.core.v1.Namespace
     dataloads: dict[str, k8s.apiextensions.CustomResource]
     dataset: k8s.apiextensions.CustomResource
 
@@ -77,14 +90,6 @@ class ModelCache(pulumi.ComponentResource):
                 ),
             ),
         )
-        namespace = manifests.namespace(config)
-        self.namespace = k8s.core.v1.Namespace(
-            "models",
-            metadata=namespace["metadata"],
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=on_data_nodes)
-            ),
-        )
         secret = manifests.credentials_secret(config)
         credentials = k8s.core.v1.Secret(
             "s3-credentials",
@@ -95,10 +100,10 @@ class ModelCache(pulumi.ComponentResource):
                 manifests.SECRET_ACCESS_KEY: pulumi.Output.secret(args.secret_access_key),
             },
             opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[self.namespace, *on_data_nodes])
+                k8s_opts, pulumi.ResourceOptions(depends_on=[args.namespace, *on_data_nodes])
             ),
         )
-        cr_after = [fluid, self.namespace, credentials, *on_data_nodes]
+        cr_after = [fluid, args.namespace, credentials, *on_data_nodes]
         dataset = manifests.dataset(config, "BUCKET")
         self.dataset = _custom(
             "model-cache-dataset",
@@ -146,4 +151,4 @@ class ModelCache(pulumi.ComponentResource):
                     ),
                 ),
             )
-        self.register_outputs({"dataset": self.dataset.metadata["name"]})
+        self.register_outputs({"dataset": manifests.DATASET_NAME})

@@ -12,9 +12,9 @@ from components.config import StackConfig
 from components.iam_policies import (
     irsa_trust_policy,
     model_read_policy,
-    model_write_policy,
     tls_only_bucket_policy,
 )
+from components.manifests.staging_job import staging_iam_policy
 from components.naming import tags
 
 STORAGE_INITIALIZER_SERVICE_ACCOUNT = "model-reader"
@@ -161,7 +161,9 @@ class ModelStore(pulumi.ComponentResource):
             write_policy = aws.iam.Policy(
                 f"{name}-stage-models",
                 description=f"Write the model prefixes of {config.name} (staging Jobs)",
-                policy=bucket.arn.apply(lambda arn: json.dumps(model_write_policy(arn, prefixes))),
+                policy=bucket.bucket.apply(
+                    lambda name: json.dumps(staging_iam_policy(name, prefixes))
+                ),
                 tags=tags(config),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import StackConfig
+from components.config import ModelConfig, StackConfig
 from components.manifests import serving as manifests
 
 
@@ -18,7 +21,7 @@ class ModelServingArgs:
     data_node_group: pulumi.Resource
     kserve_ready: list[pulumi.Resource]
     namespace: pulumi.Resource
-    dataloads: dict[str, pulumi.Resource]
+    dataloads: Mapping[str, pulumi.Resource]
     bucket_name: pulumi.Input[str]
     storage_initializer_role_arn: pulumi.Input[str]
 
@@ -109,12 +112,14 @@ class ModelServing(pulumi.ComponentResource):
                     kind=baseline["kind"],
                     metadata=baseline["metadata"],
                     spec=pulumi.Output.from_input(args.bucket_name).apply(
-                        lambda bucket, m=model: manifests.baseline_inference_service(
-                            config, m, bucket
-                        )["spec"]
+                        functools.partial(_baseline_spec, config, model)
                     ),
                     opts=after(*args.kserve_ready, service_account, timeout=timeout),
                 )
                 services[model.name]["baseline"] = manifests.service_host(config, name)
         self.hosts = services
         self.register_outputs({"hosts": services})
+
+
+def _baseline_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Any:
+    return manifests.baseline_inference_service(config, model, bucket)["spec"]

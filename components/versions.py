@@ -87,3 +87,7 @@ HUGGINGFACE_SERVER_GPU_IMAGE = f"kserve/huggingfaceserver:{KSERVE_VERSION}-gpu"
 
 CURL_IMAGE = "curlimages/curl:8.11.1"
 """Small image for the Job that waits for KServe's webhook; any pinned curl build works."""
+
+STAGING_IMAGE = f"kserve/storage-initializer:{KSERVE_VERSION}"
+"""Carries boto3 and huggingface_hub (kserve python/storage/pyproject.toml at v0.20.0 lists
+both), so the staging Job installs nothing at start; USER 1000, python3 from /prod_venv."""
