@@ -1,4 +1,4 @@
-"""`staging: job` under mocks: the Job per model, its identity and secrets, and the DataLoad edge."""
+"""`staging: job` under mocks: the Job per model, its identity, secrets and DataLoad edge."""
 
 from __future__ import annotations
 
