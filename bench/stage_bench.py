@@ -15,19 +15,19 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.local_aws import moto_server  # noqa: E402 - needs ROOT on sys.path when run as a script
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BUCKET = "stage-bench"
@@ -56,42 +56,6 @@ def write_model(root: Path, total: int, shards: int) -> int:
     for name, document in {**SMALL_FILES, "model.safetensors.index.json": index}.items():
         (root / name).write_text(json.dumps(document))
     return sum(p.stat().st_size for p in root.iterdir())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def moto_server(timeout: float) -> Iterator[str]:
-    """A moto server in its own process (so it does not share a GIL with either client)."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def timed(command: list[str], env: dict[str, str], timeout: float) -> float:

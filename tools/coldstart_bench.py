@@ -37,9 +37,9 @@ from urllib.parse import urlparse
 
 import requests
 
-from components.config import ConfigError, ModelConfig, StackConfig
+from components.config import ModelConfig, StackConfig
 from components.manifests.serving import service_host
-from tools.stack_config import load_typed_config
+from tools.stack_config import load_config_for_tool
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 COMPLETIONS_PATH = "/openai/v1/completions"
@@ -510,14 +510,8 @@ def main(
 ) -> int:
     args = parse_args(argv)
     out = stdout or sys.stdout
-    try:
-        config = load_typed_config(args.stack, stack_file=args.stack_file)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"coldstart_bench: {problem}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
-        print(f"coldstart_bench: {error}", file=sys.stderr)
+    config = load_config_for_tool("coldstart_bench", args.stack, args.stack_file)
+    if config is None:
         return 2
     from_stack = not args.ingress_url
     results: list[RunResult] = []

@@ -28,9 +28,9 @@ from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from botocore.parsers import ResponseParserError
 
-from components.config import ConfigError, StackConfig
+from components.config import StackConfig
 from components.instance_types import CATALOGUE
-from tools.stack_config import load_typed_config
+from tools.stack_config import load_config_for_tool
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -654,14 +654,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     args = parse_args(argv)
     out = stdout or sys.stdout
-    try:
-        config = load_typed_config(args.stack, stack_file=args.stack_file)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"preflight: {problem}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
-        print(f"preflight: {error}", file=sys.stderr)
+    config = load_config_for_tool("preflight", args.stack, args.stack_file)
+    if config is None:
         return 2
     try:
         session = boto3.Session(profile_name=args.profile)

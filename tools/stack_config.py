@@ -9,13 +9,14 @@ decrypted offline; they become a placeholder and stay marked secret.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from components.config import PROJECT_KEYS, StackConfig, parse_config
+from components.config import PROJECT_KEYS, ConfigError, StackConfig, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "offline-placeholder-secret"
@@ -102,3 +103,17 @@ def load_typed_config(stack: str, root: Path = ROOT, stack_file: Path | None = N
         region=settings.config.get("aws:region"),
         has_hf_token=f"{settings.project}:hfToken" in settings.config,
     )
+
+
+def load_config_for_tool(tool: str, stack: str, stack_file: Path | None) -> StackConfig | None:
+    """The stack's validated config for a command-line tool, or None after printing each
+    problem as `<tool>: <problem>` on stderr (the tool then exits 2)."""
+    try:
+        return load_typed_config(stack, stack_file=stack_file)
+    except ConfigError as error:
+        problems = error.problems
+    except FileNotFoundError as error:
+        problems = [str(error)]
+    for problem in problems:
+        print(f"{tool}: {problem}", file=sys.stderr)
+    return None

@@ -10,12 +10,7 @@ calls in the wire formats boto3 expects, so the checks' pass/fail logic is teste
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,47 +22,17 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 import pytest
 
+from tools.local_aws import moto_server
 from tools.preflight import AwsClients
 
 MOTO_START_SECONDS = 30
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """A moto server on 127.0.0.1 for the session (one per xdist worker)."""
-    port = _free_port()
-    env = dict(os.environ, MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS="false")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + MOTO_START_SECONDS
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {url}") from None
-                time.sleep(0.1)
+    with moto_server(MOTO_START_SECONDS, {"MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS": "false"}) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture()
