@@ -51,14 +51,17 @@ ISTIOD = ChartPin("istiod", ISTIO_BASE.version, ISTIO_BASE.repository, ISTIO_BAS
 ISTIO_GATEWAY = ChartPin("gateway", ISTIO_BASE.version, ISTIO_BASE.repository, ISTIO_BASE.reason)
 KNATIVE_OPERATOR = ChartPin(
     chart="knative-operator",
-    version="v1.22.1",
+    version="v1.22.3",
     repository="https://knative.github.io/operator",
     reason=(
-        "KServe tests 1.21.1, EOL 2026-08-04; 1.22.1 (2026-05-30) is the next minor (the operator "
-        "upgrades one minor at a time), net-istio 1.22 tests Istio 1.29.2 (§3.1)"
+        "KServe tests 1.21.1, EOL 2026-08-04; 1.22 is the next minor (the operator upgrades one "
+        "minor at a time, so 1.23 stays one step away), net-istio 1.22 tests Istio 1.29.2, and "
+        "KServe only uses the stable serving.knative.dev/v1 API (§3.1). v1.22.3 is the newest "
+        "1.22 patch in the chart index (knative/operator PR #2335 lists v1.23.0 and v1.22.3)"
     ),
 )
-KNATIVE_SERVING_VERSION = "1.22.1"
+KNATIVE_SERVING_VERSION = "1.22"
+"""Major.minor: the operator installs the Serving patch release it bundles."""
 KSERVE_CRD = ChartPin(
     chart="kserve-crd",
     version=KSERVE_VERSION,
