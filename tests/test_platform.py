@@ -71,6 +71,8 @@ def test_values_that_matter(dev_plan: Plan) -> None:
         kserve["gateway"]["ingressGateway"]["gateway"] == "knative-serving/knative-ingress-gateway"
     )
     assert kserve["gateway"]["disableIstioVirtualHost"] is False
+    storage = found["kserve"]["inputs"]["values"]["kserve"]["storage"]["resources"]
+    assert storage["limits"]["cpu"] == "4", "parallel S3 downloads need more than one core"
     gateway = found["istio-ingressgateway"]["inputs"]["values"]
     assert gateway["labels"]["istio"] == "ingressgateway"
     assert gateway["service"]["type"] == "LoadBalancer"

@@ -138,7 +138,20 @@ def kserve_resources_values(config: StackConfig) -> dict[str, Any]:
             "gateway": f"{KNATIVE_NAMESPACE}/knative-local-gateway",
             "gatewayService": f"knative-local-gateway.{ISTIO_NAMESPACE}.svc.cluster.local",
         }
-    return {"kserve": {"controller": {"deploymentMode": "Knative", "gateway": gateway}}}
+    return {
+        "kserve": {
+            "controller": {"deploymentMode": "Knative", "gateway": gateway},
+            # The baseline's storage initializer downloads S3_MAX_FILE_CONCURRENCY (default 4,
+            # the shard count of an 8B model) files in parallel processes (kserve PR #4714);
+            # the chart's 1-CPU limit would serialise them, so give each process a core.
+            "storage": {
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "1Gi"},
+                    "limits": {"cpu": "4", "memory": "4Gi"},
+                }
+            },
+        }
+    }
 
 
 def kserve_runtime_values() -> dict[str, Any]:
