@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install plan test lint unit preview up destroy preflight clean
+.PHONY: install plan test lint unit preview up destroy preflight bucket clean
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ preflight: install
 
 preview: install
 	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff
+
+## With `staging: none`: create only the model bucket (and its hardening) so the models can be
+## uploaded before the first full `make up` preloads them into the cache.
+BUCKET_URN := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore$$aws:s3/bucket:Bucket
+bucket: install
+	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(BUCKET_URN)**'
 
 up: install
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK)

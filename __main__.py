@@ -44,12 +44,12 @@ platform = ServingPlatform(
     PlatformArgs(
         config,
         provider=cluster.provider,
-        data_node_group=cluster.data_node_group,
+        system_ready=cluster.system_ready,
         gpu_node_group=cluster.gpu_node_group,
     ),
 )
 
-models_namespace = model_namespace(config, cluster.provider, cluster.data_node_group)
+models_namespace = model_namespace(config, cluster.provider, cluster.system_ready)
 staging_jobs: dict[str, pulumi.Resource] = {}
 if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
@@ -57,7 +57,7 @@ if config.staging == "job" and model_store.staging_role_arn is not None:
         StagingArgs(
             config,
             provider=cluster.provider,
-            data_node_group=cluster.data_node_group,
+            system_ready=cluster.system_ready,
             namespace=models_namespace,
             bucket_name=model_store.bucket_name,
             staging_role_arn=model_store.staging_role_arn,
@@ -70,7 +70,7 @@ model_cache = ModelCache(
     ModelCacheArgs(
         config,
         provider=cluster.provider,
-        data_node_group=cluster.data_node_group,
+        system_ready=cluster.system_ready,
         namespace=models_namespace,
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
@@ -83,7 +83,7 @@ serving = ModelServing(
     ModelServingArgs(
         config,
         provider=cluster.provider,
-        data_node_group=cluster.data_node_group,
+        system_ready=cluster.system_ready,
         kserve_ready=platform.kserve_ready,
         namespace=models_namespace,
         dataloads=model_cache.dataloads,

@@ -45,6 +45,8 @@ class Cluster(pulumi.ComponentResource):
     name: str
     eks_cluster: eks.Cluster
     data_node_group: eks.ManagedNodeGroup
+    system_ready: list[pulumi.Resource]
+    """The data nodes and cluster DNS: what every in-cluster object waits for (and outlives)."""
     gpu_node_group: eks.ManagedNodeGroup
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
@@ -129,7 +131,7 @@ class Cluster(pulumi.ComponentResource):
         node_role = self._node_role(name, config)
         self.data_node_group = self._data_node_group(name, config, node_role, args)
         self.gpu_node_group = self._gpu_node_group(name, config, node_role, args)
-        aws.eks.Addon(
+        core_dns = aws.eks.Addon(
             f"{name}-coredns",
             cluster_name=config.name,
             addon_name="coredns",
@@ -138,6 +140,7 @@ class Cluster(pulumi.ComponentResource):
             tags=tags(config),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.data_node_group]),
         )
+        self.system_ready = [self.data_node_group, core_dns]
 
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -252,6 +255,8 @@ class Cluster(pulumi.ComponentResource):
             cluster=self.eks_cluster,
             node_group_name=f"{config.name}-data",
             node_role=node_role,
+            # pulumi-eks only defaults the version when no launch template is given.
+            version=config.kubernetes_version,
             subnet_ids=args.private_subnet_ids,
             instance_types=[group.instance_type],
             ami_type="AL2023_x86_64_STANDARD",
@@ -293,6 +298,8 @@ class Cluster(pulumi.ComponentResource):
             cluster=self.eks_cluster,
             node_group_name=f"{config.name}-gpu",
             node_role=node_role,
+            # pulumi-eks only defaults the version when no launch template is given.
+            version=config.kubernetes_version,
             subnet_ids=args.private_subnet_ids,
             instance_types=[group.instance_type],
             # Driver and container toolkit baked in; an implicit AMI type picks a non-GPU AMI.

@@ -6,38 +6,46 @@ from collections.abc import Sequence
 from typing import Any
 
 READ_ACTIONS = ("s3:GetObject",)
+WRITE_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
 
 
-def _prefix_statements(
+def model_prefix_policy(
     bucket_arn: str, prefixes: Sequence[str], object_actions: Sequence[str]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "Sid": "ListModelPrefixes",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": bucket_arn,
-            "Condition": {
-                "StringLike": {
-                    "s3:prefix": [p for prefix in prefixes for p in (prefix, f"{prefix}/*")]
-                }
+) -> dict[str, Any]:
+    """Listing of the model bucket and `object_actions` on the models' prefixes, nothing else.
+
+    ListBucket is granted on the whole bucket, which holds only models: S3 answers a GET or
+    HEAD of a missing key with 403 instead of 404 unless the caller may list the bucket, and
+    such requests carry no `s3:prefix` to match a prefix condition against. Staging reads its
+    manifest before the first upload, and readers probe keys that may not exist.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListModelBucket",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
             },
-        },
-        {
-            "Sid": "ModelObjects",
-            "Effect": "Allow",
-            "Action": list(object_actions),
-            "Resource": [f"{bucket_arn}/{prefix}/*" for prefix in prefixes],
-        },
-    ]
+            {
+                "Sid": "ModelObjects",
+                "Effect": "Allow",
+                "Action": list(object_actions),
+                "Resource": [f"{bucket_arn}/{prefix}/*" for prefix in prefixes],
+            },
+        ],
+    }
 
 
 def model_read_policy(bucket_arn: str, prefixes: Sequence[str]) -> dict[str, Any]:
-    """Read-only access to the models' prefixes: list them and get their objects, nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": _prefix_statements(bucket_arn, prefixes, READ_ACTIONS),
-    }
+    """Read-only: list the model bucket and get objects under the models' prefixes."""
+    return model_prefix_policy(bucket_arn, prefixes, READ_ACTIONS)
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ data nodes they run on, still exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,7 +22,7 @@ from components.manifests import cache as manifests
 class ModelCacheArgs:
     config: StackConfig
     provider: k8s.Provider
-    data_node_group: pulumi.Resource
+    system_ready: Sequence[pulumi.Resource]
     namespace: pulumi.Resource
     bucket_name: pulumi.Input[str]
     access_key_id: pulumi.Input[str]
@@ -44,14 +44,14 @@ def _custom(
 
 
 def model_namespace(
-    config: StackConfig, provider: k8s.Provider, data_node_group: pulumi.Resource
+    config: StackConfig, provider: k8s.Provider, system_ready: Sequence[pulumi.Resource]
 ) -> k8s.core.v1.Namespace:
     """The models' namespace: staging Jobs, the cache and the InferenceServices live here."""
     namespace = manifests.namespace(config)
     return k8s.core.v1.Namespace(
         "models",
         metadata=namespace["metadata"],
-        opts=pulumi.ResourceOptions(provider=provider, depends_on=[data_node_group]),
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=list(system_ready)),
     )
 
 
@@ -67,7 +67,7 @@ class ModelCache(pulumi.ComponentResource):
         super().__init__("kserve-fluid:cache:ModelCache", name, None, opts)
         config = args.config
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        on_data_nodes = [args.data_node_group]
+        on_data_nodes = list(args.system_ready)
         chart = versions.FLUID
         fluid = k8s.helm.v3.Release(
             "fluid",
@@ -112,9 +112,7 @@ class ModelCache(pulumi.ComponentResource):
                 k8s_opts,
                 pulumi.ResourceOptions(
                     depends_on=cr_after,
-                    custom_timeouts=pulumi.CustomTimeouts(
-                        create=f"{manifests.WAIT_BOUND_SECONDS // 60 + 5}m", delete="15m"
-                    ),
+                    custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
                 ),
             ),
             spec=pulumi.Output.from_input(args.bucket_name).apply(

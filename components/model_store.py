@@ -57,7 +57,10 @@ class ModelStore(pulumi.ComponentResource):
                 parent=self, protect=settings.protect, retain_on_delete=settings.retain_on_delete
             ),
         )
-        child = pulumi.ResourceOptions(parent=bucket)
+        # The hardening lives as long as the bucket: a retained bucket keeps its policies.
+        child = pulumi.ResourceOptions(
+            parent=bucket, protect=settings.protect, retain_on_delete=settings.retain_on_delete
+        )
         public_access_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=bucket.id,
@@ -119,7 +122,9 @@ class ModelStore(pulumi.ComponentResource):
             bucket=bucket.id,
             policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
             # S3 rejects a bucket policy while the public access block is being applied.
-            opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block]),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[public_access_block])
+            ),
         )
 
         read_policy = aws.iam.Policy(
@@ -132,7 +137,7 @@ class ModelStore(pulumi.ComponentResource):
         reader = aws.iam.User(
             f"{name}-jindo-reader",
             path=f"/{config.project}/",
-            tags=tags(config, purpose="JindoFS reads the model prefixes (no IRSA support)"),
+            tags=tags(config, purpose="JindoFS reads the model prefixes - no IRSA support"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.UserPolicyAttachment(

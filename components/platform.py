@@ -7,6 +7,7 @@ while they still exist; only the device plugin waits for the GPU node group.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from components.versions import ChartPin
 class PlatformArgs:
     config: StackConfig
     provider: k8s.Provider
-    data_node_group: pulumi.Resource
+    system_ready: Sequence[pulumi.Resource]
     gpu_node_group: pulumi.Resource
 
 
@@ -41,14 +42,14 @@ class ServingPlatform(pulumi.ComponentResource):
         super().__init__("kserve-fluid:platform:ServingPlatform", name, None, opts)
         config = args.config
         self._args = args
-        on_data_nodes = [args.data_node_group]
+        on_data_nodes = list(args.system_ready)
 
         self._release(
             "nvidia-device-plugin",
             versions.NVIDIA_DEVICE_PLUGIN,
             "nvidia-device-plugin",
             manifests.device_plugin_values(),
-            depends_on=[args.data_node_group, args.gpu_node_group],
+            depends_on=[*args.system_ready, args.gpu_node_group],
             timeout=600,
         )
         cert_manager = self._release(

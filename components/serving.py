@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from components.manifests import serving as manifests
 class ModelServingArgs:
     config: StackConfig
     provider: k8s.Provider
-    data_node_group: pulumi.Resource
+    system_ready: Sequence[pulumi.Resource]
     kserve_ready: list[pulumi.Resource]
     namespace: pulumi.Resource
     dataloads: Mapping[str, pulumi.Resource]
@@ -50,7 +50,7 @@ class ModelServing(pulumi.ComponentResource):
             return pulumi.ResourceOptions.merge(
                 k8s_opts,
                 pulumi.ResourceOptions(
-                    depends_on=[args.data_node_group, *resources], custom_timeouts=timeouts
+                    depends_on=[*args.system_ready, *resources], custom_timeouts=timeouts
                 ),
             )
 
@@ -114,7 +114,12 @@ class ModelServing(pulumi.ComponentResource):
                     spec=pulumi.Output.from_input(args.bucket_name).apply(
                         functools.partial(_baseline_spec, config, model)
                     ),
-                    opts=after(*args.kserve_ready, service_account, timeout=timeout),
+                    opts=after(
+                        *args.kserve_ready,
+                        service_account,
+                        args.dataloads[model.name],
+                        timeout=timeout,
+                    ),
                 )
                 services[model.name]["baseline"] = manifests.service_host(config, name)
         self.hosts = services

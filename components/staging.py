@@ -8,6 +8,7 @@ whose checksum changed. Each model's DataLoad depends on its Job.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -30,7 +31,7 @@ HF_TOKEN_SECRET = "hf-token"
 class StagingArgs:
     config: StackConfig
     provider: k8s.Provider
-    data_node_group: pulumi.Resource
+    system_ready: Sequence[pulumi.Resource]
     namespace: pulumi.Resource
     bucket_name: pulumi.Input[str]
     staging_role_arn: pulumi.Input[str]
@@ -73,7 +74,7 @@ class ModelStaging(pulumi.ComponentResource):
         base = pulumi.ResourceOptions(
             parent=self,
             provider=args.provider,
-            depends_on=[args.data_node_group, args.namespace],
+            depends_on=[*args.system_ready, args.namespace],
         )
         token = k8s.core.v1.Secret(
             "hf-token",

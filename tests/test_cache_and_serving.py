@@ -272,12 +272,12 @@ def test_dependencies_and_destroy_order(plan: Plan) -> None:
         assert plan.depends_on(service, kserve)
         assert plan.depends_on(service, serving)
         assert plan.depends_on(service, data)
+        model = service["name"].removesuffix("-baseline")
+        load = next(d for d in plan.of_type(DATALOAD) if d["name"] == f"{model}-dataload")
+        # Both variants wait for the model to be in place (staged and preloaded).
+        assert plan.depends_on(service, load)
         if not service["name"].endswith("-baseline"):
             assert plan.depends_on(service, plan.of_type(CSR)[0])
-            load = next(
-                d for d in plan.of_type(DATALOAD) if d["name"] == f"{service['name']}-dataload"
-            )
-            assert plan.depends_on(service, load)
     for resource in plan.resources:
         if resource["type"].startswith(KIND_PREFIX) and resource["custom"]:
             assert plan.depends_on(resource, data), resource["urn"]
@@ -292,3 +292,17 @@ def test_endpoint_outputs(dev_plan: Plan) -> None:
     assert (
         "-H 'Host: llama-31-8b-instruct-predictor-kserve-fluid-demo.example.com'" in fluid["curl"]
     )
+
+
+def test_dataset_is_not_awaited_before_its_runtime_exists(dev_plan: Plan) -> None:
+    """Fluid binds a Dataset only once its runtime runs, and the runtime is created after it."""
+    dataset = dev_plan.one(DATASET)
+    annotations = dataset["inputs"]["metadata"].get("annotations", {})
+    assert "pulumi.com/waitFor" not in annotations
+    assert dev_plan.depends_on(dev_plan.one(RUNTIME), dataset)
+
+
+def test_model_namespace_admits_the_jindo_pods(dev_plan: Plan) -> None:
+    labels = dev_plan.one("kubernetes:core/v1:Namespace", "models")["inputs"]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert labels["pod-security.kubernetes.io/warn"] == "baseline"

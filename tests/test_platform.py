@@ -120,6 +120,9 @@ def test_ordering_edges(plan: Plan) -> None:
     serving = plan.one(KNATIVE_SERVING)
     data = plan.one("eks:index:ManagedNodeGroup", "cluster-data")
     gpu = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")
+    coredns = plan.one("aws:eks/addon:Addon", "cluster-coredns")
+    assert coredns["inputs"]["addonName"] == "coredns"
+    assert plan.depends_on(coredns, data)
     assert plan.depends_on(found["kserve"], serving)
     assert plan.depends_on(found["kserve"], found["kserve-crd"])
     assert plan.depends_on(found["kserve"], found["cert-manager"])
@@ -132,7 +135,8 @@ def test_ordering_edges(plan: Plan) -> None:
     assert plan.depends_on(found["kserve-runtime-configs"], webhook)
     assert plan.depends_on(webhook, found["kserve"])
     for name, release in platform_releases(plan).items():
-        assert data["urn"] in release["dependencies"], name
+        assert plan.depends_on(release, data), name
+        assert coredns["urn"] in release["dependencies"], name
         waits_for_gpu = plan.depends_on(release, gpu)
         assert waits_for_gpu == (name == "nvidia-device-plugin"), name
         assert not any(urn.endswith("::fluid") for urn in release["dependencies"]), name

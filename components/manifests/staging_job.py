@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.iam_policies import WRITE_ACTIONS, model_prefix_policy
 from tools.stage_model.errors import PERMANENT
 
 STAGE_MODULE_DIR = Path(__file__).resolve().parents[2] / "tools" / "stage_model"
@@ -260,9 +261,9 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
 def staging_iam_policy(
     bucket: str, prefixes: list[str] | tuple[str, ...], *, partition: str = "aws"
 ) -> dict[str, Any]:
-    """IAM policy for the staging role: list only below ``prefixes``, and read/write objects
-    (including multipart uploads) only under ``bucket/<prefix>/*``. Nothing else: no delete, no
-    bucket-wide listing, no other bucket."""
+    """IAM policy for the staging role: list the model bucket, and read/write objects
+    (including multipart uploads) only under ``bucket/<prefix>/*``. Nothing else: no delete,
+    no other bucket."""
     if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
         raise ValueError(f"bucket: {bucket!r} is not a valid S3 bucket name")
     cleaned = [p.strip("/") for p in prefixes]
@@ -270,29 +271,4 @@ def staging_iam_policy(
     if not cleaned or bad:
         raise ValueError(f"prefixes: {list(prefixes)!r}; give non-empty prefixes without * or ?")
     unique = sorted(set(cleaned))
-    bucket_arn = f"arn:{partition}:s3:::{bucket}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ListModelPrefixes",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {
-                    "StringLike": {"s3:prefix": [v for p in unique for v in (p, f"{p}/*")]}
-                },
-            },
-            {
-                "Sid": "ReadWriteModelObjects",
-                "Effect": "Allow",
-                "Action": [
-                    "s3:GetObject",
-                    "s3:PutObject",
-                    "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts",
-                ],
-                "Resource": [f"{bucket_arn}/{p}/*" for p in unique],
-            },
-        ],
-    }
+    return model_prefix_policy(f"arn:{partition}:s3:::{bucket}", unique, WRITE_ACTIONS)

@@ -246,23 +246,13 @@ def test_iam_policy_allows_only_the_prefixes():
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "ListModelPrefixes",
+                "Sid": "ListModelBucket",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": "arn:aws:s3:::kserve-fluid-models",
-                "Condition": {
-                    "StringLike": {
-                        "s3:prefix": [
-                            "models/llama",
-                            "models/llama/*",
-                            "models/mistral",
-                            "models/mistral/*",
-                        ]
-                    }
-                },
             },
             {
-                "Sid": "ReadWriteModelObjects",
+                "Sid": "ModelObjects",
                 "Effect": "Allow",
                 "Action": [
                     "s3:GetObject",
