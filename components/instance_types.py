@@ -70,23 +70,11 @@ _G5_LIKE = {
     "24xlarge": (96, 384, 4),
     "48xlarge": (192, 768, 8),
 }
-_G6E = {
-    "xlarge": (4, 32, 1),
-    "2xlarge": (8, 64, 1),
-    "4xlarge": (16, 128, 1),
-    "8xlarge": (32, 256, 1),
-    "12xlarge": (48, 384, 4),
-    "16xlarge": (64, 512, 1),
-    "24xlarge": (96, 768, 4),
-    "48xlarge": (192, 1536, 8),
-}
+# g6e: the same vCPU and GPU layout with twice the memory; g4dn: the g5 layout up to 16xlarge.
+_G6E = {size: (vcpus, memory * 2, gpus) for size, (vcpus, memory, gpus) in _G5_LIKE.items()}
 _G4DN = {
-    "xlarge": (4, 16, 1),
-    "2xlarge": (8, 32, 1),
-    "4xlarge": (16, 64, 1),
-    "8xlarge": (32, 128, 1),
-    "12xlarge": (48, 192, 4),
-    "16xlarge": (64, 256, 1),
+    size: _G5_LIKE[size]
+    for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
 }
 _GPU_FAMILIES: dict[str, tuple[str, int, dict[str, tuple[int, int, int]]]] = {
     "g4dn": ("T4", 16, _G4DN),

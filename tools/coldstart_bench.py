@@ -39,7 +39,7 @@ import requests
 
 from components.config import ModelConfig, StackConfig
 from components.manifests.serving import service_host
-from tools.stack_config import load_config_for_tool
+from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 COMPLETIONS_PATH = "/openai/v1/completions"
@@ -456,8 +456,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m tools.coldstart_bench",
         description="Time scale-from-zero requests to a model's Fluid and baseline services.",
     )
-    parser.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
-    parser.add_argument("--stack-file", type=Path, help="stack file instead of Pulumi.<stack>.yaml")
+    add_stack_arguments(parser)
     parser.add_argument("--model", help="model name from the stack's models (default: the first)")
     parser.add_argument("--runs", type=int, default=3, help="requests per service (default 3)")
     parser.add_argument("--out", type=Path, default=Path("build/coldstart"), help="output folder")

@@ -20,7 +20,6 @@ import argparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import boto3
@@ -30,7 +29,7 @@ from botocore.parsers import ResponseParserError
 
 from components.config import StackConfig
 from components.instance_types import CATALOGUE
-from tools.stack_config import load_config_for_tool
+from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -635,8 +634,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m tools.preflight",
         description="Read-only AWS checks for a stack before `pulumi up`.",
     )
-    parser.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
-    parser.add_argument("--stack-file", type=Path, help="stack file instead of Pulumi.<stack>.yaml")
+    add_stack_arguments(parser)
     parser.add_argument("--region", help="region to check instead of the stack's aws:region")
     parser.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
     parser.add_argument("--endpoint-url", help="send every AWS call to this endpoint (emulators)")

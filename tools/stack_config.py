@@ -8,6 +8,7 @@ decrypted offline; they become a placeholder and stay marked secret.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -117,3 +118,9 @@ def load_config_for_tool(tool: str, stack: str, stack_file: Path | None) -> Stac
     for problem in problems:
         print(f"{tool}: {problem}", file=sys.stderr)
     return None
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --stack/--stack-file pair every operator tool takes."""
+    parser.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--stack-file", type=Path, help="stack file instead of Pulumi.<stack>.yaml")
