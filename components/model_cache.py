@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.kube import custom_resource, pinned_release
 from components.manifests import cache as manifests
 
 
@@ -28,19 +29,6 @@ class ModelCacheArgs:
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
-
-
-def _custom(
-    name: str, document: dict, opts: pulumi.ResourceOptions, spec: pulumi.Input[dict] | None = None
-) -> k8s.apiextensions.CustomResource:
-    return k8s.apiextensions.CustomResource(
-        name,
-        api_version=document["apiVersion"],
-        kind=document["kind"],
-        metadata=document["metadata"],
-        spec=document["spec"] if spec is None else spec,
-        opts=opts,
-    )
 
 
 def model_namespace(
@@ -68,27 +56,15 @@ class ModelCache(pulumi.ComponentResource):
         config = args.config
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         on_data_nodes = list(args.system_ready)
-        chart = versions.FLUID
-        fluid = k8s.helm.v3.Release(
+        fluid = pinned_release(
             "fluid",
-            name="fluid",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-            namespace=manifests.FLUID_NAMESPACE,
-            create_namespace=True,
-            values=manifests.fluid_values(),
+            versions.FLUID,
+            manifests.FLUID_NAMESPACE,
+            manifests.fluid_values(),
+            parent=self,
+            provider=args.provider,
+            depends_on=on_data_nodes,
             timeout=900,
-            atomic=True,
-            cleanup_on_fail=True,
-            skip_await=False,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts,
-                pulumi.ResourceOptions(
-                    depends_on=on_data_nodes,
-                    custom_timeouts=pulumi.CustomTimeouts(create="20m", delete="15m"),
-                ),
-            ),
         )
         secret = manifests.credentials_secret(config)
         credentials = k8s.core.v1.Secret(
@@ -104,8 +80,9 @@ class ModelCache(pulumi.ComponentResource):
             ),
         )
         cr_after = [fluid, args.namespace, credentials, *on_data_nodes]
+        # Only the spec names the bucket; it comes from the Output below.
         dataset = manifests.dataset(config, "BUCKET")
-        self.dataset = _custom(
+        self.dataset = custom_resource(
             "model-cache-dataset",
             dataset,
             pulumi.ResourceOptions.merge(
@@ -119,7 +96,7 @@ class ModelCache(pulumi.ComponentResource):
                 lambda bucket: manifests.dataset(config, bucket)["spec"]
             ),
         )
-        runtime = _custom(
+        runtime = custom_resource(
             "model-cache-runtime",
             manifests.jindo_runtime(config),
             pulumi.ResourceOptions.merge(
@@ -135,7 +112,7 @@ class ModelCache(pulumi.ComponentResource):
         for model in config.models:
             document = manifests.dataload(config, model)
             staged = [args.staging_jobs[model.name]] if model.name in args.staging_jobs else []
-            self.dataloads[model.name] = _custom(
+            self.dataloads[model.name] = custom_resource(
                 f"{model.name}-dataload",
                 document,
                 pulumi.ResourceOptions.merge(

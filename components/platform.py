@@ -7,6 +7,7 @@ while they still exist; only the device plugin waits for the GPU node group.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +17,8 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
-from components.versions import ChartPin
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,11 @@ class ServingPlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kserve-fluid:platform:ServingPlatform", name, None, opts)
         config = args.config
-        self._args = args
         on_data_nodes = list(args.system_ready)
 
-        self._release(
+        release = functools.partial(pinned_release, parent=self, provider=args.provider)
+
+        release(
             "nvidia-device-plugin",
             versions.NVIDIA_DEVICE_PLUGIN,
             "nvidia-device-plugin",
@@ -52,7 +54,7 @@ class ServingPlatform(pulumi.ComponentResource):
             depends_on=[*args.system_ready, args.gpu_node_group],
             timeout=600,
         )
-        cert_manager = self._release(
+        cert_manager = release(
             "cert-manager",
             versions.CERT_MANAGER,
             "cert-manager",
@@ -63,7 +65,7 @@ class ServingPlatform(pulumi.ComponentResource):
         ingress_ready: list[pulumi.Resource] = []
         operator_after: list[pulumi.Resource] = list(on_data_nodes)
         if config.networking == "istio":
-            istio_base = self._release(
+            istio_base = release(
                 "istio-base",
                 versions.ISTIO_BASE,
                 manifests.ISTIO_NAMESPACE,
@@ -71,7 +73,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 depends_on=on_data_nodes,
                 timeout=300,
             )
-            istiod = self._release(
+            istiod = release(
                 "istiod",
                 versions.ISTIOD,
                 manifests.ISTIO_NAMESPACE,
@@ -79,7 +81,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 depends_on=[*on_data_nodes, istio_base],
                 timeout=600,
             )
-            gateway = self._release(
+            gateway = release(
                 manifests.INGRESS_GATEWAY_RELEASE,
                 versions.ISTIO_GATEWAY,
                 manifests.ISTIO_NAMESPACE,
@@ -95,7 +97,7 @@ class ServingPlatform(pulumi.ComponentResource):
             # KnativeServing's net-istio needs Istio's CRDs (knative/operator#587).
             operator_after.append(istio_base)
 
-        knative_operator = self._release(
+        knative_operator = release(
             "knative-operator",
             versions.KNATIVE_OPERATOR,
             "knative-operator",
@@ -110,14 +112,10 @@ class ServingPlatform(pulumi.ComponentResource):
                 parent=self, provider=args.provider, depends_on=on_data_nodes
             ),
         )
-        serving = manifests.knative_serving(config)
-        self.knative_serving = k8s.apiextensions.CustomResource(
+        self.knative_serving = custom_resource(
             "knative-serving",
-            api_version=serving["apiVersion"],
-            kind=serving["kind"],
-            metadata=serving["metadata"],
-            spec=serving["spec"],
-            opts=pulumi.ResourceOptions(
+            manifests.knative_serving(config),
+            pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
                 # Deleted before the operator, or its finalizer never clears (operator#1950).
@@ -125,7 +123,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", delete="20m"),
             ),
         )
-        kserve_crd = self._release(
+        kserve_crd = release(
             "kserve-crd",
             versions.KSERVE_CRD,
             manifests.KSERVE_NAMESPACE,
@@ -133,7 +131,7 @@ class ServingPlatform(pulumi.ComponentResource):
             depends_on=on_data_nodes,
             timeout=300,
         )
-        kserve = self._release(
+        kserve = release(
             "kserve",
             versions.KSERVE_RESOURCES,
             manifests.KSERVE_NAMESPACE,
@@ -153,7 +151,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="15m"),
             ),
         )
-        runtimes = self._release(
+        runtimes = release(
             "kserve-runtime-configs",
             versions.KSERVE_RUNTIME_CONFIGS,
             manifests.KSERVE_NAMESPACE,
@@ -177,43 +175,6 @@ class ServingPlatform(pulumi.ComponentResource):
         self.url_pattern = manifests.url_pattern(config)
         self.register_outputs(
             {"ingressHostname": self.ingress_hostname, "urlPattern": self.url_pattern}
-        )
-
-    def _release(
-        self,
-        name: str,
-        pin: ChartPin,
-        namespace: str,
-        values: dict[str, Any],
-        depends_on: list[pulumi.Resource],
-        timeout: int,
-        delete_timeout: str = "15m",
-    ) -> k8s.helm.v3.Release:
-        """A pinned Helm release that waits for readiness and cleans up a failed install."""
-        oci = pin.repository.startswith("oci://")
-        return k8s.helm.v3.Release(
-            name,
-            name=name,
-            chart=f"{pin.repository}/{pin.chart}" if oci else pin.chart,
-            version=pin.version,
-            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
-            namespace=namespace,
-            create_namespace=True,
-            values=values,
-            timeout=timeout,
-            atomic=True,
-            cleanup_on_fail=True,
-            skip_await=False,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=self._args.provider,
-                depends_on=depends_on,
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=f"{timeout // 60 + 5}m",
-                    update=f"{timeout // 60 + 5}m",
-                    delete=delete_timeout,
-                ),
-            ),
         )
 
 

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import ModelConfig, StackConfig
+from components.kube import custom_resource
 from components.manifests import serving as manifests
 
 
@@ -61,14 +62,10 @@ class ModelServing(pulumi.ComponentResource):
             data=warmup["data"],
             opts=after(args.namespace),
         )
-        runtime_doc = manifests.cluster_serving_runtime()
-        runtime = k8s.apiextensions.CustomResource(
+        runtime = custom_resource(
             "warmup-serving-runtime",
-            api_version=runtime_doc["apiVersion"],
-            kind=runtime_doc["kind"],
-            metadata=runtime_doc["metadata"],
-            spec=runtime_doc["spec"],
-            opts=after(*args.kserve_ready),
+            manifests.cluster_serving_runtime(),
+            after(*args.kserve_ready),
         )
         needs_baseline = any(m.baseline for m in config.models)
         service_account = None
@@ -83,15 +80,11 @@ class ModelServing(pulumi.ComponentResource):
 
         services: dict[str, dict[str, str | None]] = {}
         for model in config.models:
-            fluid = manifests.fluid_inference_service(config, model)
             timeout = manifests.isvc_ready_timeout_seconds(model)
-            k8s.apiextensions.CustomResource(
+            custom_resource(
                 model.name,
-                api_version=fluid["apiVersion"],
-                kind=fluid["kind"],
-                metadata=fluid["metadata"],
-                spec=fluid["spec"],
-                opts=after(
+                manifests.fluid_inference_service(config, model),
+                after(
                     *args.kserve_ready,
                     runtime,
                     warmup_code,
@@ -105,20 +98,18 @@ class ModelServing(pulumi.ComponentResource):
             }
             if model.baseline and service_account is not None:
                 name = manifests.baseline_name(model)
-                baseline = manifests.baseline_inference_service(config, model, "BUCKET")
-                k8s.apiextensions.CustomResource(
+                custom_resource(
                     name,
-                    api_version=baseline["apiVersion"],
-                    kind=baseline["kind"],
-                    metadata=baseline["metadata"],
-                    spec=pulumi.Output.from_input(args.bucket_name).apply(
-                        functools.partial(_baseline_spec, config, model)
-                    ),
-                    opts=after(
+                    # Only the spec names the bucket; it comes from the Output below.
+                    manifests.baseline_inference_service(config, model, "BUCKET"),
+                    after(
                         *args.kserve_ready,
                         service_account,
                         args.dataloads[model.name],
                         timeout=timeout,
+                    ),
+                    spec=pulumi.Output.from_input(args.bucket_name).apply(
+                        functools.partial(_baseline_spec, config, model)
                     ),
                 )
                 services[model.name]["baseline"] = manifests.service_host(config, name)
