@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components import versions
-from tests.plan_support import Plan, render
+from tests.plan_support import Plan
 from tests.schemas import validate_custom_object
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -22,11 +22,6 @@ PINS = {
     "kserve-runtime-configs": versions.KSERVE_RUNTIME_CONFIGS,
 }
 ISTIO_RELEASES = {"istio-base", "istiod", "istio-ingressgateway"}
-
-
-@pytest.fixture(scope="module")
-def kourier_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    return render(tmp_path_factory.mktemp("plan-kourier"), sets={"networking": "kourier"})
 
 
 @pytest.fixture(params=["istio", "kourier"])
