@@ -38,27 +38,39 @@ def _strict(schema: Any) -> Any:
 
 
 @cache
-def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
-    group, version = api_version.split("/")
-    for path in CRD_DIR.glob("*.yaml"):
-        for crd in yaml.safe_load_all(path.read_text()):
+def _shared_crds() -> dict[tuple[str, str], dict[str, Any]]:
+    """{(apiVersion, kind): openAPIV3Schema} of every CRD file, parsed once (libyaml)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for crd in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             spec = crd["spec"]
-            if spec["group"] != group or spec["names"]["kind"] != kind:
-                continue
             for served in spec["versions"]:
-                if served["name"] == version:
-                    schema = copy.deepcopy(served["schema"]["openAPIV3Schema"])
-                    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
-                    return _strict(schema)
-    raise LookupError(f"no CRD for {kind} {api_version} in {CRD_DIR}")
+                key = (f"{spec['group']}/{served['name']}", spec["names"]["kind"])
+                found[key] = served["schema"]["openAPIV3Schema"]
+    return found
+
+
+@cache
+def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
+    found = _shared_crds().get((api_version, kind))
+    if found is None:
+        raise LookupError(f"no CRD for {kind} {api_version} in {CRD_DIR}")
+    schema = copy.deepcopy(found)
+    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    return _strict(schema)
+
+
+@cache
+def _crd_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
+    # Built once per kind: jsonschema.validate() re-checks the (megabyte) schema on every call.
+    return jsonschema.Draft7Validator(crd_schema(api_version, kind))
 
 
 def validate_custom_object(document: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError when the object does not fit its CRD."""
-    schema = crd_schema(document["apiVersion"], document["kind"])
-    jsonschema.validate(document, schema, cls=jsonschema.Draft7Validator)
+    _crd_validator(document["apiVersion"], document["kind"]).validate(document)
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,9 +78,12 @@ def validate_custom_object(document: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """{(apiVersion, kind): strict schema} of CustomResourceDefinition objects, every version."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+CrdValidators = dict[tuple[str, str], jsonschema.Draft7Validator]
+
+
+def crd_validators(crds: list[dict[str, Any]]) -> CrdValidators:
+    """{(apiVersion, kind): strict validator} of CustomResourceDefinition objects, every version."""
+    found: CrdValidators = {}
     for crd in crds:
         if crd.get("kind") != "CustomResourceDefinition":
             continue
@@ -76,16 +91,15 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
         for served in spec["versions"]:
             schema = copy.deepcopy((served.get("schema") or {}).get("openAPIV3Schema") or {})
             schema.setdefault("properties", {})["metadata"] = {"type": "object"}
-            found[(f"{spec['group']}/{served['name']}", spec["names"]["kind"])] = _strict(schema)
+            key = (f"{spec['group']}/{served['name']}", spec["names"]["kind"])
+            found[key] = jsonschema.Draft7Validator(_strict(schema))
     return found
 
 
-def validate_against_crds(
-    document: dict[str, Any], extra: dict[tuple[str, str], dict[str, Any]]
-) -> None:
+def validate_against_crds(document: dict[str, Any], extra: CrdValidators) -> None:
     """The shared CRD first (as today), else a CRD one of the plan's charts installs."""
     try:
-        schema = crd_schema(document["apiVersion"], document["kind"])
+        validator = _crd_validator(document["apiVersion"], document["kind"])
     except LookupError:
         key = (document["apiVersion"], document["kind"])
         if key not in extra:
@@ -93,8 +107,8 @@ def validate_against_crds(
                 f"no CRD for {document['kind']} {document['apiVersion']} in {CRD_DIR} "
                 "or in any chart of the plan"
             ) from None
-        schema = extra[key]
-    jsonschema.validate(document, schema, cls=jsonschema.Draft7Validator)
+        validator = extra[key]
+    validator.validate(document)
 
 
 # --------------------------------------------------------------------------------------------
