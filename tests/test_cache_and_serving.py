@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from components.manifests.serving import WARMUP_SOURCE
+from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import Plan, render
 from tests.schemas import validate_custom_object
 
@@ -133,20 +134,21 @@ def test_three_models_keep_their_cache_replicas(three_model_plan: Plan) -> None:
 
 
 def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
+    """Placement is matched against the labels and taints the node groups set in the plan."""
     data_group = plan.one("eks:index:ManagedNodeGroup", "cluster-data")["inputs"]
+    shapes = node_shapes(plan)
+    data_nodes = {s.source for s in data_shapes(plan)}
     dataset = objects(plan, DATASET)[0]
-    expressions = dataset["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0][
-        "matchExpressions"
-    ]
-    by_key = {e["key"]: e["values"] for e in expressions}
-    assert by_key["node.kubernetes.io/instance-type"] == data_group["instanceTypes"]
-    for key, values in by_key.items():
-        if key in data_group["labels"]:
-            assert values == [data_group["labels"][key]]
+    required = dataset["spec"]["nodeAffinity"]["required"]
+    as_pod = {
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}
+    }
+    assert landing(as_pod, shapes) == data_nodes
     runtime = objects(plan, RUNTIME)[0]["spec"]
     for part in ("master", "worker"):
-        selector = runtime[part]["nodeSelector"]
-        assert selector.items() <= data_group["labels"].items(), part
+        assert landing(runtime[part], shapes) == data_nodes, part
+    for load in objects(plan, DATALOAD):
+        assert landing(load["spec"], shapes) == data_nodes, load["metadata"]["name"]
     assert runtime["replicas"] == data_group["scalingConfig"]["desiredSize"]
     level = runtime["tieredstore"]["levels"][0]
     assert level["path"] == "/mnt/ssd0/cache" and level["quota"] == "100Gi"
@@ -155,20 +157,17 @@ def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
 
 
 def test_isvcs_land_on_gpu_nodes(plan: Plan) -> None:
-    gpu_group = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")["inputs"]
-    taint = gpu_group["taints"][0]
+    shapes = node_shapes(plan)
+    gpu_nodes = {s.source for s in gpu_shapes(plan)}
     fuse = objects(plan, RUNTIME)[0]["spec"]["fuse"]
     for name, service in isvcs(plan).items():
         predictor = service["spec"]["predictor"]
-        assert predictor["nodeSelector"].items() <= gpu_group["labels"].items(), name
-        assert predictor["tolerations"] == [
-            {"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        assert landing(predictor, shapes) == gpu_nodes, name
         assert predictor["minReplicas"] == 0
         limits = predictor["model"]["resources"]["limits"]
         assert limits["nvidia.com/gpu"] == "1"
-    assert fuse["nodeSelector"].items() <= gpu_group["labels"].items()
-    assert fuse["tolerations"][0]["key"] == taint["key"]
+    # The FUSE pods serve the model pods' mounts: on the GPU nodes, through their taint.
+    assert landing(fuse, shapes) == gpu_nodes
 
 
 def test_dev_isvc_carries_the_seed_args(dev_plan: Plan) -> None:
