@@ -141,9 +141,11 @@ def helm_releases(plan: Any, stack: str) -> list[HelmRelease]:
 
 @dataclass(frozen=True)
 class Rendered:
-    """Templates' output ({template path: YAML}, NOTES.txt left out) or the engine's error."""
+    """Templates' output ({template path: YAML}, NOTES.txt left out) and the crds/ files Helm
+    would install with them, or the engine's error."""
 
     manifests: tuple[tuple[str, str], ...]
+    crds: tuple[str, ...] = ()
     error: str = ""
 
 
@@ -156,13 +158,16 @@ def _render(archive: str, values_json: str, name: str, namespace: str) -> Render
         output = chart.render(
             json.loads(values_json), name=name, namespace=namespace, is_install=True
         )
+        # Read after rendering: a subchart its condition turned off is gone from the chart by
+        # then, and Helm installs crds/ only of the subcharts it keeps (helm/helm
+        # pkg/action/install.go@v3.17.0: ProcessDependencies before CRDObjects).
+        crds = tuple(crd["data"] for crd in chart.crds)
     except helm.HelmError as error:
-        return Rendered((), f"{type(error).__name__}: {error}")
+        return Rendered((), (), f"{type(error).__name__}: {error}")
     finally:
         chart.close()
-    return Rendered(
-        tuple(sorted((k, v) for k, v in output.items() if not k.endswith("/NOTES.txt")))
-    )
+    manifests = tuple(sorted((k, v) for k, v in output.items() if not k.endswith("/NOTES.txt")))
+    return Rendered(manifests, crds)
 
 
 def render(archive: Path, values: dict[str, Any], name: str, namespace: str) -> Rendered:
@@ -195,18 +200,11 @@ def split_documents(text: str) -> list[dict[str, Any]]:
     return list(_parse(text))
 
 
-@functools.cache
-def _chart_crds(archive: str) -> tuple[str, ...]:
-    chart = helm.Chart.load(archive)
-    try:
-        return tuple(crd["data"] for crd in chart.crds)
-    finally:
-        chart.close()
-
-
 def crds_folder_objects(release: HelmRelease) -> list[dict[str, Any]]:
     """The chart's `crds/` files: Helm installs them before the templates, unrendered."""
-    return [d for text in _chart_crds(str(release.archive)) for d in split_documents(text)]
+    rendered = render_release(release)
+    assert not rendered.error, f"{release.label} does not render: {rendered.error}"
+    return [d for text in rendered.crds for d in split_documents(text)]
 
 
 def template_objects(release: HelmRelease) -> list[dict[str, Any]]:
