@@ -39,6 +39,13 @@ PROJECT_KEYS: dict[str, str] = {
 """Every non-secret project key and its Pulumi.yaml type (tests check both lists agree)."""
 
 SECRET_KEYS: tuple[str, ...] = ("hfToken",)
+"""Optional secrets, read with `get_secret` and not declared in Pulumi.yaml: the CLI refuses a
+declared `secret: true` key that the stack does not set (see tools/stack_config.py)."""
+
+
+def project_key_type(key: str) -> str | None:
+    """The Pulumi.yaml type of a project key (None for keys the program does not know)."""
+    return PROJECT_KEYS.get(key)
 
 # A fresh GPU node (about 3 min) plus the ~10 GB serving image pull (about 4 min) ...
 COLD_START_NODE_AND_IMAGE_SECONDS = 420

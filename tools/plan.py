@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
+from components.config import ConfigError
 from tools.stack_config import ROOT, SECRET_PLACEHOLDER, load_stack_settings
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -321,14 +322,13 @@ def write_plan(
     (out / "graph.dot").write_text(graph_dot(registrations))
 
 
-def _parse_sets(values: list[str]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
+def _parse_sets(values: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"--set {item!r}: use KEY=VALUE (VALUE as YAML/JSON)")
-        decoded = yaml.safe_load(value)
-        parsed[key] = decoded if isinstance(decoded, str) else json.dumps(decoded)
+        parsed[key] = yaml.safe_load(value)
     return parsed
 
 
@@ -354,17 +354,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = load_stack_settings(
-        args.stack, stack_file=args.stack_file, secret_value=args.secret_value
-    )
-    config = dict(settings.config)
-    secret_keys = list(settings.secret_keys)
-    for key, value in _parse_sets(args.set).items():
-        config[key if ":" in key else f"{settings.project}:{key}"] = value
-    for key, value in _parse_sets(args.secret).items():
-        full = key if ":" in key else f"{settings.project}:{key}"
-        config[full] = value
-        secret_keys.append(full)
+    try:
+        settings = load_stack_settings(
+            args.stack,
+            stack_file=args.stack_file,
+            secret_value=args.secret_value,
+            overrides=_parse_sets(args.set),
+            secrets={k: str(v) for k, v in _parse_sets(args.secret).items()},
+        )
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"plan: {problem}", file=sys.stderr)
+        return 2
+    config, secret_keys = dict(settings.config), list(settings.secret_keys)
 
     import pulumi
 
