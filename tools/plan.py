@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import re
 import runpy
@@ -70,7 +71,7 @@ class Registration:
             "custom": self.custom,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
-            "inputs": self.inputs,
+            "inputs": canonical(self.inputs),
             "secretPaths": self.secret_paths,
         }
 
@@ -246,10 +247,51 @@ def _k8s_kind(typ: str) -> str | None:
     return match.group(2) if match else None
 
 
+def creation_order(registrations: list[Registration]) -> list[Registration]:
+    """Registrations in dependency order (parents and dependencies first), ties broken by URN.
+
+    The engine registers resources as their inputs resolve, so the raw order changes from run to
+    run; this order is a function of the graph alone, so two plans diff cleanly.
+    """
+    by_urn = {reg.urn: reg for reg in registrations}
+    waits_on = {
+        reg.urn: {u for u in [reg.parent, *reg.dependencies] if u in by_urn and u != reg.urn}
+        for reg in registrations
+    }
+    ready = [urn for urn, deps in waits_on.items() if not deps]
+    heapq.heapify(ready)
+    ordered: list[Registration] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for other, deps in waits_on.items():
+            if urn in deps:
+                deps.discard(urn)
+                if not deps:
+                    heapq.heappush(ready, other)
+    leftover = sorted(set(by_urn) - {reg.urn for reg in ordered})  # a cycle: keep URN order
+    return ordered + [by_urn[urn] for urn in leftover]
+
+
+_LEADING_KEYS = ("apiVersion", "kind", "metadata", "spec")
+
+
+def canonical(value: Any) -> Any:
+    """Mappings with Kubernetes' usual leading keys (apiVersion, kind, metadata, spec) first and
+    the rest sorted, at every level; lists keep their order (it can matter)."""
+    if isinstance(value, dict):
+        keys = [k for k in _LEADING_KEYS if k in value]
+        keys += sorted(k for k in value if k not in _LEADING_KEYS)
+        return {k: canonical(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def manifest_documents(
     registrations: list[Registration],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file stem, document) for each Kubernetes object and Helm release, in registration order."""
+    """(file stem, document) for each Kubernetes object and Helm release, in the given order."""
     index = 0
     for reg in registrations:
         kind = _k8s_kind(reg.type)
@@ -264,11 +306,11 @@ def manifest_documents(
                 "chart": inputs.get("chart"),
                 "version": inputs.get("version"),
                 "repository": repo,
-                "values": inputs.get("values", {}),
+                "values": canonical(inputs.get("values", {})),
             }
             namespace, name = document["namespace"], document["helmRelease"]
         else:
-            document = {k: v for k, v in inputs.items() if k in _OBJECT_FIELDS}
+            document = canonical({k: v for k, v in inputs.items() if k in _OBJECT_FIELDS})
             metadata = inputs.get("metadata", {})
             namespace, name = metadata.get("namespace", ""), metadata.get("name", reg.name)
         index += 1
@@ -310,11 +352,12 @@ def write_plan(
     if out.exists():
         shutil.rmtree(out)
     (out / "manifests").mkdir(parents=True)
+    registrations = creation_order(registrations)
     document = {
         "project": project,
         "stack": stack,
         "resources": [r.as_json() for r in registrations],
-        "outputs": outputs,
+        "outputs": canonical(outputs),
     }
     (out / "resources.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
     for stem, manifest in manifest_documents(registrations):
