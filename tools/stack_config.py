@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from components.config import ConfigError, StackConfig, parse_config, project_key_type
+from components.config import ConfigError, StackConfig, decode, parse_config, project_key_type
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "offline-placeholder-secret"
@@ -53,20 +53,6 @@ class StackSettings:
             for key in sorted(self.config)
             if key.startswith(prefix) and key not in self.secret_keys
         }
-
-
-def decode(value: str, kind: str | None) -> Any:
-    """A config string read the way `pulumi.Config.get_int/get_bool/get_object` read it."""
-    try:
-        if kind == "integer":
-            return int(value)
-        if kind == "boolean":
-            return {"true": True, "false": False}.get(value, value)
-        if kind in ("array", "object") or (kind is None and value[:1] in ("[", "{")):
-            return json.loads(value)
-    except ValueError:
-        pass
-    return value
 
 
 def _yaml(path: Path, what: str) -> dict[str, Any]:
