@@ -7,6 +7,7 @@ from tests.nodes import (
     Taint,
     expression_matches,
     landing,
+    node_shapes,
     schedulable,
     term_matches,
     tolerates,
@@ -73,3 +74,59 @@ def test_pods_land_where_selector_affinity_and_taints_allow() -> None:
         }
     }
     assert not schedulable(misspelt, DATA)
+
+
+class _FakePlan:
+    """Just what node_shapes reads: registrations by type."""
+
+    def __init__(self, resources: list[dict]) -> None:
+        self.resources = resources
+
+    def of_type(self, typ: str) -> list[dict]:
+        return [r for r in self.resources if r["type"] == typ]
+
+
+def test_node_shapes_from_node_groups_and_karpenter_node_pools() -> None:
+    plan = _FakePlan(
+        [
+            {
+                "type": "eks:index:ManagedNodeGroup",
+                "name": "cluster-data",
+                "inputs": {"instanceTypes": ["m5n.xlarge"], "labels": {"role": "data"}},
+            },
+            {
+                "type": "kubernetes:karpenter.sh/v1:NodePool",
+                "name": "gpu-pool",
+                "inputs": {
+                    "metadata": {"name": "gpu"},
+                    "spec": {
+                        "template": {
+                            "metadata": {"labels": {"nvidia.com/gpu.present": "true"}},
+                            "spec": {
+                                "requirements": [
+                                    {
+                                        "key": "node.kubernetes.io/instance-type",
+                                        "operator": "In",
+                                        "values": ["g5.8xlarge", "g6e.4xlarge"],
+                                    }
+                                ],
+                                "taints": [
+                                    {
+                                        "key": "nvidia.com/gpu",
+                                        "value": "true",
+                                        "effect": "NoSchedule",
+                                    }
+                                ],
+                            },
+                        }
+                    },
+                },
+            },
+        ]
+    )
+    data, gpu = node_shapes(plan)
+    assert data.labels["node.kubernetes.io/instance-type"] == "m5n.xlarge"
+    assert data.labels["kubernetes.io/os"] == "linux" and not data.is_gpu
+    assert gpu.is_gpu and gpu.labels["karpenter.sh/nodepool"] == "gpu"
+    assert gpu.labels["node.kubernetes.io/instance-type"] == "g5.8xlarge"
+    assert gpu.taints == (Taint("nvidia.com/gpu", "true", "NoSchedule"),)
