@@ -147,6 +147,20 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "tests/test_plan_diff.py",
     ),
     (
+        "plan-diff renders only the dev stack",
+        ".github/workflows/plan-diff.yml",
+        'for stack_file in "$side"/Pulumi.*.yaml; do',
+        'for stack_file in "$side"/Pulumi.dev.yaml; do',
+        "tests/test_plan_diff_workflow.py",
+    ),
+    (
+        "plan-diff-comment trusts the artifact's PR number",
+        ".github/workflows/plan-diff-comment.yml",
+        'if ! [[ "$pr" =~ ^[0-9]+$ ]]; then',
+        'if ! [[ "$pr" =~ ^.+$ ]]; then',
+        "tests/test_plan_diff_workflow.py",
+    ),
+    (
         "ignored-key search: only the removal render",
         "tests/charts.py",
         "        if rendered != baseline:\n            return True\n",

@@ -230,10 +230,10 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> l
 # Values keys the chart ignores
 # --------------------------------------------------------------------------------------------
 
-Path_ = tuple[str, ...]
+KeyPath = tuple[str, ...]
 
 
-def value_leaves(values: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+def value_leaves(values: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
     """(key path, value) of every leaf; lists and empty maps are leaves (Helm replaces them)."""
     if isinstance(values, dict) and values:
         for key, value in values.items():
@@ -257,7 +257,7 @@ def _changed(value: Any) -> list[Any]:
     return ["changed"]
 
 
-def _replaced(values: dict[str, Any], path: Path_, new: Any) -> dict[str, Any]:
+def _replaced(values: dict[str, Any], path: KeyPath, new: Any) -> dict[str, Any]:
     result = copy.deepcopy(values)
     node = result
     for key in path[:-1]:
@@ -266,7 +266,7 @@ def _replaced(values: dict[str, Any], path: Path_, new: Any) -> dict[str, Any]:
     return result
 
 
-def _removed(values: dict[str, Any], path: Path_) -> dict[str, Any]:
+def _removed(values: dict[str, Any], path: KeyPath) -> dict[str, Any]:
     result = copy.deepcopy(values)
     node = result
     for key in path[:-1]:
@@ -305,7 +305,7 @@ def ignored_keys(release: HelmRelease) -> list[str]:
     return problems
 
 
-def _used(release: HelmRelease, baseline: Rendered, path: Path_, value: Any) -> bool:
+def _used(release: HelmRelease, baseline: Rendered, path: KeyPath, value: Any) -> bool:
     for candidate in _changed(value):
         rendered = render_release(release, _replaced(release.values, path, candidate))
         if _is_schema_refusal(rendered):

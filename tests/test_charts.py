@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+import helm_python as helm
 import pytest
 
 from components.manifests.platform import (
@@ -75,8 +76,6 @@ def _version(text: str) -> str:
 
 @pytest.mark.parametrize("pin", chart_pins(), ids=lambda p: f"{p.chart}-{p.version}")
 def test_every_pin_has_its_chart_archive(pin: ChartPin) -> None:
-    import helm_python as helm
-
     archive = archive_for(pin)
     with helm.Chart.load(archive) as chart:
         assert chart.name == pin.chart
