@@ -28,6 +28,7 @@ PROJECT_KEYS: dict[str, str] = {
     "imdsHopLimit": "integer",
     "dataNodeGroup": "object",
     "gpuNodeGroup": "object",
+    "gpuNodes": "object",  # parsed by components/gpu_nodes.py (issue 13) until the config model
     "modelCache": "object",
     "modelBucket": "object",
     "modelNamespace": "string",
