@@ -154,9 +154,7 @@ def _model_gpus(model: ModelConfig) -> int:
     return model.resources.gpu * (2 if model.baseline else 1)
 
 
-def _check_deadline(
-    settings: GpuNodesSettings, config: StackConfig, problems: list[str]
-) -> None:
+def _check_deadline(settings: GpuNodesSettings, config: StackConfig, problems: list[str]) -> None:
     deadline = config.knative.progress_deadline_seconds
     for model in config.models:
         needed = cold_start_allowance_seconds(model, settings)

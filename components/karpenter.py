@@ -19,9 +19,11 @@ instances; see docs/operate.md ("GPU nodes under Karpenter") for a finalizer tha
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -198,9 +200,7 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             skip_crds=True,
         )
 
-        node_class = manifests.ec2_node_class(
-            args.settings, config.name, "NODE_ROLE", tags(config)
-        )
+        node_class = manifests.ec2_node_class(args.settings, config.name, "NODE_ROLE", tags(config))
         node_class_resource = custom_resource(
             "gpu-node-class",
             node_class,
@@ -271,7 +271,7 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             policy = aws.iam.Policy(
                 f"{name}-{policy_name}",
                 description=f"Karpenter controller of {config.name}: {policy_name}",
-                policy=documents.apply(lambda docs, key=policy_name: json.dumps(docs[key])),
+                policy=documents.apply(functools.partial(_policy_json, policy_name)),
                 tags=tags(config),
                 opts=pulumi.ResourceOptions(parent=role),
             )
@@ -284,3 +284,7 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
                 )
             )
         return role, grants
+
+
+def _policy_json(name: str, documents: dict[str, Any]) -> str:
+    return json.dumps(documents[name])

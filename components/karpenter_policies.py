@@ -274,7 +274,9 @@ def controller_policies(
                     ],
                     "Condition": {
                         "StringEquals": {
-                            "arc-zonal-shift:ResourceIdentifier": f"arn:{partition}:eks:{region}:{account_id}:cluster/{cluster}",
+                            "arc-zonal-shift:ResourceIdentifier": (
+                                f"arn:{partition}:eks:{region}:{account_id}:cluster/{cluster}"
+                            ),
                         },
                     },
                 },

@@ -40,7 +40,7 @@ def pinned_release(
         cleanup_on_fail=True,
         skip_await=False,
         # Where a separate CRD chart owns the CRDs (Helm never upgrades `crds/`).
-        **({"skip_crds": True} if skip_crds else {}),
+        skip_crds=True if skip_crds else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             provider=provider,

@@ -128,7 +128,8 @@ def test_model_bucket_is_hardened(dev_plan: Plan) -> None:
 
 
 def test_reader_policy_only_reads_the_model_bucket(dev_plan: Plan) -> None:
-    policy = json.loads(dev_plan.one("aws:iam/policy:Policy", "models-read-models")["inputs"]["policy"])
+    reader = dev_plan.one("aws:iam/policy:Policy", "models-read-models")
+    policy = json.loads(reader["inputs"]["policy"])
     actions = sorted(
         a
         for s in policy["Statement"]

@@ -176,4 +176,3 @@ def controller_values(cluster_name: str, interruption_queue: str) -> dict[str, A
         "controller": {"resources": CONTROLLER_RESOURCES},
         "settings": {"clusterName": cluster_name, "interruptionQueue": interruption_queue},
     }
-
