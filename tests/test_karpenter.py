@@ -348,7 +348,7 @@ def _ignored_keys(values: dict[str, Any], chart: Any) -> list[str]:
 
 
 def _documents(rendered: dict[str, str]) -> list[dict[str, Any]]:
-    docs = []
+    docs: list[dict[str, Any]] = []
     for text in rendered.values():
         docs.extend(d for d in yaml.safe_load_all(text) if d)
     return docs
