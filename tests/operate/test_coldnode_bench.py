@@ -335,3 +335,15 @@ def test_a_node_that_was_already_there_is_no_node_start() -> None:
     warm = coldnode.read_milestones(RecordedCluster(run_on_warm_node), service, warm_sent, _at(300))
     assert warm["NodeClaim launched"] is None and warm["node Ready"] is None
     assert warm["image pulled"] == coldnode.parse_time("2026-11-20T10:03:05Z")
+
+
+def test_cold_node_names_the_node_pools_types(playback: Playback, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    document = yaml.safe_load((root / "Pulumi.dev.yaml").read_text())
+    document["config"]["kserve-fluid:gpuNodes"] = {"instanceTypes": ["g5.8xlarge", "g6e.8xlarge"]}
+    stack_file = tmp_path / "Pulumi.bench.yaml"
+    stack_file.write_text(yaml.safe_dump(document))
+    stdout = io.StringIO()
+    argv = _argv(playback, tmp_path, "--stack-file", str(stack_file))
+    assert bench.main(argv, stdout=stdout, clock=playback.clock) == 0
+    assert "llama-31-8b-instruct on g5.8xlarge/g6e.8xlarge, no GPU node" in stdout.getvalue()
