@@ -5,7 +5,9 @@ getting-started/getting-started-with-karpenter/cloudformation.yaml@v1.14.1 (the 
 `KarpenterController*Policy` documents): node lifecycle scoped by the cluster and nodepool tags,
 PassRole for the Karpenter node role only, instance profiles scoped by the ec2nodeclass tag,
 `eks:DescribeCluster` on this cluster, the interruption queue, pricing and the SSM parameters
-under `/aws/service/`. `tests/test_karpenter_aws.py` compares them with the template's text.
+under `/aws/service/`. `tests/test_karpenter.py` checks the Sids and the scoping in the plan.
+The node role trusts EC2 only: the template's extra `pods.eks.amazonaws.com` trust on the node
+role is not needed by nodes and is left out.
 """
 
 from __future__ import annotations
