@@ -182,7 +182,7 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             "karpenter",
             versions.KARPENTER,
             manifests.NAMESPACE,
-            manifests.controller_values(config.name, f"{config.name}-karpenter"),
+            manifests.controller_values(config.name, f"{config.name}-karpenter", config.region),
             parent=self,
             provider=args.provider,
             depends_on=[

@@ -379,6 +379,8 @@ def test_karpenter_chart_renders_the_programs_values_with_no_ignored_key(dev_pla
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CLUSTER_NAME"] == "kserve-fluid-dev"
     assert env["INTERRUPTION_QUEUE"] == "kserve-fluid-dev-karpenter"
+    # Pods cannot ask IMDS (hop limit 1) for the region the controller needs.
+    assert env["AWS_REGION"] == "eu-central-1"
     assert container["image"].startswith("public.ecr.aws/karpenter/controller:1.14.1@sha256:")
     account = next(d for d in docs if d["kind"] == "ServiceAccount")
     assert account["metadata"]["name"] == manifests.SERVICE_ACCOUNT

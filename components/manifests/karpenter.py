@@ -163,16 +163,21 @@ def predictor_annotations() -> dict[str, str]:
     return {DO_NOT_DISRUPT: "true"}
 
 
-def controller_values(cluster_name: str, interruption_queue: str) -> dict[str, Any]:
+def controller_values(cluster_name: str, interruption_queue: str, region: str) -> dict[str, Any]:
     """Chart values: 2 replicas on the data nodes, the guide's resources, this cluster's queue.
 
     The chart's default affinity (`karpenter.sh/nodepool DoesNotExist`, one replica per host)
     stays, so the controller never runs on a node it manages (charts/karpenter/values.yaml
-    @v1.14.1).
+    @v1.14.1). AWS_REGION is set because without it the controller asks IMDS for the region
+    (pkg/operator/operator.go@v1.14.1 `NewOperator`), which a pod cannot reach on nodes with
+    IMDS hop limit 1 (imdsHopLimit), and Pod Identity injects credentials, not the region.
     """
     return {
         "replicas": 2,
         "nodeSelector": {"kubernetes.io/os": "linux", **data_node_labels()},
-        "controller": {"resources": CONTROLLER_RESOURCES},
+        "controller": {
+            "resources": CONTROLLER_RESOURCES,
+            "env": [{"name": "AWS_REGION", "value": region}],
+        },
         "settings": {"clusterName": cluster_name, "interruptionQueue": interruption_queue},
     }
