@@ -5,7 +5,6 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
-from components.gpu_nodes import load_gpu_nodes
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
@@ -16,7 +15,6 @@ from components.staging import ModelStaging, StagingArgs
 
 try:
     config = load_config()
-    gpu_nodes = load_gpu_nodes(config)
 except ConfigError as error:
     # Refuse bad configuration before any resource is registered, one line per problem.
     raise pulumi.RunError(
@@ -31,18 +29,17 @@ cluster = Cluster(
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         public_subnet_ids=network.public_subnet_ids,
-        with_gpu_node_group=not gpu_nodes.karpenter,
+        with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
 # GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
 # the managed node group otherwise.
 gpu_capacity: pulumi.Resource
-if gpu_nodes.karpenter:
+if config.gpu_nodes.karpenter:
     karpenter = KarpenterGpuNodes(
         "karpenter",
         KarpenterArgs(
             config,
-            gpu_nodes,
             provider=cluster.provider,
             cluster=cluster.eks_cluster,
             system_ready=cluster.system_ready,
@@ -120,7 +117,7 @@ pulumi.export("region", config.region)
 pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelUris", model_store.model_uris)
 pulumi.export("dataNodeGroupName", f"{config.name}-data")
-if gpu_nodes.karpenter:
+if config.gpu_nodes.karpenter:
     pulumi.export("gpuNodePool", "gpu")
 else:
     pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")

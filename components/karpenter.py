@@ -31,7 +31,6 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
-from components.gpu_nodes import GpuNodesSettings
 from components.karpenter_policies import (
     INTERRUPTION_EVENT_PATTERNS,
     INTERRUPTION_MESSAGE_RETENTION_SECONDS,
@@ -52,7 +51,6 @@ NODE_POOL_DELETE_TIMEOUT = "20m"
 @dataclass(frozen=True)
 class KarpenterArgs:
     config: StackConfig
-    settings: GpuNodesSettings
     provider: k8s.Provider
     cluster: pulumi.Resource
     """The EKS cluster; the security group lookup waits for it."""
@@ -200,7 +198,9 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             skip_crds=True,
         )
 
-        node_class = manifests.ec2_node_class(args.settings, config.name, "NODE_ROLE", tags(config))
+        node_class = manifests.ec2_node_class(
+            config.gpu_nodes, config.name, "NODE_ROLE", tags(config)
+        )
         node_class_resource = custom_resource(
             "gpu-node-class",
             node_class,
@@ -213,13 +213,13 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             # Only the spec names the node role; it comes from the Output below.
             spec=self.node_role.name.apply(
                 lambda role: manifests.ec2_node_class(
-                    args.settings, config.name, role, tags(config)
+                    config.gpu_nodes, config.name, role, tags(config)
                 )["spec"]
             ),
         )
         self.node_pool = custom_resource(
             "gpu-node-pool",
-            manifests.node_pool(args.settings),
+            manifests.node_pool(config.gpu_nodes),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,

@@ -3,7 +3,6 @@ destroy order in the plan's dependency graph, and the `gpuNodes` checks."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -14,23 +13,17 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config import ConfigError
-from components.gpu_nodes import DEFAULTS, GpuNodesSettings, parse_gpu_nodes
+from components.config import ConfigError, GpuNodesConfig, parse_config
 from components.manifests import karpenter as manifests
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
-from tools.stack_config import load_typed_config, read_project
+from tools.stack_config import load_stack_settings, read_project
 
 CHARTS = CRD_DIR.parent.parent / "charts"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 MNG = "eks:index:ManagedNodeGroup"
-SETTINGS = GpuNodesSettings("karpenter", ("g5.8xlarge",), "ON_DEMAND", 2, 15, 100)
-
-
-@pytest.fixture(scope="module")
-def dev_config() -> Any:
-    return load_typed_config("dev")
+SETTINGS = GpuNodesConfig()  # Pulumi.yaml's defaults: karpenter, g5.8xlarge, 2 GPUs, 15 min
 
 
 def release(plan: Plan, name: str) -> dict[str, Any]:
@@ -49,13 +42,19 @@ def spec_of(plan: Plan, typ: str) -> dict[str, Any]:
     "settings",
     [
         SETTINGS,
-        GpuNodesSettings(
-            "karpenter", ("g5.8xlarge", "g6.8xlarge", "g5.12xlarge"), "SPOT", 8, 0, 60
+        GpuNodesConfig.model_validate(
+            {
+                "instanceTypes": ["g5.8xlarge", "g6.8xlarge", "g5.12xlarge"],
+                "capacityType": "SPOT",
+                "gpuLimit": 8,
+                "keepWarmMinutes": 0,
+                "rootDiskGiB": 60,
+            }
         ),
     ],
     ids=["default", "spot-three-types-no-keep-warm"],
 )
-def test_node_class_and_pool_fit_the_crds(settings: GpuNodesSettings) -> None:
+def test_node_class_and_pool_fit_the_crds(settings: GpuNodesConfig) -> None:
     validate_custom_object(manifests.ec2_node_class(settings, "c", "role", {"project": "p"}))
     validate_custom_object(manifests.node_pool(settings))
 
@@ -123,7 +122,7 @@ def test_node_pool_scales_gpus_from_zero() -> None:
 
 
 def test_keep_warm_zero_and_spot() -> None:
-    settings = dataclasses.replace(SETTINGS, keep_warm_minutes=0, capacity_type="SPOT")
+    settings = SETTINGS.model_copy(update={"keep_warm_minutes": 0, "capacity_type": "SPOT"})
     spec = manifests.node_pool(settings)["spec"]
     assert spec["disruption"]["consolidateAfter"] == "0s"
     requirements = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
@@ -445,20 +444,35 @@ def test_destroy_removes_karpenter_objects_before_what_they_need(dev_plan: Plan)
 # --- configuration ---------------------------------------------------------------------------
 
 
-def test_pulumi_yaml_declares_the_defaults_of_the_settings() -> None:
+def dev_raw(**gpu_nodes: Any) -> dict[str, Any]:
+    raw = load_stack_settings("dev").project_values()
+    if gpu_nodes:
+        raw["gpuNodes"] = gpu_nodes
+    return raw
+
+
+def parse(raw: dict[str, Any]) -> Any:
+    return parse_config(
+        raw, project="kserve-fluid", stack="t", region="eu-central-1", has_hf_token=False
+    )
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    return caught.value.problems
+
+
+def test_pulumi_yaml_declares_the_models_defaults() -> None:
     declared = read_project()["config"]["gpuNodes"]
     assert declared["type"] == "object"
-    assert declared["default"] == DEFAULTS
-
-
-def test_defaults_parse(dev_config: Any) -> None:
-    assert parse_gpu_nodes(None, dev_config) == SETTINGS
-    node_group = parse_gpu_nodes({"provisioner": "nodeGroup"}, dev_config)
-    assert not node_group.karpenter
+    assert declared["default"] == GpuNodesConfig().model_dump(by_alias=True, mode="json")
+    assert parse(dev_raw()).gpu_nodes == SETTINGS
+    assert not parse(dev_raw(provisioner="nodeGroup")).gpu_nodes.karpenter
 
 
 @pytest.mark.parametrize(
-    ("raw", "problem"),
+    ("gpu_nodes", "problem"),
     [
         (
             {"provisioner": "fargate"},
@@ -466,17 +480,11 @@ def test_defaults_parse(dev_config: Any) -> None:
         ),
         (
             {"instanceTypes": ["m5.large"]},
-            'gpuNodes.instanceTypes: "m5.large" has no GPU; use a g4dn/g5/g6/g6e/p4d/p5 type',
-        ),
-        (
-            {"instanceTypes": ["g9.huge"]},
-            'gpuNodes.instanceTypes: "g9.huge" is not a known instance type; see '
-            "components/instance_types.py for the supported families",
+            'gpuNodes.instanceTypes[0]: "m5.large" has no GPU; use a g4dn/g5/g6/g6e/p4d/p5 type',
         ),
         (
             {"instanceTypes": []},
-            "gpuNodes.instanceTypes: must be a non-empty list of GPU instance types like "
-            "g5.8xlarge",
+            "gpuNodes.instanceTypes: must list at least one GPU instance type like g5.8xlarge",
         ),
         (
             {"instanceTypes": ["g5.8xlarge", "g5.8xlarge"]},
@@ -491,10 +499,11 @@ def test_defaults_parse(dev_config: Any) -> None:
         ({"keepWarmMinutes": -1}, "gpuNodes.keepWarmMinutes: -1 must be at least 0"),
         ({"rootDiskGiB": 8}, "gpuNodes.rootDiskGiB: 8 must be at least 20"),
         (
-            {"maxNodes": 3},
-            "gpuNodes.maxNodes: is not a known key; use provisioner, instanceTypes, "
+            {"maxSize": 3},
+            "gpuNodes.maxSize: is not a known key; known keys: provisioner, instanceTypes, "
             "capacityType, gpuLimit, keepWarmMinutes, rootDiskGiB",
         ),
+        ({"gpuLimt": 3}, 'gpuNodes.gpuLimt: is not a known key; did you mean "gpuLimit"?'),
         (
             {"instanceTypes": ["g5.12xlarge"]},
             "gpuNodes.gpuLimit: 2 is below the 4 GPUs of one g5.12xlarge, so Karpenter could "
@@ -505,32 +514,52 @@ def test_defaults_parse(dev_config: Any) -> None:
             "gpuNodes.gpuLimit: 1 GPUs cannot start both InferenceServices of one model at once "
             "(needs 2); use at least 2",
         ),
-        (
-            {"instanceTypes": ["g5.2xlarge"]},
-            "models[0].resources: 24 CPUs, 48Gi, 1 GPU fit none of gpuNodes.instanceTypes "
-            "(g5.2xlarge)",
-        ),
-        ("karpenter", 'gpuNodes: must be an object, got "karpenter"'),
     ],
 )
-def test_bad_gpu_nodes_are_refused_with_one_line(dev_config: Any, raw: Any, problem: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        parse_gpu_nodes(raw, dev_config)
-    assert caught.value.problems == [problem]
+def test_bad_gpu_nodes_are_refused_with_one_line(gpu_nodes: dict[str, Any], problem: str) -> None:
+    assert problems(dev_raw(**gpu_nodes)) == [problem]
 
 
-def test_progress_deadline_covers_a_karpenter_node_start(dev_config: Any) -> None:
+def test_a_model_is_fitted_to_the_node_pools_types_not_the_node_groups() -> None:
+    # 24 CPUs and 48Gi do not fit a g5.2xlarge (8 vCPUs, 32 GiB), whatever gpuNodeGroup says.
+    found = problems(dev_raw(instanceTypes=["g5.2xlarge"]))
+    assert [line.split(" (")[0] for line in found] == [
+        "models[0].resources.cpu: 24 CPUs do not fit a g5.2xlarge",
+        "models[0].resources.memory: 48Gi does not fit a g5.2xlarge",
+    ]
+    # One type that fits is enough: Karpenter picks it for this pod.
+    assert parse(dev_raw(instanceTypes=["g5.2xlarge", "g5.8xlarge"]))
+    raw = dev_raw(provisioner="nodeGroup", instanceTypes=["g5.2xlarge"])
+    assert parse(raw).gpu_node_group.instance_type == "g5.8xlarge"
+
+
+def test_replicas_are_bounded_by_the_gpu_limit_under_karpenter() -> None:
+    raw = dev_raw(gpuLimit=2)
+    raw["models"][0]["maxReplicas"] = 3
+    assert problems(raw) == [
+        "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodes.gpuLimit 2 GPUs"
+    ]
+    raw = dev_raw(gpuLimit=3)
+    raw["models"][0]["minReplicas"] = 2
+    raw["models"][0]["maxReplicas"] = 2
+    assert problems(raw) == [
+        "models: the minReplicas of all models (baselines included) need 4 GPUs at once; "
+        "gpuNodes.gpuLimit 3"
+    ]
+
+
+def test_progress_deadline_covers_a_karpenter_node_start() -> None:
     # 695 s covers the node group's cold start (420 s node and image + 15 GiB x 18 s/GiB = 690)
     # but not Karpenter's 10 s batching window on top.
-    knative = dataclasses.replace(dev_config.knative, progress_deadline_seconds=695)
-    config = dataclasses.replace(dev_config, knative=knative)
-    assert not parse_gpu_nodes({"provisioner": "nodeGroup"}, config).karpenter
-    with pytest.raises(ConfigError) as caught:
-        parse_gpu_nodes({}, config)
-    assert caught.value.problems == [
-        "knative.progressDeadlineSeconds: 695 is below the cold start of model "
-        '"llama-31-8b-instruct" on a new Karpenter node (700 s); use at least 700'
+    raw = dev_raw()
+    raw["knative"] = {"progressDeadlineSeconds": 695}
+    assert problems(raw) == [
+        "knative.progressDeadlineSeconds: 695 is below the expected cold start of model "
+        '"llama-31-8b-instruct" (700 s: 420 s for node and image + 15 GiB x 18 s/GiB + 10 s '
+        "Karpenter batching); use at least 700"
     ]
+    raw["gpuNodes"] = {"provisioner": "nodeGroup"}
+    assert parse(raw)
 
 
 def test_bad_gpu_nodes_stop_the_program_before_any_resource(tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import statistics
 import subprocess
@@ -443,7 +442,10 @@ def build_target(
         model=model.name,
         title=model_title(model),
         size=f"{model.size_gib:g}GiB",
-        machine_type=config.gpu_node_group.instance_type,
+        # Under Karpenter the NodePool's types, not the unused node group's.
+        machine_type="/".join(config.gpu_nodes.instance_types)
+        if config.gpu_nodes.karpenter
+        else config.gpu_node_group.instance_type,
         ingress_url=_ingress_url(ingress),
         services=services,
     )
@@ -528,20 +530,8 @@ def _cold_node(
     """--cold-node: the phases of a request that has to start a GPU node (tools/coldnode.py)."""
     from kubernetes.config.config_exception import ConfigException
 
-    from components.config import ConfigError
-    from components.gpu_nodes import KEY, parse_gpu_nodes
     from tools import coldnode
-    from tools.stack_config import load_stack_settings, load_typed_config
 
-    try:
-        stack = load_stack_settings(args.stack, stack_file=args.stack_file)
-        config = load_typed_config(args.stack, stack_file=args.stack_file)
-        gpu_nodes = parse_gpu_nodes(stack.raw(KEY), config)
-    except ConfigError as error:
-        print("".join(f"coldstart_bench: {p}\n" for p in error.problems), file=sys.stderr, end="")
-        return 2
-    if gpu_nodes.karpenter:  # the NodePool's types, not the unused node group's
-        target = dataclasses.replace(target, machine_type="/".join(gpu_nodes.instance_types))
     try:
         reader = coldnode.KubernetesClusterReader.from_kubeconfig(
             **_kubeconfig_source(args, from_stack)

@@ -27,11 +27,9 @@ from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from botocore.parsers import ResponseParserError
 
-from components.config import ConfigError, StackConfig
-from components.gpu_nodes import KEY as GPU_NODES_KEY
-from components.gpu_nodes import GpuNodesSettings, parse_gpu_nodes
+from components.config import GpuNodesConfig, StackConfig
 from components.instance_types import CATALOGUE
-from tools.stack_config import add_stack_arguments, load_config_for_tool, load_stack_settings
+from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -255,7 +253,7 @@ def check_karpenter_instance_type(
     """A type of the NodePool is sold in at least one zone of the private subnets: Karpenter
     launches in any subnet its EC2NodeClass selects, so one zone suffices to start a node."""
     name = f"instance type {instance_type}"
-    key = f"{GPU_NODES_KEY}.instanceTypes"
+    key = f"{'gpuNodes'}.instanceTypes"
     try:
         zones = stack_zones(clients, zone_count)
         offered = offering_zones(clients, instance_type)
@@ -334,7 +332,7 @@ class QuotaDemand:
         )
 
 
-def karpenter_quota_demand(settings: GpuNodesSettings) -> QuotaDemand | None:
+def karpenter_quota_demand(settings: GpuNodesConfig) -> QuotaDemand | None:
     """vCPUs Karpenter may run at the GPU limit: the listed type that needs the most of them
     (gpuLimit // its GPUs nodes), since Karpenter picks among the types at launch time."""
     worst: QuotaDemand | None = None
@@ -344,7 +342,7 @@ def karpenter_quota_demand(settings: GpuNodesSettings) -> QuotaDemand | None:
         if known is None or kind is None or not known.gpus:
             continue
         demand = QuotaDemand(
-            GPU_NODES_KEY,
+            "gpuNodes",
             name,
             settings.gpu_limit // known.gpus,
             known.vcpus,
@@ -357,9 +355,7 @@ def karpenter_quota_demand(settings: GpuNodesSettings) -> QuotaDemand | None:
     return worst
 
 
-def quota_demands(
-    config: StackConfig, gpu_nodes: GpuNodesSettings | None = None
-) -> tuple[list[QuotaDemand], list[Check]]:
+def quota_demands(config: StackConfig) -> tuple[list[QuotaDemand], list[Check]]:
     """The vCPU demand per node group (and of Karpenter's GPU limit), and a skip for any whose
     quota is unknown."""
     groups: tuple[tuple[str, str, int, str], ...] = (
@@ -367,8 +363,8 @@ def quota_demands(
          config.data_node_group.max_size, "ON_DEMAND"),
     )  # fmt: skip
     karpenter: list[QuotaDemand] = []
-    if gpu_nodes is not None and gpu_nodes.karpenter:
-        demand = karpenter_quota_demand(gpu_nodes)
+    if config.gpu_nodes.karpenter:
+        demand = karpenter_quota_demand(config.gpu_nodes)
         karpenter = [demand] if demand is not None else []
     else:
         groups += (
@@ -446,10 +442,8 @@ def check_vcpu_quota(clients: AwsClients, code: str, demands: Sequence[QuotaDema
     )
 
 
-def check_vcpu_quotas(
-    clients: AwsClients, config: StackConfig, gpu_nodes: GpuNodesSettings | None = None
-) -> list[Check]:
-    demands, checks = quota_demands(config, gpu_nodes)
+def check_vcpu_quotas(clients: AwsClients, config: StackConfig) -> list[Check]:
+    demands, checks = quota_demands(config)
     by_code: dict[str, list[QuotaDemand]] = {}
     for demand in demands:
         by_code.setdefault(demand.quota_code, []).append(demand)
@@ -647,9 +641,7 @@ def check_permissions(clients: AwsClients, actions: Sequence[str] = REQUIRED_ACT
 # --- the command -----------------------------------------------------------------------------
 
 
-def run_checks(
-    clients: AwsClients, config: StackConfig, gpu_nodes: GpuNodesSettings | None = None
-) -> list[Check]:
+def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
     """Every check for one stack, in the order a reader fixes them."""
     credentials = check_credentials(clients)
     if credentials.status == "fail":
@@ -663,10 +655,10 @@ def run_checks(
             config.availability_zone_count,
         ),
     ]
-    if gpu_nodes is not None and gpu_nodes.karpenter:
+    if config.gpu_nodes.karpenter:
         checks.extend(
             check_karpenter_instance_type(clients, name, config.availability_zone_count)
-            for name in gpu_nodes.instance_types
+            for name in config.gpu_nodes.instance_types
         )
     else:
         checks.append(
@@ -677,10 +669,10 @@ def run_checks(
                 config.availability_zone_count,
             )
         )
-    checks.extend(check_vcpu_quotas(clients, config, gpu_nodes))
+    checks.extend(check_vcpu_quotas(clients, config))
     checks.append(check_eks_version(clients, config.kubernetes_version))
     checks.append(check_bucket_name(clients, config.model_bucket.name))
-    karpenter = gpu_nodes is not None and gpu_nodes.karpenter
+    karpenter = config.gpu_nodes.karpenter
     checks.append(
         check_permissions(clients, REQUIRED_ACTIONS + (KARPENTER_ACTIONS if karpenter else ()))
     )
@@ -760,13 +752,6 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     if config is None:
         return 2
     try:
-        settings = load_stack_settings(args.stack, stack_file=args.stack_file)
-        gpu_nodes = parse_gpu_nodes(settings.raw(GPU_NODES_KEY), config)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"preflight: {problem}", file=sys.stderr)
-        return 2
-    try:
         session = boto3.Session(profile_name=args.profile)
     except ProfileNotFound as error:
         print(f"preflight: --profile: {error}", file=sys.stderr)
@@ -777,7 +762,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         endpoint_url=args.endpoint_url,
         service_endpoints=dict(args.service_endpoint),
     )
-    checks = run_checks(clients, config, gpu_nodes)
+    checks = run_checks(clients, config)
     render(checks, out)
     return 1 if any(check.status == "fail" for check in checks) else 0
 

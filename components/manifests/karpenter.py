@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.gpu_nodes import GpuNodesSettings
+from components.config import GpuNodesConfig
 from components.naming import GPU_TAINT_KEY, data_node_labels, gpu_node_labels
 from components.versions import GPU_NODE_AMI_ALIAS
 
@@ -56,7 +56,7 @@ spec:
 
 
 def ec2_node_class(
-    settings: GpuNodesSettings, cluster_name: str, node_role_name: str, tags: dict[str, str]
+    settings: GpuNodesConfig, cluster_name: str, node_role_name: str, tags: dict[str, str]
 ) -> dict[str, Any]:
     """How a GPU node is launched: AMI, subnets, security groups, disks, IMDS, user data."""
     discovery = [{"tags": {DISCOVERY_TAG: cluster_name}}]
@@ -99,7 +99,7 @@ def ec2_node_class(
     }
 
 
-def node_pool(settings: GpuNodesSettings) -> dict[str, Any]:
+def node_pool(settings: GpuNodesConfig) -> dict[str, Any]:
     """Which GPU nodes Karpenter may start, how many GPUs at most, and when it removes them."""
     return {
         "apiVersion": "karpenter.sh/v1",

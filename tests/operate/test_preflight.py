@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import re
 from datetime import UTC, datetime
@@ -25,12 +24,15 @@ ENOUGH_QUOTAS = {"L-1216C47A": 640.0, "L-DB2E81BA": 64.0}
 
 @pytest.fixture(scope="module")
 def dev_config() -> Any:
-    return load_typed_config("dev")
+    """dev with the GPU node group these checks are about (Karpenter: see the next file)."""
+    config = load_typed_config("dev")
+    node_group = config.gpu_nodes.model_copy(update={"provisioner": "nodeGroup"})
+    return config.model_copy(update={"gpu_nodes": node_group})
 
 
 def _with_gpu(config: Any, **changes: Any) -> Any:
-    return dataclasses.replace(
-        config, gpu_node_group=dataclasses.replace(config.gpu_node_group, **changes)
+    return config.model_copy(
+        update={"gpu_node_group": config.gpu_node_group.model_copy(update=changes)}
     )
 
 

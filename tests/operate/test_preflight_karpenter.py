@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import re
 from pathlib import Path
@@ -11,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from components.gpu_nodes import GpuNodesSettings, parse_gpu_nodes
+from components.config import GpuNodesConfig
 from tests.operate.conftest import AwsStub, make_clients
 from tools import preflight
 from tools.preflight import Check
 from tools.stack_config import ROOT, load_typed_config
 
-SETTINGS = GpuNodesSettings("karpenter", ("g5.8xlarge",), "ON_DEMAND", 2, 15, 100)
+SETTINGS = GpuNodesConfig()  # Pulumi.yaml's defaults: karpenter, g5.8xlarge, 2 GPUs
 
 
 @pytest.fixture(scope="module")
@@ -76,24 +75,26 @@ def test_type_offered_nowhere_fails(aws: str) -> None:
 
 
 def test_quota_demand_is_the_gpu_limit_on_the_hungriest_type(dev_config: Any) -> None:
-    demands, skipped = preflight.quota_demands(dev_config, SETTINGS)
+    demands, skipped = preflight.quota_demands(dev_config)
     assert skipped == []
     assert [(d.quota_code, d.vcpus, d.describe()) for d in demands] == [
         ("L-1216C47A", 12, "dataNodeGroup.maxSize 3 x m5n.xlarge 4 vCPUs"),
         ("L-DB2E81BA", 64, "gpuNodes.gpuLimit 2 = 2 x g5.8xlarge 32 vCPUs"),
     ]
     # gpuLimit 4: four 1-GPU g5.8xlarge (128 vCPUs) need more than one 4-GPU g5.12xlarge (48).
-    mixed = dataclasses.replace(SETTINGS, instance_types=("g5.12xlarge", "g5.8xlarge"), gpu_limit=4)
+    mixed = SETTINGS.model_copy(
+        update={"instance_types": ("g5.12xlarge", "g5.8xlarge"), "gpu_limit": 4}
+    )
     demand = preflight.karpenter_quota_demand(mixed)
     assert demand is not None and (demand.instance_type, demand.vcpus) == ("g5.8xlarge", 128)
-    spot = preflight.karpenter_quota_demand(dataclasses.replace(SETTINGS, capacity_type="SPOT"))
+    spot = preflight.karpenter_quota_demand(SETTINGS.model_copy(update={"capacity_type": "SPOT"}))
     assert spot is not None and spot.quota_code == "L-3819A6DF"
 
 
 def test_gpu_quota_below_the_gpu_limit_fails(aws: str, aws_stub: AwsStub, dev_config: Any) -> None:
     aws_stub.quotas = {"L-1216C47A": 640.0, "L-DB2E81BA": 32.0}
     clients = make_clients("eu-central-1", aws, aws_stub.endpoints())
-    _, gpu = preflight.check_vcpu_quotas(clients, dev_config, SETTINGS)
+    _, gpu = preflight.check_vcpu_quotas(clients, dev_config)
     assert gpu == Check(
         "vCPU quota L-DB2E81BA",
         "fail",
@@ -102,7 +103,7 @@ def test_gpu_quota_below_the_gpu_limit_fails(aws: str, aws_stub: AwsStub, dev_co
         "(Service Quotas, ec2 L-DB2E81BA) or lower gpuNodes.gpuLimit",
     )
     aws_stub.quotas["L-DB2E81BA"] = 64.0
-    assert preflight.check_vcpu_quotas(clients, dev_config, SETTINGS)[1].status == "pass"
+    assert preflight.check_vcpu_quotas(clients, dev_config)[1].status == "pass"
 
 
 def _rows(output: str) -> dict[str, tuple[str, str]]:
@@ -165,7 +166,3 @@ def test_command_refuses_bad_gpu_nodes(
         'preflight: gpuNodes.provisioner: "fargate" is not allowed; '
         "use one of karpenter, nodeGroup\n"
     )
-
-
-def test_settings_parse_from_the_stack_file(dev_config: Any) -> None:
-    assert parse_gpu_nodes({"gpuLimit": 8}, dev_config).gpu_limit == 8
