@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.cache_validation import gp3_problems, mem_tier_problems
 from components.instance_types import CATALOGUE, GPU_FAMILIES, INSTANCE_TYPE_PATTERN
 from components.versions import SUPPORTED_KUBERNETES_VERSIONS
 
@@ -103,6 +104,7 @@ class ModelCacheConfig:
     high_watermark: float
     low_watermark: float
     fuse_clean_policy: str
+    medium: str = "SSD"  # "SSD": gp3 cache volume; "MEM": worker memory (issue 12)
 
 
 @dataclass(frozen=True)
@@ -382,19 +384,18 @@ def _data_node_group(r: _Reader, raw: Mapping[str, Any]) -> DataNodeGroupConfig:
     instance_type = r.field(raw, key, "instanceType", str)
     _instance_type(r, f"{key}.instanceType", instance_type)
     lo, desired, hi = _scaling(r, key, raw, 1)
-    throughput = r.positive(raw, key, "cacheVolumeThroughputMiBps", 125)
-    if throughput > 1000:
-        r.problem(f"{key}.cacheVolumeThroughputMiBps", f"{throughput} exceeds gp3's 1000 MiB/s")
-    iops = r.positive(raw, key, "cacheVolumeIops", 3000)
-    if iops > 16000:
-        r.problem(f"{key}.cacheVolumeIops", f"{iops} exceeds gp3's 16000 IOPS")
+    throughput: int = r.field(raw, key, "cacheVolumeThroughputMiBps", int)
+    iops: int = r.field(raw, key, "cacheVolumeIops", int)
+    volume_gib: int = r.field(raw, key, "cacheVolumeGiB", int)
+    if not any(p.startswith(f"{key}.cacheVolume") for p in r.problems):
+        r.problems.extend(gp3_problems(key, volume_gib, iops, throughput))
     return DataNodeGroupConfig(
         instance_type=instance_type,
         min_size=lo,
         desired_size=desired,
         max_size=hi,
         root_disk_gib=r.positive(raw, key, "rootDiskGiB", 20),
-        cache_volume_gib=r.positive(raw, key, "cacheVolumeGiB", 1),
+        cache_volume_gib=volume_gib,
         cache_volume_iops=iops,
         cache_volume_throughput_mibps=throughput,
     )
@@ -432,7 +433,10 @@ def _model_cache(r: _Reader, raw: Mapping[str, Any], data: DataNodeGroupConfig) 
     if not path.startswith("/") or path.rstrip("/") in ("", "/mnt") or ".." in path.split("/"):
         r.problem(f"{key}.path", f"{_show(path)} must be an absolute directory below /mnt")
     quota = r.positive(raw, key, "quotaGiB", 1)
-    if data.cache_volume_gib and quota > data.cache_volume_gib:
+    medium = r.choice(str(raw.get("medium", "SSD")), f"{key}.medium", ("SSD", "MEM"))
+    if medium == "MEM" and quota and data.instance_type in CATALOGUE:
+        r.problems.extend(mem_tier_problems(data.instance_type, quota))
+    elif medium == "SSD" and data.cache_volume_gib and quota > data.cache_volume_gib:
         r.problem(
             f"{key}.quotaGiB",
             f"{quota} GiB does not fit the data nodes' cache volume "
@@ -449,7 +453,7 @@ def _model_cache(r: _Reader, raw: Mapping[str, Any], data: DataNodeGroupConfig) 
         f"{key}.fuseCleanPolicy",
         ("OnDemand", "OnRuntimeDeleted"),
     )
-    return ModelCacheConfig(path.rstrip("/"), quota, high, low, policy)
+    return ModelCacheConfig(path.rstrip("/"), quota, high, low, policy, medium)
 
 
 def _model_bucket(r: _Reader, raw: Mapping[str, Any]) -> ModelBucketConfig:
