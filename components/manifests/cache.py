@@ -134,7 +134,10 @@ def cache_level(config: StackConfig) -> dict[str, Any]:
 
     MEM uses an emptyDir in memory sized to the quota (tieredstore.levels[].volumeType emptyDir
     and volumeSource, data.fluid.io_jindoruntimes.yaml), not the node's /dev/shm, whose tmpfs
-    size is the kernel's default half of RAM.
+    size is the kernel's default half of RAM. Fluid takes the medium from volumeSource.emptyDir
+    (fluid-cloudnative/fluid:pkg/ddc/jindocache/transform.go@v1.0.8,
+    getMediumTypeFromVolumeSource) and its worker chart renders `emptyDir: {medium: Memory,
+    sizeLimit: <quota>}` (charts/jindocache/templates/worker/statefulset.yaml@v1.0.8).
     """
     cache = config.model_cache
     level: dict[str, Any] = {
