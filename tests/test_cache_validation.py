@@ -115,3 +115,13 @@ def test_plan_report_of_dev_names_the_warning_and_the_binding_limit() -> None:
     assert entry["baseline"]["binding"] == "worker EBS bandwidth"
     assert entry["burst"]["binding"] == "worker disk"
     assert report["warnings"] == ebs_warnings(KEY, "m5n.xlarge", 250)
+
+
+def test_plan_report_gives_no_estimate_rather_than_a_guess() -> None:
+    raw = with_change("dataNodeGroup.instanceType", "m5.xlarge")
+    report = plan_report(parse(raw))
+    assert report["models"] == {}
+    assert report["lines"] == [
+        'no estimate: "m5.xlarge" has no published network/EBS figures in '
+        "components/instance_types.py (THROUGHPUT_FACTS)"
+    ]
