@@ -7,7 +7,8 @@ naming the config key.
 
 from __future__ import annotations
 
-from components.instance_types import THROUGHPUT_FACTS
+from components.instance_types import CATALOGUE, THROUGHPUT_FACTS
+from components.node_capacity import MAX_PODS, allocatable_for_pods
 
 # gp3 limits as the EC2 API accepts them today (raised in 2025 from 125-1000 MiB/s, 3,000-16,000
 # IOPS, 1 GiB-16 TiB): botocore's EC2 model, LaunchTemplateEbsBlockDeviceRequest.Throughput
@@ -26,36 +27,11 @@ GP3_MAX_SIZE_GIB = 65536
 GP3_MIBPS_PER_IOPS = 0.25
 GP3_IOPS_PER_GIB = 500
 
-# Allocatable memory of an EKS AL2023 node: kube-reserved memory is 11 MiB x maxPods + 255 MiB
-# (awslabs/amazon-eks-ami:nodeadm/internal/kubelet/config.go, getMemoryMebibytesToReserve) and
-# kubelet's hard eviction threshold memory.available<100Mi; maxPods is ENIs x (IPv4 per ENI - 1)
-# + 2 (the VPC CNI formula), with ENIs and IPv4 per ENI from aws/karpenter-provider-aws:
-# pkg/providers/instancetype/zz_generated.vpclimits.go@1d927085 (4 and 15 for every xlarge and
-# 2xlarge data-node type in THROUGHPUT_FACTS, hence 58 pods).
-EVICTION_HARD_MIB = 100
-_ENI_LIMITS: dict[str, tuple[int, int]] = {
-    f"{family}.{size}": (4, 15)
-    for family in ("m5n", "m5dn", "m6in", "m6idn", "c6in", "r6in", "r5n")
-    for size in ("xlarge", "2xlarge")
-}
-
 
 def gp3_problems(key: str, size_gib: int, iops: int, throughput_mibps: int) -> list[str]:
-    """Every reason AWS would refuse this gp3 volume, each naming the key and what is allowed."""
+    """The ratios AWS enforces between a gp3 volume's throughput, IOPS and size (the ranges of
+    each are field bounds in components/config.py), each naming the key and what is allowed."""
     problems: list[str] = []
-    if not GP3_MIN_THROUGHPUT_MIBPS <= throughput_mibps <= GP3_MAX_THROUGHPUT_MIBPS:
-        problems.append(
-            f"{key}.cacheVolumeThroughputMiBps: {throughput_mibps} is outside gp3's "
-            f"{GP3_MIN_THROUGHPUT_MIBPS}-{GP3_MAX_THROUGHPUT_MIBPS} MiB/s"
-        )
-    if not GP3_MIN_IOPS <= iops <= GP3_MAX_IOPS:
-        problems.append(
-            f"{key}.cacheVolumeIops: {iops} is outside gp3's {GP3_MIN_IOPS}-{GP3_MAX_IOPS} IOPS"
-        )
-    if not 1 <= size_gib <= GP3_MAX_SIZE_GIB:
-        problems.append(
-            f"{key}.cacheVolumeGiB: {size_gib} is outside gp3's 1-{GP3_MAX_SIZE_GIB} GiB"
-        )
     if throughput_mibps > iops * GP3_MIBPS_PER_IOPS:
         problems.append(
             f"{key}.cacheVolumeThroughputMiBps: {throughput_mibps} MiB/s needs at least "
@@ -96,21 +72,22 @@ def ebs_warnings(key: str, instance_type: str, throughput_mibps: int) -> list[st
 
 
 def allocatable_memory_mib(instance_type: str) -> int | None:
-    """Memory a pod can be given on an EKS AL2023 node of this type (None when unknown)."""
-    facts = THROUGHPUT_FACTS.get(instance_type)
-    enis = _ENI_LIMITS.get(instance_type)
-    if facts is None or enis is None:
+    """Memory a pod can be given on an EKS node of this type (components/node_capacity.py), or
+    None when its max pods are not known."""
+    if instance_type not in MAX_PODS or instance_type not in CATALOGUE:
         return None
-    interfaces, ips = enis
-    max_pods = interfaces * (ips - 1) + 2
-    return facts.memory_gib * 1024 - (11 * max_pods + 255) - EVICTION_HARD_MIB
+    return allocatable_for_pods(CATALOGUE[instance_type]).memory_mib
 
 
 def mem_tier_problems(instance_type: str, quota_gib: int) -> list[str]:
     """A MEM tier must fit the worker node's allocatable memory."""
     allocatable = allocatable_memory_mib(instance_type)
     if allocatable is None:
-        known = ", ".join(sorted(_ENI_LIMITS))
+        known = ", ".join(
+            sorted(
+                name for name in MAX_PODS if name in THROUGHPUT_FACTS and CATALOGUE[name].gpus == 0
+            )
+        )
         return [
             f'modelCache.medium: "MEM" needs a data node type with known allocatable memory; '
             f'"{instance_type}" is not one of {known}'

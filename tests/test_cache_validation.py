@@ -24,26 +24,38 @@ def test_a_valid_gp3_volume_has_no_problem() -> None:
     assert gp3_problems(KEY, 160, 8000, 2000) == []  # the 2025 limits
 
 
+def test_gp3_ratios_aws_refuses() -> None:
+    # AWS refuses 1000 MiB/s on 3000 IOPS: at most 0.25 MiB/s per IOPS.
+    assert gp3_problems(KEY, 120, 3000, 1000) == [
+        "dataNodeGroup.cacheVolumeThroughputMiBps: 1000 MiB/s needs at least 4000 IOPS "
+        "(gp3 allows 0.25 MiB/s per provisioned IOPS); cacheVolumeIops is 3000"
+    ]
+    assert gp3_problems(KEY, 10, 6000, 250) == [
+        "dataNodeGroup.cacheVolumeIops: 6000 IOPS needs a volume of at least 12 GiB "
+        "(gp3 allows 500 IOPS per GiB); cacheVolumeGiB is 10"
+    ]
+
+
 @pytest.mark.parametrize(
-    ("size", "iops", "throughput", "message"),
+    ("field", "value", "message"),
     [
-        # AWS refuses 1000 MiB/s on 3000 IOPS: at most 0.25 MiB/s per IOPS.
-        (120, 3000, 1000,
-         "dataNodeGroup.cacheVolumeThroughputMiBps: 1000 MiB/s needs at least 4000 IOPS "
-         "(gp3 allows 0.25 MiB/s per provisioned IOPS); cacheVolumeIops is 3000"),
-        (120, 9000, 2001, "dataNodeGroup.cacheVolumeThroughputMiBps: 2001 is outside gp3's "
-         "125-2000 MiB/s"),
-        (120, 3000, 100, "dataNodeGroup.cacheVolumeThroughputMiBps: 100 is outside gp3's "
-         "125-2000 MiB/s"),
-        (500, 80001, 250, "dataNodeGroup.cacheVolumeIops: 80001 is outside gp3's 3000-80000 IOPS"),
-        (120, 2999, 125, "dataNodeGroup.cacheVolumeIops: 2999 is outside gp3's 3000-80000 IOPS"),
-        (10, 6000, 250, "dataNodeGroup.cacheVolumeIops: 6000 IOPS needs a volume of at least "
-         "12 GiB (gp3 allows 500 IOPS per GiB); cacheVolumeGiB is 10"),
-        (70000, 3000, 250, "dataNodeGroup.cacheVolumeGiB: 70000 is outside gp3's 1-65536 GiB"),
+        ("cacheVolumeThroughputMiBps", 2001,
+         "dataNodeGroup.cacheVolumeThroughputMiBps: 2001 must be at most 2000"),
+        ("cacheVolumeThroughputMiBps", 100,
+         "dataNodeGroup.cacheVolumeThroughputMiBps: 100 must be at least 125"),
+        ("cacheVolumeIops", 80001, "dataNodeGroup.cacheVolumeIops: 80001 must be at most 80000"),
+        ("cacheVolumeIops", 2999, "dataNodeGroup.cacheVolumeIops: 2999 must be at least 3000"),
+        ("cacheVolumeGiB", 70000, "dataNodeGroup.cacheVolumeGiB: 70000 must be at most 65536"),
     ],
 )  # fmt: skip
-def test_gp3_volumes_aws_refuses(size: int, iops: int, throughput: int, message: str) -> None:
-    assert gp3_problems(KEY, size, iops, throughput) == [message]
+def test_gp3_ranges_are_refused(field: str, value: int, message: str) -> None:
+    assert problems(with_change(f"dataNodeGroup.{field}", value)) == [message]
+
+
+def test_the_2025_gp3_limits_are_accepted() -> None:
+    raw = with_change("dataNodeGroup.cacheVolumeThroughputMiBps", 2000)
+    raw["dataNodeGroup"].update(cacheVolumeIops=8000, cacheVolumeGiB=160)
+    assert parse(raw).data_node_group.cache_volume_throughput_mibps == 2000
 
 
 def test_refused_pair_stops_the_config_before_any_resource() -> None:
