@@ -518,7 +518,7 @@ def test_command_fails_on_a_type_the_region_lacks(
         "gpuNodeGroup.instanceType: g6e.8xlarge is offered in 0 of the stack's 3 zones in "
         "eu-west-1; EKS node groups need it in at least 2; pick another instance type or region",
     )
-    assert output.splitlines()[-1] == "preflight: 1 failed, 6 passed, 1 skipped"
+    assert output.splitlines()[-1] == "preflight: 1 failed, 7 passed, 1 skipped"
 
 
 def test_command_without_credentials_fails(
