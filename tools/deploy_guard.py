@@ -27,7 +27,7 @@ PROTECTED_EXIT = 3
 EXAMPLE_ACCOUNT = "123456789012"
 # RFC 5737 documentation ranges (TEST-NET-1/2/3): never a real office or CI egress.
 DOCUMENTATION_NETWORKS = tuple(
-    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+    ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 )
 # The example organisation of the committed stack files.
 EXAMPLE_BUCKET_PREFIX = "acme-"
@@ -70,7 +70,8 @@ def placeholder_values(config: StackConfig) -> list[str]:
             found.append(f"clusterAdminArns: {arn} uses the example account {EXAMPLE_ACCOUNT}")
     for cidr in config.endpoint_public_access_cidrs:
         network = ipaddress.ip_network(cidr)
-        if any(network.subnet_of(d) for d in DOCUMENTATION_NETWORKS if d.version == 4):
+        is_v4 = isinstance(network, ipaddress.IPv4Network)
+        if is_v4 and any(network.subnet_of(d) for d in DOCUMENTATION_NETWORKS):
             found.append(f"endpointPublicAccessCidrs: {cidr} is a documentation range (RFC 5737)")
     if config.model_bucket.name.startswith(EXAMPLE_BUCKET_PREFIX):
         found.append(
