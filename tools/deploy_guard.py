@@ -70,8 +70,9 @@ def placeholder_values(config: StackConfig) -> list[str]:
             found.append(f"clusterAdminArns: {arn} uses the example account {EXAMPLE_ACCOUNT}")
     for cidr in config.endpoint_public_access_cidrs:
         network = ipaddress.ip_network(cidr)
-        is_v4 = isinstance(network, ipaddress.IPv4Network)
-        if is_v4 and any(network.subnet_of(d) for d in DOCUMENTATION_NETWORKS):
+        if not isinstance(network, ipaddress.IPv4Network):
+            continue
+        if any(network.subnet_of(d) for d in DOCUMENTATION_NETWORKS):
             found.append(f"endpointPublicAccessCidrs: {cidr} is a documentation range (RFC 5737)")
     if config.model_bucket.name.startswith(EXAMPLE_BUCKET_PREFIX):
         found.append(
