@@ -141,3 +141,10 @@ def test_prod_placeholders_are_reported_until_replaced() -> None:
         "bucket names are global, pick your own",
     ]
     assert deploy_guard.placeholder_values(load_typed_config("dev")) == []
+
+
+def test_readme_lists_every_stack_output(dev_plan: Plan) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Stack outputs", 1)[1].split("###", 1)[0]
+    listed = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(dev_plan.outputs)

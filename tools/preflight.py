@@ -569,9 +569,10 @@ def _same_principal(admin_arn: str, principal: str) -> bool:
 def check_creator_not_listed(clients: AwsClients, admin_arns: Sequence[str]) -> Check:
     """The deploying identity is not in clusterAdminArns.
 
-    pulumi-eks always creates the cluster with bootstrapClusterCreatorAdminPermissions, so EKS
-    already holds an access entry for the creator; a second one for the same principal fails
-    with ResourceInUseException halfway through `pulumi up` (pulumi/pulumi-eks#2373).
+    pulumi-eks always creates the cluster with bootstrapClusterCreatorAdminPermissions: true
+    (pulumi/pulumi-eks:nodejs/eks/cluster/cluster.ts@v4.3.0), so EKS already holds an access
+    entry for the creator; a second one for the same principal fails with
+    ResourceInUseException halfway through `pulumi up` (pulumi/pulumi-eks#2373).
     """
     name = "cluster creator"
     try:
