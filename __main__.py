@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.checks import serving_settings
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
@@ -14,6 +15,8 @@ from components.staging import ModelStaging, StagingArgs
 
 try:
     config = load_config()
+    # `ingress` is read here until the typed config model (issue 9) declares it.
+    ingress = serving_settings(config, pulumi.Config().get_object("ingress"))
 except ConfigError as error:
     # Refuse bad configuration before any resource is registered, one line per problem.
     raise pulumi.RunError(
@@ -46,6 +49,7 @@ platform = ServingPlatform(
         provider=cluster.provider,
         system_ready=cluster.system_ready,
         gpu_node_group=cluster.gpu_node_group,
+        ingress=ingress,
     ),
 )
 
@@ -102,5 +106,5 @@ pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
 pulumi.export(
-    "inferenceServices", inference_endpoints(config, serving.hosts, platform.ingress_hostname)
+    "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )

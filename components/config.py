@@ -535,19 +535,12 @@ def _models(
 
 def _model(r: _Reader, key: str, raw: Mapping[str, Any], node: Any, namespace: str) -> ModelConfig:
     name = r.field(raw, key, "name", str)
-    # KServe builds the host `<isvc>-predictor-<namespace>` as one DNS label (<= 63 characters).
-    longest_host = f"{name}-baseline-predictor-{namespace}"
+    # Length limits of the derived names and hosts: components/hostnames.py.
     if not _DNS1035.match(name):
         r.problem(
             f"{key}.name",
             f"{_show(name)} is not a valid Kubernetes name: lowercase "
             "letters, digits and '-', starting with a letter",
-        )
-    elif len(longest_host) > 63:
-        r.problem(
-            f"{key}.name",
-            f"{_show(name)} is too long: the host label "
-            f'"{longest_host}" has {len(longest_host)} characters, at most 63',
         )
     prefix = r.field(raw, key, "s3Prefix", str)
     _s3_prefix(r, f"{key}.s3Prefix", prefix)

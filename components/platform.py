@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -17,6 +17,8 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.exposure import IngressSettings, source_ranges
+from components.hostnames import url_pattern
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
 
@@ -27,6 +29,7 @@ class PlatformArgs:
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
     gpu_node_group: pulumi.Resource
+    ingress: IngressSettings = field(default_factory=IngressSettings)
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -43,6 +46,7 @@ class ServingPlatform(pulumi.ComponentResource):
         super().__init__("kserve-fluid:platform:ServingPlatform", name, None, opts)
         config = args.config
         on_data_nodes = list(args.system_ready)
+        allowed = source_ranges(args.ingress)
 
         release = functools.partial(pinned_release, parent=self, provider=args.provider)
 
@@ -85,7 +89,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 manifests.INGRESS_GATEWAY_RELEASE,
                 versions.ISTIO_GATEWAY,
                 manifests.ISTIO_NAMESPACE,
-                manifests.ingress_gateway_values(),
+                manifests.ingress_gateway_values(allowed),
                 depends_on=[*on_data_nodes, istiod],
                 # Helm waits for the NLB's hostname on create, and on delete for the Service
                 # (and its load-balancer-cleanup finalizer, i.e. the NLB) to be gone, before
@@ -114,7 +118,7 @@ class ServingPlatform(pulumi.ComponentResource):
         )
         self.knative_serving = custom_resource(
             "knative-serving",
-            manifests.knative_serving(config),
+            manifests.knative_serving(config, allowed),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
@@ -172,7 +176,7 @@ class ServingPlatform(pulumi.ComponentResource):
             ),
         )
         self.ingress_hostname = ingress.status.apply(_load_balancer_hostname)
-        self.url_pattern = manifests.url_pattern(config)
+        self.url_pattern = url_pattern(config)
         self.register_outputs(
             {"ingressHostname": self.ingress_hostname, "urlPattern": self.url_pattern}
         )

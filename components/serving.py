@@ -30,8 +30,8 @@ class ModelServingArgs:
 class ModelServing(pulumi.ComponentResource):
     """Per model: a Fluid InferenceService and, when asked for, a storage-initializer baseline."""
 
-    hosts: dict[str, dict[str, str | None]]
-    """Per model, the Host header of its Fluid and baseline predictors."""
+    names: dict[str, dict[str, str | None]]
+    """Per model, the InferenceService names of its Fluid and baseline variants (None: absent)."""
 
     def __init__(
         self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None
@@ -92,10 +92,7 @@ class ModelServing(pulumi.ComponentResource):
                     timeout=timeout,
                 ),
             )
-            services[model.name] = {
-                "fluid": manifests.service_host(config, model.name),
-                "baseline": None,
-            }
+            services[model.name] = {"fluid": model.name, "baseline": None}
             if model.baseline and service_account is not None:
                 name = manifests.baseline_name(model)
                 custom_resource(
@@ -112,9 +109,9 @@ class ModelServing(pulumi.ComponentResource):
                         functools.partial(_baseline_spec, config, model)
                     ),
                 )
-                services[model.name]["baseline"] = manifests.service_host(config, name)
-        self.hosts = services
-        self.register_outputs({"hosts": services})
+                services[model.name]["baseline"] = name
+        self.names = services
+        self.register_outputs({"names": services})
 
 
 def _baseline_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Any:

@@ -285,13 +285,12 @@ def test_dependencies_and_destroy_order(plan: Plan) -> None:
 
 def test_endpoint_outputs(dev_plan: Plan) -> None:
     fluid = dev_plan.outputs["inferenceServices"]["llama-31-8b-instruct"]["fluid"]
-    assert fluid["host"] == "llama-31-8b-instruct-predictor-kserve-fluid-demo.example.com"
+    # Istio: KServe's VirtualService host, `<isvc>.<namespace>.<domain>` (components/hostnames.py).
+    assert fluid["host"] == "llama-31-8b-instruct.kserve-fluid-demo.example.com"
     assert fluid["curl"].startswith(
         "curl -sS http://ingress-service.elb.example/openai/v1/completions"
     )
-    assert (
-        "-H 'Host: llama-31-8b-instruct-predictor-kserve-fluid-demo.example.com'" in fluid["curl"]
-    )
+    assert "-H 'Host: llama-31-8b-instruct.kserve-fluid-demo.example.com'" in fluid["curl"]
 
 
 def test_dataset_is_not_awaited_before_its_runtime_exists(dev_plan: Plan) -> None:

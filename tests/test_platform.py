@@ -144,8 +144,8 @@ def test_ordering_edges(plan: Plan) -> None:
 
 def test_ingress_outputs(plan: Plan) -> None:
     assert plan.outputs["ingressHostname"] == "ingress-service.elb.example"
-    assert plan.outputs["inferenceServiceUrlPattern"] == (
-        "http://{name}-predictor-kserve-fluid-demo.example.com"
+    assert (
+        plan.outputs["inferenceServiceUrlPattern"] == "http://{name}.kserve-fluid-demo.example.com"
     )
 
 
