@@ -48,12 +48,12 @@ platform = ServingPlatform(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
-        gpu_node_group=cluster.gpu_node_group,
+        gpu_node_group=cluster.gpu_capacity,
         ingress=ingress,
     ),
 )
 
-models_namespace = model_namespace(config, cluster.provider, cluster.system_ready)
+models_namespace = model_namespace(config, cluster.provider)
 staging_jobs: dict[str, pulumi.Resource] = {}
 if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
@@ -79,6 +79,7 @@ model_cache = ModelCache(
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
+        gpu_capacity=cluster.gpu_capacity,
         staging_jobs=staging_jobs,
     ),
 )
@@ -88,11 +89,15 @@ serving = ModelServing(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
+        webhook_ready=platform.webhook_ready,
         kserve_ready=platform.kserve_ready,
+        builtin_runtimes=platform.builtin_runtimes,
+        gpu_capacity=cluster.gpu_capacity,
         namespace=models_namespace,
-        dataloads=model_cache.dataloads,
+        dataload_gates=model_cache.dataload_gates,
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
+        staging_jobs=staging_jobs,
     ),
 )
 

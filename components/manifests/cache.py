@@ -197,19 +197,19 @@ def dataload_timeout_seconds(model: ModelConfig) -> int:
     return RUNTIME_START_SECONDS + round(model.size_gib * model.cache_replicas * 20)
 
 
+def dataload_name(model: ModelConfig) -> str:
+    return f"{model.name}-dataload"
+
+
 def dataload(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
-    """Preload one model into the cache, as many copies as the model asks for."""
+    """Preload one model into the cache, as many copies as the model asks for.
+
+    Not awaited itself: its gate Job (components/manifests/dataload_gate.py) fails fast.
+    """
     return {
         "apiVersion": "data.fluid.io/v1alpha1",
         "kind": "DataLoad",
-        "metadata": {
-            "name": f"{model.name}-dataload",
-            "namespace": config.model_namespace,
-            "annotations": {
-                "pulumi.com/waitFor": "jsonpath={.status.phase}=Complete",
-                "pulumi.com/timeoutSeconds": str(dataload_timeout_seconds(model)),
-            },
-        },
+        "metadata": {"name": dataload_name(model), "namespace": config.model_namespace},
         "spec": {
             "dataset": {"name": DATASET_NAME, "namespace": config.model_namespace},
             "loadMetadata": True,
