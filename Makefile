@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install plan test lint unit preview up destroy preflight bucket clean
+.PHONY: install plan test lint unit preview up destroy preflight bucket smoke clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ bucket: install
 
 up: install
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK)
+
+## After `pulumi up`: every InferenceService Ready, answering through the ingress, on a GPU node
+smoke: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.smoke --stack $(STACK)
 
 destroy: install
 	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK)

@@ -38,7 +38,7 @@ from urllib.parse import urlparse
 import requests
 
 from components.config import ModelConfig, StackConfig
-from components.manifests.serving import service_host
+from components.hostnames import service_host
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"

@@ -92,8 +92,9 @@ replaced this process, signals are the server's.
 
 Exit status: 0 warmed (or nothing to warm; or failed with WARMUP_FAIL_OPEN=true and no
 command); 1 warm-up failed; 143 SIGTERM during the warm-up; 2 usage error or bad environment
-value (always fatal, regardless of WARMUP_FAIL_OPEN); 127 the server command could not be executed. With a server command
-and success (or fail-open) the process becomes the server and its status is the server's.
+value (always fatal, regardless of WARMUP_FAIL_OPEN); 127 the server command could not be
+executed. With a server command and success (or fail-open) the process becomes the server
+and its status is the server's.
 """
 
 from __future__ import annotations
