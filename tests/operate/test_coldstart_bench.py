@@ -24,8 +24,8 @@ from tools.stack_config import load_typed_config
 
 COLD_START_SECONDS = 0.3
 MODEL = "llama-31-8b-instruct"
-FLUID_HOST = f"{MODEL}-predictor-kserve-fluid-demo.example.com"
-BASELINE_HOST = f"{MODEL}-baseline-predictor-kserve-fluid-demo.example.com"
+FLUID_HOST = f"{MODEL}.kserve-fluid-demo.example.com"
+BASELINE_HOST = f"{MODEL}-baseline.kserve-fluid-demo.example.com"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TITLE = (
     "[meta-llama/Meta-Llama-3.1-8B-Instruct]"
