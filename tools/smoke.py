@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlparse
 
 import requests
 
@@ -33,9 +32,9 @@ from components.manifests.cache import DATASET_NAME
 from components.manifests.serving import baseline_name
 from components.naming import GPU_PRESENT_LABEL
 from components.timeouts import request_timeout_seconds
+from tools.cluster_reader import ClusterReader, status_host
 from tools.coldstart_bench import (
     COMPLETIONS_PATH,
-    ISVC_LABEL,
     BenchError,
     ServiceEndpoint,
     completion_request,
@@ -45,57 +44,6 @@ from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 FIRST_TOKENS = 40
 """Characters of the completion shown in the table."""
-
-
-class ClusterReader:
-    """The few Kubernetes reads the smoke test needs, as plain JSON dicts."""
-
-    def __init__(self, api_client: Any) -> None:
-        self.api_client = api_client
-
-    @classmethod
-    def from_kubeconfig(
-        cls, path: Path | None = None, kubeconfig: Mapping[str, Any] | None = None
-    ) -> ClusterReader:
-        from kubernetes import config
-
-        if kubeconfig is not None:
-            return cls(config.new_client_from_config_dict(dict(kubeconfig)))
-        return cls(config.new_client_from_config(str(path) if path else None))
-
-    def _get(self, path: str, query: list[tuple[str, str]] | None = None) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            response = self.api_client.call_api(
-                path,
-                "GET",
-                query_params=query or [],
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return json.loads(response[0].data)
-
-    def inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
-        path = f"/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}"
-        result: dict[str, Any] | None = self._get(path)
-        return result
-
-    def pods(self, namespace: str, inference_service: str) -> list[dict[str, Any]]:
-        found = self._get(
-            f"/api/v1/namespaces/{namespace}/pods",
-            [("labelSelector", f"{ISVC_LABEL}={inference_service}")],
-        )
-        return list((found or {}).get("items", []))
-
-    def node(self, name: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self._get(f"/api/v1/nodes/{name}")
-        return result
 
 
 @dataclass
@@ -141,7 +89,7 @@ def check_status(row: Row, isvc: Mapping[str, Any] | None, expected_host: str) -
             "KServe controller logs and the predictor's revision"
         )
     url = str((isvc.get("status") or {}).get("url") or "")
-    host = urlparse(url).hostname or ""
+    host = status_host(isvc) or ""
     row.url = url or "-"
     if not host:
         row.failures.append("no status.url: KServe has not routed it yet (ingress reconciler)")
