@@ -10,8 +10,11 @@ baseline needed 265 s on a warm node, so a cold node cuts it off.
 KServe copies the predictor's `timeout` into the revision's `timeoutSeconds` and
 `responseStartTimeoutSeconds` (kserve/kserve:pkg/controller/v1beta1/inferenceservice/reconcilers/
 knative/ksvc_reconciler.go@v0.20.0). Both figures derive from `knative.progressDeadlineSeconds`,
-the bound already validated against every model's expected cold start: a request waits as long as
-Knative lets the pod become ready, plus the time a running model gets to answer.
+the bound components/config.py already validates against every model's expected cold start
+(`knative.progressDeadlineSeconds` below it is refused), so the timeout always covers it: a
+request waits as long as Knative lets the pod become ready, plus the time a running model gets to
+answer. The ingress NLB's 350 s idle timeout is the remaining limit on the client's side: clients
+must send TCP keepalives (curl does; tools/ingress_http.py for the Python tools).
 """
 
 from __future__ import annotations
@@ -25,16 +28,3 @@ ANSWER_SECONDS = 300
 def request_timeout_seconds(config: StackConfig) -> int:
     """The predictor `timeout` and Knative's `max-revision-timeout-seconds`."""
     return config.knative.progress_deadline_seconds + ANSWER_SECONDS
-
-
-def problems(config: StackConfig) -> list[str]:
-    """One line per model whose expected cold start the request timeout would cut off."""
-    timeout = request_timeout_seconds(config)
-    return [
-        f"knative.progressDeadlineSeconds: a request times out after {timeout} s, before the "
-        f'expected cold start of model "{model.name}" ({model.expected_cold_start_seconds} s) '
-        f"plus {ANSWER_SECONDS} s to answer; raise it to at least "
-        f"{model.expected_cold_start_seconds}"
-        for model in config.models
-        if timeout < model.expected_cold_start_seconds + ANSWER_SECONDS
-    ]

@@ -40,6 +40,7 @@ import requests
 from components.config import ModelConfig, StackConfig
 from components.hostnames import service_host
 from tools.cluster_reader import ISVC_LABEL, ClusterReader, status_host
+from tools.ingress_http import keepalive_session
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 COMPLETIONS_PATH = "/openai/v1/completions"
@@ -207,7 +208,7 @@ def run_benchmark(
     raises ScaleToZeroTimeout.
     """
     measured: list[RunResult] = [] if results is None else results
-    session = http or requests.Session()
+    session = http or keepalive_session()
     for run in range(1, runs + 1):
         for service in target.services:
             prefix = f"[run {run}/{runs}] {service.variant} {service.namespace}/{service.name}"

@@ -40,6 +40,7 @@ from tools.coldstart_bench import (
     completion_request,
     read_stack_outputs,
 )
+from tools.ingress_http import keepalive_session
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 FIRST_TOKENS = 40
@@ -186,7 +187,7 @@ def smoke(
     log: Any = lambda line: print(line, file=sys.stderr),
 ) -> list[Row]:
     """Every check for every InferenceService of every model."""
-    session = http or requests.Session()
+    session = http or keepalive_session()
     rows: list[Row] = []
     namespace = config.model_namespace
     for model in config.models:

@@ -226,3 +226,28 @@ def test_unreachable_ingress(cluster: Cluster) -> None:
             "outside ingress.allowedSourceCidrs, or the request ran past 5 s (ConnectionError: "
         )
     )
+
+
+def test_ingress_connections_send_tcp_keepalives(cluster: Cluster) -> None:
+    # The NLB drops a flow idle for 350 s; a cold start sends nothing for longer than that.
+    import socket
+
+    from requests.adapters import HTTPAdapter
+
+    from tools.ingress_http import KEEPALIVE_SECONDS, keepalive_session
+
+    with keepalive_session() as http:
+        assert smoke.send(http, cluster.url, MODEL, HOSTS[MODEL], 10)[1] == 200
+        # A fresh connection from the session's pool, as the next request would get it.
+        adapter = http.get_adapter(cluster.url)
+        assert isinstance(adapter, HTTPAdapter)
+        pool = adapter.poolmanager.connection_from_url(cluster.url)
+        connection = pool._new_conn()
+        connection.connect()
+        try:
+            sock = connection.sock
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_SECONDS
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == KEEPALIVE_SECONDS
+        finally:
+            connection.close()
