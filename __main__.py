@@ -48,7 +48,7 @@ platform = ServingPlatform(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
-        gpu_node_group=cluster.gpu_capacity,
+        gpu_capacity=cluster.gpu_capacity,
         ingress=ingress,
     ),
 )

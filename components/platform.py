@@ -28,7 +28,8 @@ class PlatformArgs:
     config: StackConfig
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
-    gpu_node_group: pulumi.Resource
+    gpu_capacity: pulumi.Resource
+    """The GPU nodes the device plugin runs on (Cluster.gpu_capacity)."""
     ingress: IngressSettings = field(default_factory=IngressSettings)
 
 
@@ -59,7 +60,7 @@ class ServingPlatform(pulumi.ComponentResource):
             versions.NVIDIA_DEVICE_PLUGIN,
             "nvidia-device-plugin",
             manifests.device_plugin_values(),
-            depends_on=[*args.system_ready, args.gpu_node_group],
+            depends_on=[*args.system_ready, args.gpu_capacity],
             timeout=600,
         )
         cert_manager = release(

@@ -27,6 +27,8 @@ CORE_TYPES = {
     "kubernetes:core/v1:ServiceAccount",
     "kubernetes:core/v1:ConfigMap",
     "kubernetes:batch/v1:Job",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
 }
 
 THREE_MODELS = [
