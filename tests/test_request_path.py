@@ -306,3 +306,20 @@ def test_gate_fails_at_once_when_the_dataload_fails(api: dict[str, Any], tmp_pat
     assert done.returncode == 1
     assert done.stdout.splitlines()[-1] == "DataLoad ns/m-dataload: Failed"
     assert done.stderr.startswith("DataLoad m-dataload failed:\n{")
+
+
+def test_a_changed_dataload_replaces_its_gate() -> None:
+    from dataclasses import replace
+
+    from components.manifests.dataload_gate import SPEC_ANNOTATION, gate_job
+
+    config = load_typed_config("dev")
+    model = config.models[0]
+    more = replace(config, models=(replace(model, cache_replicas=2),))
+
+    def digest(c: Any) -> str:
+        template = gate_job(c, c.models[0], "curl")["spec"]["template"]
+        return str(template["metadata"]["annotations"][SPEC_ANNOTATION])
+
+    assert digest(config) == digest(config)
+    assert digest(config) != digest(more)

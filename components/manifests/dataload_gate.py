@@ -12,12 +12,15 @@ the Job immediately"). The Job reads the DataLoad through the API with a get-onl
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from components.config import ModelConfig, StackConfig
-from components.manifests.cache import dataload_name, dataload_timeout_seconds
+from components.manifests.cache import dataload, dataload_name, dataload_timeout_seconds
 
 GATE_ROLE = "dataload-reader"
+SPEC_ANNOTATION = "kserve-fluid/dataload-spec"
 POLL_SECONDS = 10
 
 
@@ -82,6 +85,10 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
     """The Job Pulumi awaits instead of the DataLoad itself."""
     namespace = config.model_namespace
     script = gate_script(namespace, dataload_name(model))
+    # A Job's pod template is immutable, so a changed DataLoad replaces the gate, which then
+    # waits for the new load instead of reporting the old one's success.
+    spec = json.dumps(dataload(config, model)["spec"], sort_keys=True)
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -90,6 +97,7 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
             "backoffLimit": 0,
             "activeDeadlineSeconds": dataload_timeout_seconds(model),
             "template": {
+                "metadata": {"annotations": {SPEC_ANNOTATION: digest}},
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": GATE_ROLE,
@@ -109,7 +117,7 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
                             },
                         }
                     ],
-                }
+                },
             },
         },
     }
