@@ -2,7 +2,6 @@
 
 import pulumi
 
-from components.checks import serving_settings
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
@@ -15,8 +14,6 @@ from components.staging import ModelStaging, StagingArgs
 
 try:
     config = load_config()
-    # `ingress` is read here until the typed config model (issue 9) declares it.
-    ingress = serving_settings(config, pulumi.Config().get_object("ingress"))
 except ConfigError as error:
     # Refuse bad configuration before any resource is registered, one line per problem.
     raise pulumi.RunError(
@@ -49,7 +46,6 @@ platform = ServingPlatform(
         provider=cluster.provider,
         system_ready=cluster.system_ready,
         gpu_capacity=cluster.gpu_capacity,
-        ingress=ingress,
     ),
 )
 

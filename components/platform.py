@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
-from components.exposure import IngressSettings, source_ranges
+from components.exposure import source_ranges
 from components.hostnames import url_pattern
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
@@ -30,7 +30,6 @@ class PlatformArgs:
     system_ready: Sequence[pulumi.Resource]
     gpu_capacity: pulumi.Resource
     """The GPU nodes the device plugin runs on (Cluster.gpu_capacity)."""
-    ingress: IngressSettings = field(default_factory=IngressSettings)
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -51,7 +50,7 @@ class ServingPlatform(pulumi.ComponentResource):
         super().__init__("kserve-fluid:platform:ServingPlatform", name, None, opts)
         config = args.config
         on_data_nodes = list(args.system_ready)
-        allowed = source_ranges(args.ingress)
+        allowed = source_ranges(config)
 
         release = functools.partial(pinned_release, parent=self, provider=args.provider)
 

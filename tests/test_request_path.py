@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from components import exposure, hostnames
+from components.config import ConfigError, IngressConfig, parse_config
 from components.manifests.dataload_gate import gate_script
 from tests.plan_support import Plan, PlanFailure, run_plan
-from tools.stack_config import load_typed_config
+from tools.stack_config import load_stack_settings, load_typed_config
 
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
@@ -46,7 +47,7 @@ def test_hosts_per_networking_mode() -> None:
     config = load_typed_config("dev")
     assert hostnames.predictor_host(config, "m") == "m-predictor.kserve-fluid-demo.example.com"
     assert hostnames.service_host(config, "m") == "m.kserve-fluid-demo.example.com"
-    kourier = config.__class__(**{**config.__dict__, "networking": "kourier"})
+    kourier = config.model_copy(update={"networking": "kourier"})
     # disableIstioVirtualHost: no VirtualService, status.url is Knative's predictor host.
     assert hostnames.service_host(kourier, "m") == "m-predictor.kserve-fluid-demo.example.com"
     assert hostnames.url_pattern(kourier) == "http://{name}-predictor.kserve-fluid-demo.example.com"
@@ -136,64 +137,75 @@ def test_kourier_gets_the_source_ranges_annotation() -> None:
     from components.manifests.platform import knative_serving
 
     config = load_typed_config("dev")
-    kourier = config.__class__(**{**config.__dict__, "networking": "kourier"})
+    kourier = config.model_copy(update={"networking": "kourier"})
     spec = knative_serving(kourier, ["203.0.113.0/24"])["spec"]
     (service,) = spec["services"]
     annotation = "service.beta.kubernetes.io/load-balancer-source-ranges"
     assert service["annotations"][annotation] == "203.0.113.0/24"
 
 
+def _problems(ingress: Any, production: bool) -> list[str]:
+    raw = load_stack_settings("dev").project_values()
+    raw["ingress"] = ingress
+    raw["clusterDeletionProtection"] = production
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, project="kserve-fluid", stack="t", region="eu-central-1",
+                     has_hf_token=False)  # fmt: skip
+    return caught.value.problems
+
+
 @pytest.mark.parametrize(
-    ("raw", "production", "line"),
+    ("ingress", "production", "line"),
     [
         (
-            None,
+            {"allowedSourceCidrs": []},
             True,
             "ingress.allowedSourceCidrs: is required when clusterDeletionProtection is true "
             "(a production stack); list the client networks allowed to call the models",
         ),
         (
-            {"allowedSourceCidrs": ["0.0.0.0/0"]},
+            {"allowedSourceCidrs": ["10.0.0.0/8", "0.0.0.0/0"]},
             True,
-            'ingress.allowedSourceCidrs: "0.0.0.0/0" opens a production stack\'s GPUs to the '
+            "ingress.allowedSourceCidrs: 0.0.0.0/0 opens a production stack's GPUs to the "
             "internet; list the client networks instead",
         ),
         (
             {"allowedSourceCidrs": ["10.0.0.300/8"]},
             False,
-            'ingress.allowedSourceCidrs: "10.0.0.300/8" is not a CIDR block like 203.0.113.0/24',
+            'ingress.allowedSourceCidrs[0]: "10.0.0.300/8" is not an IPv4 CIDR block like '
+            "203.0.113.0/24 (the ingress load balancer is IPv4)",
         ),
         (
             {"allowedSourceCidrs": ["2001:db8::/32"]},
             False,
-            'ingress.allowedSourceCidrs: "2001:db8::/32" is IPv6; the ingress load balancer is '
-            "IPv4 only",
-        ),
-        (
-            {"allowedSourceCidrs": []},
-            False,
-            "ingress.allowedSourceCidrs: must list at least one CIDR block (0.0.0.0/0 opens it "
-            "to everyone)",
+            'ingress.allowedSourceCidrs[0]: "2001:db8::/32" is not an IPv4 CIDR block like '
+            "203.0.113.0/24 (the ingress load balancer is IPv4)",
         ),
         (
             {"allowedSourceCidrs": "10.0.0.0/8"},
             False,
-            "ingress.allowedSourceCidrs: must be a list of CIDR strings, got '10.0.0.0/8'",
+            'ingress.allowedSourceCidrs: must be a list, got "10.0.0.0/8"',
         ),
         (
             {"allowedSourceCIDRs": ["10.0.0.0/8"]},
             False,
-            "ingress.allowedSourceCIDRs: is not a known key; use allowedSourceCidrs",
+            'ingress.allowedSourceCIDRs: is not a known key; did you mean "allowedSourceCidrs"?',
         ),
-        ([], False, "ingress: must be an object, got []"),
     ],
 )
-def test_bad_ingress_settings(raw: Any, production: bool, line: str) -> None:
-    config = load_typed_config("dev")
-    config = config.__class__(**{**config.__dict__, "cluster_deletion_protection": production})
-    settings, found = exposure.ingress_settings(raw)
-    found += exposure.problems(config, settings)
-    assert found == [line]
+def test_bad_ingress_settings(ingress: Any, production: bool, line: str) -> None:
+    assert _problems(ingress, production) == [line]
+
+
+def test_source_ranges_are_sorted_and_open_means_none() -> None:
+    config = load_typed_config("prod")
+    assert exposure.source_ranges(config) == ["198.51.100.10/32", "203.0.113.0/24"]
+    dev = load_typed_config("dev")
+    assert exposure.source_ranges(dev) == []
+    opened = dev.model_copy(
+        update={"ingress": IngressConfig.model_validate({"allowedSourceCidrs": ["0.0.0.0/0"]})}
+    )
+    assert exposure.source_ranges(opened) == []
 
 
 def test_prod_without_source_cidrs_is_refused(tmp_path: Path) -> None:
@@ -309,13 +321,11 @@ def test_gate_fails_at_once_when_the_dataload_fails(api: dict[str, Any], tmp_pat
 
 
 def test_a_changed_dataload_replaces_its_gate() -> None:
-    from dataclasses import replace
-
     from components.manifests.dataload_gate import SPEC_ANNOTATION, gate_job
 
     config = load_typed_config("dev")
     model = config.models[0]
-    more = replace(config, models=(replace(model, cache_replicas=2),))
+    more = config.model_copy(update={"models": (model.model_copy(update={"cache_replicas": 2}),)})
 
     def digest(c: Any) -> str:
         template = gate_job(c, c.models[0], "curl")["spec"]["template"]
