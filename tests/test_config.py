@@ -244,8 +244,8 @@ BAD_INPUTS = [
     ),
     (
         "dataNodeGroup.cacheVolumeIops",
-        20000,
-        "dataNodeGroup.cacheVolumeIops: 20000 must be at most 16000",
+        90000,
+        "dataNodeGroup.cacheVolumeIops: 90000 must be at most 80000",
     ),
     ("models.0.sizeGiB", "15", 'models[0].sizeGiB: must be a number, got "15"'),
     ("models", {"a": 1}, 'models: must be a list, got {"a": 1}'),
