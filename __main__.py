@@ -2,9 +2,11 @@
 
 import pulumi
 
+from components.cache_throughput import plan_report
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
+from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
@@ -20,6 +22,11 @@ except ConfigError as error:
         f"invalid stack configuration ({len(error.problems)} problems):\n" + str(error)
     ) from None
 
+# Seconds the cache needs to feed each model to one GPU node (issue 12); printed by `make plan`.
+cache_throughput = plan_report(config)
+for warning in cache_throughput["warnings"]:
+    pulumi.log.warn(warning)
+
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
     "cluster",
@@ -28,8 +35,26 @@ cluster = Cluster(
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         public_subnet_ids=network.public_subnet_ids,
+        with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
+# the managed node group otherwise.
+gpu_capacity: pulumi.Resource
+if config.gpu_nodes.karpenter:
+    karpenter = KarpenterGpuNodes(
+        "karpenter",
+        KarpenterArgs(
+            config,
+            provider=cluster.provider,
+            cluster=cluster.eks_cluster,
+            system_ready=cluster.system_ready,
+        ),
+    )
+    gpu_capacity = karpenter.node_pool
+else:
+    assert cluster.gpu_node_group is not None
+    gpu_capacity = cluster.gpu_node_group
 model_store = ModelStore(
     "models",
     ModelStoreArgs(
@@ -45,11 +70,11 @@ platform = ServingPlatform(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
-        gpu_node_group=cluster.gpu_node_group,
+        gpu_capacity=gpu_capacity,
     ),
 )
 
-models_namespace = model_namespace(config, cluster.provider, cluster.system_ready)
+models_namespace = model_namespace(config, cluster.provider)
 staging_jobs: dict[str, pulumi.Resource] = {}
 if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
@@ -75,6 +100,7 @@ model_cache = ModelCache(
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
+        gpu_capacity=gpu_capacity,
         staging_jobs=staging_jobs,
     ),
 )
@@ -84,11 +110,15 @@ serving = ModelServing(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
+        webhook_ready=platform.webhook_ready,
         kserve_ready=platform.kserve_ready,
+        builtin_runtimes=platform.builtin_runtimes,
+        gpu_capacity=gpu_capacity,
         namespace=models_namespace,
-        dataloads=model_cache.dataloads,
+        dataload_gates=model_cache.dataload_gates,
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
+        staging_jobs=staging_jobs,
     ),
 )
 
@@ -98,9 +128,13 @@ pulumi.export("region", config.region)
 pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelUris", model_store.model_uris)
 pulumi.export("dataNodeGroupName", f"{config.name}-data")
-pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
+if config.gpu_nodes.karpenter:
+    pulumi.export("gpuNodePool", "gpu")
+else:
+    pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
 pulumi.export(
-    "inferenceServices", inference_endpoints(config, serving.hosts, platform.ingress_hostname)
+    "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
+pulumi.export("cacheThroughput", cache_throughput)

@@ -15,6 +15,7 @@ object it belongs to); its checks go in the annotation (`Field(ge=...)`, `one_of
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import itertools
 import json
 import typing
@@ -33,6 +34,15 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import config_rules as rules
+from components.cache_validation import (
+    GP3_MAX_IOPS,
+    GP3_MAX_SIZE_GIB,
+    GP3_MAX_THROUGHPUT_MIBPS,
+    GP3_MIN_IOPS,
+    GP3_MIN_THROUGHPUT_MIBPS,
+    gp3_problems,
+    mem_tier_problems,
+)
 from components.config_rules import (
     REGION,
     Bool,
@@ -65,6 +75,9 @@ declared `secret: true` key that the stack does not set (see tools/stack_config.
 COLD_START_NODE_AND_IMAGE_SECONDS = 420
 # ... plus the storage initializer's download: the seed's 265 s for 15 GB, rounded up.
 COLD_START_SECONDS_PER_GIB = 18
+# Karpenter waits up to settings.batchMaxDuration (10s) to batch pending pods before it launches
+# a node (aws/karpenter-provider-aws:charts/karpenter/values.yaml@v1.14.1).
+KARPENTER_BATCH_MAX_SECONDS = 10
 # vLLM's --gpu-memory-utilization: fraction of GPU memory for weights, activations and KV cache,
 # 0 < x <= 1, default 0.92 (vllm-project/vllm:vllm/config/cache.py@002f10e0 CacheConfig).
 VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
@@ -109,9 +122,12 @@ class DataNodeGroupConfig(_Scaling):
     desired_size: Annotated[Int, Field(ge=1)] = 3
     max_size: Annotated[Int, Field(ge=1)] = 3
     root_disk_gib: Annotated[Int, Field(ge=20)] = 50
-    cache_volume_gib: Annotated[Int, Field(ge=1)] = 120
-    cache_volume_iops: Annotated[Int, Field(ge=3000, le=16000)] = 3000  # gp3's range
-    cache_volume_throughput_mibps: Annotated[Int, Field(ge=125, le=1000)] = 250  # gp3's range
+    # gp3's ranges (components/cache_validation.py); the ratios between them are cross checks.
+    cache_volume_gib: Annotated[Int, Field(ge=1, le=GP3_MAX_SIZE_GIB)] = 120
+    cache_volume_iops: Annotated[Int, Field(ge=GP3_MIN_IOPS, le=GP3_MAX_IOPS)] = 3000
+    cache_volume_throughput_mibps: Annotated[
+        Int, Field(ge=GP3_MIN_THROUGHPUT_MIBPS, le=GP3_MAX_THROUGHPUT_MIBPS)
+    ] = 250
 
 
 class GpuNodeGroupConfig(_Scaling):
@@ -125,6 +141,34 @@ class GpuNodeGroupConfig(_Scaling):
     instance_store_raid0: Bool = True
 
 
+class GpuNodesConfig(Settings):
+    """How GPU nodes start: Karpenter's NodePool `gpu` (only while a model pod needs one) or the
+    always-on `gpuNodeGroup` (docs/gpu-nodes.md)."""
+
+    provisioner: Annotated[Str, one_of("karpenter", "nodeGroup")] = "karpenter"
+    instance_types: Annotated[
+        tuple[Annotated[Str, AfterValidator(rules.gpu_instance_type)], ...],
+        rule(bool, "must list at least one GPU instance type like g5.8xlarge"),
+        rule(lambda v: len(set(v)) == len(v), "lists an instance type twice"),
+    ] = ("g5.8xlarge",)
+    capacity_type: Annotated[Str, one_of("ON_DEMAND", "SPOT")] = "ON_DEMAND"
+    # NodePool limits.nvidia.com/gpu: what gpuNodeGroup.maxSize meant.
+    gpu_limit: Annotated[Int, Field(ge=1)] = 2
+    # NodePool consolidateAfter: how long an empty GPU node stays for the next request.
+    keep_warm_minutes: Annotated[Int, Field(ge=0)] = 15
+    # Images and kubelet live on the NVMe RAID0 (instanceStorePolicy), not on the root volume.
+    root_disk_gib: Annotated[Int, Field(ge=20)] = 100
+
+    @property
+    def karpenter(self) -> bool:
+        return self.provisioner == "karpenter"
+
+    @property
+    def karpenter_capacity_type(self) -> str:
+        """The `karpenter.sh/capacity-type` value of the capacity type."""
+        return self.capacity_type.lower().replace("_", "-")
+
+
 class ModelCacheConfig(Settings):
     # The data nodes mount their cache volume at this path; nodes keep /mnt for such volumes.
     path: Annotated[Str, AfterValidator(rules.cache_path)] = "/mnt/ssd0/cache"
@@ -132,6 +176,9 @@ class ModelCacheConfig(Settings):
     high_watermark: Num = 0.95
     low_watermark: Num = 0.7
     fuse_clean_policy: Annotated[Str, one_of("OnDemand", "OnRuntimeDeleted")] = "OnDemand"
+    # "SSD": the gp3 cache volume at `path`; "MEM": worker memory (components/cache_throughput.py
+    # says how fast each feeds a GPU node).
+    medium: Annotated[Str, one_of("SSD", "MEM")] = "SSD"
 
     @model_validator(mode="after")
     def _watermarks(self) -> ModelCacheConfig:
@@ -198,11 +245,38 @@ class ModelConfig(Settings):
         """Worst case the Knative progress deadline must cover: new node, image, download."""
         return COLD_START_NODE_AND_IMAGE_SECONDS + round(self.size_gib * COLD_START_SECONDS_PER_GIB)
 
+    def cold_start_allowance_seconds(self, gpu_nodes: GpuNodesConfig) -> int:
+        """What a rollout or a request must wait for this model from zero: under Karpenter the
+        node launch also waits for Karpenter's batching window."""
+        extra = KARPENTER_BATCH_MAX_SECONDS if gpu_nodes.karpenter else 0
+        return self.expected_cold_start_seconds + extra
+
 
 class KnativeConfig(Settings):
     progress_deadline_seconds: Annotated[Int, Field(ge=60)] = 1800
     scale_to_zero_grace_period_seconds: Annotated[Int, Field(ge=6)] = 30
     domain: Domain = "example.com"
+
+
+def _ipv4_cidr(value: str) -> bool:
+    return rules.is_cidr(value) and ":" not in value
+
+
+class IngressConfig(Settings):
+    """Who may reach the ingress load balancer (components/exposure.py applies it)."""
+
+    # Empty: everyone (Kubernetes' default 0.0.0.0/0); a production stack must list networks.
+    allowed_source_cidrs: tuple[
+        Annotated[
+            Str,
+            rule(
+                _ipv4_cidr,
+                "{value} is not an IPv4 CIDR block like 203.0.113.0/24 (the ingress load "
+                "balancer is IPv4)",
+            ),
+        ],
+        ...,
+    ] = ()
 
 
 class StackKeys(Settings):
@@ -231,12 +305,14 @@ class StackKeys(Settings):
     ]
     data_node_group: DataNodeGroupConfig
     gpu_node_group: GpuNodeGroupConfig
+    gpu_nodes: GpuNodesConfig
     model_cache: ModelCacheConfig
     model_bucket: ModelBucketConfig
     model_namespace: Namespace
     models: Annotated[tuple[ModelConfig, ...], rule(bool, "must list at least one model")]
     networking: Annotated[Str, one_of("istio", "kourier")]
     knative: KnativeConfig
+    ingress: IngressConfig
     staging: Annotated[Str, one_of("job", "none")]
 
 
@@ -324,26 +400,54 @@ def _line(error: Mapping[str, Any]) -> str:
 # --- Checks across keys (run once every key is valid on its own) ---------------------------------
 
 
+def _gpu_capacity(c: StackConfig) -> tuple[int, str]:
+    """GPUs that can run at once, and how the config says so (for messages)."""
+    if c.gpu_nodes.karpenter:
+        return c.gpu_nodes.gpu_limit, f"gpuNodes.gpuLimit {c.gpu_nodes.gpu_limit}"
+    node = CATALOGUE[c.gpu_node_group.instance_type]
+    capacity = c.gpu_node_group.max_size * node.gpus
+    return capacity, (
+        f"gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per {node.name} "
+        f"= {capacity}"
+    )
+
+
 def _cross_checks(c: StackConfig) -> list[str]:
     problems: list[str] = []
-    node = CATALOGUE[c.gpu_node_group.instance_type]
-    allocatable = allocatable_for_pods(node)
-    workers, cache = c.data_node_group.desired_size, c.model_cache
-    if cache.quota_gib > c.data_node_group.cache_volume_gib:
+    type_names = (
+        c.gpu_nodes.instance_types if c.gpu_nodes.karpenter else (c.gpu_node_group.instance_type,)
+    )
+    gpu_types = [CATALOGUE[name] for name in type_names]
+    capacity, capacity_text = _gpu_capacity(c)
+    data, workers, cache = c.data_node_group, c.data_node_group.desired_size, c.model_cache
+    problems += gp3_problems(
+        "dataNodeGroup",
+        data.cache_volume_gib,
+        data.cache_volume_iops,
+        data.cache_volume_throughput_mibps,
+    )
+    if cache.medium == "MEM":
+        problems += mem_tier_problems(data.instance_type, cache.quota_gib)
+    elif cache.quota_gib > data.cache_volume_gib:
         problems.append(
             f"modelCache.quotaGiB: {cache.quota_gib} GiB does not fit the data nodes' cache "
             f"volume (dataNodeGroup.cacheVolumeGiB = {c.data_node_group.cache_volume_gib})"
         )
+    if c.gpu_nodes.karpenter:
+        problems += _karpenter_checks(c)
+    # Imported here: both modules build on this one's types.
+    from components.hostnames import name_problems
+    from components.manifests.serving import baseline_name
+
+    problems += _ingress_checks(c)
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
         key = f"models[{index}]"
-        host = f"{model.name}-baseline-predictor-{c.model_namespace}"
-        # KServe builds the host `<isvc>-predictor-<namespace>` as one DNS label (<= 63).
-        if len(host) > 63:
-            problems.append(
-                f'{key}.name: "{model.name}" is too long: the host label "{host}" has '
-                f"{len(host)} characters, at most 63"
-            )
+        # The longest InferenceService name decides: the baseline's when there is one.
+        longest = baseline_name(model) if model.baseline else model.name
+        problems += name_problems(
+            f"{key}.name", model.name, longest, c.model_namespace, c.knative.domain
+        )
         if model.name in seen:
             problems.append(
                 f'{key}.name: "{model.name}" is already used by models[{seen[model.name]}]; '
@@ -355,14 +459,27 @@ def _cross_checks(c: StackConfig) -> list[str]:
                 f"{key}.cacheReplicas: {model.cache_replicas} is more than the {workers} cache "
                 "workers (dataNodeGroup.desiredSize)"
             )
-        problems += _fits_gpu_node(c, key, model, node, allocatable)
-        if c.knative.progress_deadline_seconds < model.expected_cold_start_seconds:
-            needed = model.expected_cold_start_seconds
+        # A model must fit one GPU node type; when it fits none, the first type's reasons.
+        misfits = [_fits_gpu_node(key, model, node) for node in gpu_types]
+        if all(misfits):
+            problems += misfits[0]
+        if model.max_replicas * model.resources.gpu > capacity:
+            problems.append(
+                f"{key}.maxReplicas: {model.max_replicas} replicas x {model.resources.gpu} GPU "
+                f"never fit {capacity_text} GPUs"
+            )
+        needed = model.cold_start_allowance_seconds(c.gpu_nodes)
+        if c.knative.progress_deadline_seconds < needed:
+            karpenter = (
+                f" + {KARPENTER_BATCH_MAX_SECONDS} s Karpenter batching"
+                if c.gpu_nodes.karpenter
+                else ""
+            )
             problems.append(
                 f"knative.progressDeadlineSeconds: {c.knative.progress_deadline_seconds} is "
                 f'below the expected cold start of model "{model.name}" ({needed} s: '
                 f"{COLD_START_NODE_AND_IMAGE_SECONDS} s for node and image + "
-                f"{model.size_gib:g} GiB x {COLD_START_SECONDS_PER_GIB} s/GiB); "
+                f"{model.size_gib:g} GiB x {COLD_START_SECONDS_PER_GIB} s/GiB{karpenter}); "
                 f"use at least {needed}"
             )
         if c.staging == "job" and not model.hf_repo:
@@ -374,13 +491,11 @@ def _cross_checks(c: StackConfig) -> list[str]:
                 f'models: the S3 prefixes of "{first_name}" and "{second_name}" overlap '
                 f'("{first}", "{second}"); each model needs its own folder'
             )
-    capacity = c.gpu_node_group.max_size * node.gpus
     always_on = sum(m.min_replicas * m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
     if always_on > capacity:
         problems.append(
             f"models: the minReplicas of all models (baselines included) need {always_on} GPUs "
-            f"at once; gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per "
-            f"{node.name} = {capacity}"
+            f"at once; {capacity_text}"
         )
     cached = sum(m.size_gib * m.cache_replicas for m in c.models)
     usable = cache.quota_gib * workers * cache.high_watermark
@@ -399,12 +514,52 @@ def _cross_checks(c: StackConfig) -> list[str]:
     return problems
 
 
-def _fits_gpu_node(
-    c: StackConfig, key: str, model: ModelConfig, node: Any, allocatable: Any
-) -> list[str]:
-    """A replica must fit one GPU node after the AMI's reservations (components/node_capacity),
-    its weights must fit the GPU memory vLLM may use, and maxReplicas the node group."""
+def _ingress_checks(c: StackConfig) -> list[str]:
+    """A production stack (clusterDeletionProtection: true) must say who may call the models."""
+    if not c.cluster_deletion_protection:
+        return []
+    key = "ingress.allowedSourceCidrs"
+    cidrs = c.ingress.allowed_source_cidrs
+    if not cidrs:
+        return [
+            f"{key}: is required when clusterDeletionProtection is true (a production stack); "
+            "list the client networks allowed to call the models"
+        ]
+    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
+        return [
+            f"{key}: 0.0.0.0/0 opens a production stack's GPUs to the internet; list the "
+            "client networks instead"
+        ]
+    return []
+
+
+def _karpenter_checks(c: StackConfig) -> list[str]:
+    """The NodePool can launch every listed type and start both services of a model at once."""
     problems: list[str] = []
+    limit = c.gpu_nodes.gpu_limit
+    for name in c.gpu_nodes.instance_types:
+        node = CATALOGUE[name]
+        # Karpenter never launches a node whose capacity would pass the NodePool's limits.
+        if node.gpus > limit:
+            problems.append(
+                f"gpuNodes.gpuLimit: {limit} is below the {node.gpus} GPUs of one {name}, so "
+                "Karpenter could never launch it; raise gpuLimit or drop the type"
+            )
+    # The Fluid and the baseline InferenceService of a model scale up at once, a GPU each.
+    needed = max(m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
+    if needed > limit:
+        problems.append(
+            f"gpuNodes.gpuLimit: {limit} GPUs cannot start both InferenceServices of one model "
+            f"at once (needs {needed}); use at least {needed}"
+        )
+    return problems
+
+
+def _fits_gpu_node(key: str, model: ModelConfig, node: Any) -> list[str]:
+    """A replica must fit one GPU node after the AMI's reservations (components/node_capacity)
+    and its weights the GPU memory vLLM may use."""
+    problems: list[str] = []
+    allocatable = allocatable_for_pods(node)
     res, where = model.resources, f"{key}.resources"
     cpu_m, memory_mib = quantity(res.cpu) * 1000, quantity(res.memory) / 2**20
     if cpu_m > allocatable.cpu_millicores:
@@ -426,13 +581,6 @@ def _fits_gpu_node(
             f"{key}.sizeGiB: {model.size_gib:g} GiB of weights do not fit {res.gpu} x "
             f"{node.gpu_model} ({node.gpu_memory_gib} GiB) at --gpu-memory-utilization "
             f"{model.gpu_memory_utilization:g} = {usable_gib:g} GiB"
-        )
-    capacity = c.gpu_node_group.max_size * node.gpus
-    if model.max_replicas * res.gpu > capacity:
-        problems.append(
-            f"{key}.maxReplicas: {model.max_replicas} replicas x {res.gpu} GPU never fit "
-            f"gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per "
-            f"{node.name} = {capacity} GPUs"
         )
     return problems
 

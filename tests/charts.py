@@ -59,6 +59,8 @@ class HelmRelease:
     values: dict[str, Any]
     pin: ChartPin
     archive: Path
+    skip_crds: bool = False
+    """`skipCrds`: Helm leaves the chart's crds/ folder alone (another release owns them)."""
 
     @property
     def label(self) -> str:
@@ -129,6 +131,7 @@ def helm_releases(plan: Any, stack: str) -> list[HelmRelease]:
                 values=copy.deepcopy(inputs.get("values") or {}),
                 pin=pin,
                 archive=archive_for(pin),
+                skip_crds=bool(inputs.get("skipCrds", False)),
             )
         )
     return releases
@@ -201,7 +204,10 @@ def split_documents(text: str) -> list[dict[str, Any]]:
 
 
 def crds_folder_objects(release: HelmRelease) -> list[dict[str, Any]]:
-    """The chart's `crds/` files: Helm installs them before the templates, unrendered."""
+    """The chart's `crds/` files: Helm installs them before the templates, unrendered, unless
+    the release sets skipCrds."""
+    if release.skip_crds:
+        return []
     rendered = render_release(release)
     assert not rendered.error, f"{release.label} does not render: {rendered.error}"
     return [d for text in rendered.crds for d in split_documents(text)]

@@ -137,20 +137,14 @@ BAD_INPUTS = [
         'models[0].name: "Llama_3" is not a valid Kubernetes name: lowercase letters, digits '
         "and '-', starting with a letter",
     ),
-    (
-        "models.0.name",
-        "llama-31-8b-instruct-with-a-very-long-name",
-        'models[0].name: "llama-31-8b-instruct-with-a-very-long-name" is too long: the host '
-        'label "llama-31-8b-instruct-with-a-very-long-name-baseline-predictor-kserve-fluid-demo"'
-        " has 79 characters, at most 63",
-    ),
     ("networking", "linkerd", 'networking: "linkerd" is not allowed; use one of istio, kourier'),
     (
         "knative.progressDeadlineSeconds",
         600,
+        # dev starts GPU nodes with Karpenter: its 10 s batching window comes on top.
         "knative.progressDeadlineSeconds: 600 is below the expected cold start of model "
-        '"llama-31-8b-instruct" (690 s: 420 s for node and image + 15 GiB x 18 s/GiB); '
-        "use at least 690",
+        '"llama-31-8b-instruct" (700 s: 420 s for node and image + 15 GiB x 18 s/GiB + 10 s '
+        "Karpenter batching); use at least 700",
     ),
     (
         "modelCache.quotaGiB",
@@ -190,6 +184,73 @@ BAD_INPUTS = [
         'modelCache.fuseCleanPolicy: "Never" is not allowed; use one of OnDemand, OnRuntimeDeleted',
     ),
     ("staging", "rsync", 'staging: "rsync" is not allowed; use one of job, none'),
+    (
+        "modelNamespace",
+        "Models",
+        'modelNamespace: "Models" is not a valid Kubernetes namespace name',
+    ),
+    (
+        "models.0.vllmArgs",
+        ["max-model-len=1024"],
+        'models[0].vllmArgs[0]: "max-model-len=1024" must be a --flag or --flag=value string',
+    ),
+    (
+        "knative.domain",
+        "localhost",
+        'knative.domain: "localhost" is not a DNS domain like example.com',
+    ),
+    (
+        "models.0.hfRepo",
+        "llama",
+        'models[0].hfRepo: "llama" is not a Hugging Face repo id like org/name',
+    ),
+    (
+        "imdsHopLimit",
+        3,
+        "imdsHopLimit: 3 is not allowed; use one of 1 (pods cannot reach node credentials) or 2",
+    ),
+    (
+        "availabilityZoneCount",
+        1,
+        "availabilityZoneCount: 1 must be an integer from 2 to 4 (EKS needs subnets in at least "
+        "two zones)",
+    ),
+    (
+        "endpointPublicAccessCidrs",
+        ["10.0.0.0/33"],
+        'endpointPublicAccessCidrs[0]: "10.0.0.0/33" is not a CIDR block',
+    ),
+    (
+        "endpointPublicAccessCidrs",
+        [],
+        "endpointPublicAccessCidrs: must list at least one CIDR block",
+    ),
+    (
+        "clusterAdminArns",
+        ["arn:aws:iam::123456789012:group/admins"],
+        'clusterAdminArns[0]: "arn:aws:iam::123456789012:group/admins" is not an IAM role or '
+        "user ARN",
+    ),
+    (
+        "modelCache.lowWatermark",
+        0.99,
+        "modelCache: watermarks must satisfy 0 < lowWatermark < highWatermark <= 1, got 0.99, 0.95",
+    ),
+    ("models.0.minReplicas", 2, "models[0]: minReplicas 2 is greater than maxReplicas 1"),
+    (
+        "modelCache.quotaGiB",
+        130,
+        "modelCache.quotaGiB: 130 GiB does not fit the data nodes' cache volume "
+        "(dataNodeGroup.cacheVolumeGiB = 120)",
+    ),
+    (
+        "dataNodeGroup.cacheVolumeIops",
+        90000,
+        "dataNodeGroup.cacheVolumeIops: 90000 must be at most 80000",
+    ),
+    ("models.0.sizeGiB", "15", 'models[0].sizeGiB: must be a number, got "15"'),
+    ("models", {"a": 1}, 'models: must be a list, got {"a": 1}'),
+    ("knative", "fast", 'knative: must be an object, got "fast"'),
 ]
 
 
@@ -403,7 +464,9 @@ def test_gpu_memory_utilization_must_be_a_fraction() -> None:
 
 
 def test_max_replicas_must_fit_the_gpu_node_group() -> None:
-    assert problems(with_change("models.0.maxReplicas", 3)) == [
+    raw = with_change("models.0.maxReplicas", 3)
+    raw["gpuNodes"] = {"provisioner": "nodeGroup"}  # Karpenter's gpuLimit: test_karpenter.py
+    assert problems(raw) == [
         "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodeGroup.maxSize 2 x 1 GPU "
         "per g5.8xlarge = 2 GPUs"
     ]
@@ -412,6 +475,7 @@ def test_max_replicas_must_fit_the_gpu_node_group() -> None:
 def test_always_on_replicas_must_fit_at_once() -> None:
     raw = with_change("models.0.minReplicas", 1)
     raw["gpuNodeGroup"] |= {"maxSize": 1, "desiredSize": 1}
+    raw["gpuNodes"] = {"provisioner": "nodeGroup"}
     assert problems(raw) == [
         "models: the minReplicas of all models (baselines included) need 2 GPUs at once; "
         "gpuNodeGroup.maxSize 1 x 1 GPU per g5.8xlarge = 1"

@@ -31,8 +31,8 @@ def test_switching_to_kourier_shows_what_would_change(dev_plan: Plan, kourier_pl
     )
     serving_paths = {path for path, _, _ in changes["knative-serving"].inputs}
     assert "$.spec.ingress.istio.enabled" in serving_paths
-    (dependencies,) = [o for o in changes["knative-serving"].options if o[0] == "dependencies"]
-    assert [u.rsplit("::", 1)[-1] for u in dependencies[1]] == ["istio-ingressgateway"]
+    (dependencies,) = [o for o in changes["knative-operator"].options if o[0] == "dependencies"]
+    assert [u.rsplit("::", 1)[-1] for u in dependencies[1]] == ["istio-base"]
     assert diff.manifests_removed == [
         "release-istio-system-istio-base",
         "release-istio-system-istio-ingressgateway",
@@ -49,7 +49,7 @@ def test_switching_to_kourier_shows_what_would_change(dev_plan: Plan, kourier_pl
         markdown
     )
     assert "- removed `release-istio-system-istiod`" in markdown
-    assert "dependencies: dropped `istio-ingressgateway`; added none" in markdown
+    assert "dependencies: dropped `istio-base`; added none" in markdown
 
 
 def _shuffled_copy(plan: Plan, target: Path) -> Path:

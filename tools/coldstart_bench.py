@@ -25,23 +25,27 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import urlparse
 
 import requests
 
+from components.cache_throughput import plan_report
 from components.config import ModelConfig, StackConfig
-from components.manifests.serving import service_host
+from components.hostnames import service_host
+from tools.cluster_reader import ISVC_LABEL, ClusterReader, status_host
+from tools.ingress_http import keepalive_session
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
+SERVING_CONTAINER = "kserve-container"  # KServe's predictor container; it runs the warm-up
 COMPLETIONS_PATH = "/openai/v1/completions"
 PROMPT = "Write a poem about colors"
 MAX_TOKENS = 30
@@ -138,6 +142,72 @@ class KubernetesPodCounter:
         # A terminating pod still reports Running and still holds its GPU: it counts.
         return sum(1 for pod in pods.items if pod.status and pod.status.phase in LIVE_PHASES)
 
+    def warmup_log(self, namespace: str, inference_service: str) -> str:
+        """The serving container's log of the live pods (the warm-up runs there before vLLM)."""
+        pods = self.core_v1.list_namespaced_pod(
+            namespace, label_selector=f"{ISVC_LABEL}={inference_service}"
+        )
+        return "\n".join(
+            self.core_v1.read_namespaced_pod_log(
+                pod.metadata.name, namespace, container=SERVING_CONTAINER
+            )
+            for pod in pods.items
+            if pod.status and pod.status.phase == "Running"
+        )
+
+
+# --- weights phase (issue 12) ----------------------------------------------------------------
+
+_WARMUP_DONE = re.compile(r"^warmup level=info event=done .*?\bbytes=(\d+) seconds=([\d.]+)")
+
+
+@dataclass(frozen=True)
+class WeightsPhase:
+    """What tools/warmup.py read through the cache before the server started."""
+
+    bytes: int
+    seconds: float
+
+
+def parse_weights_phase(log: str) -> WeightsPhase | None:
+    """The last `event=done` line of tools/warmup.py's log (bytes and seconds), if any."""
+    found = None
+    for line in log.splitlines():
+        match = _WARMUP_DONE.match(line.strip())
+        if match:
+            found = WeightsPhase(int(match.group(1)), float(match.group(2)))
+    return found
+
+
+def weights_section(measured: Sequence[WeightsPhase], prediction: Mapping[str, Any] | None) -> str:
+    """The weights phase of each Fluid cold start beside the cache model's prediction for the
+    same bytes (components/cache_throughput.py: baseline and burst rate, binding limit)."""
+
+    def predicted(phase: str, size: int) -> str:
+        if not prediction:
+            return "no estimate"
+        entry = prediction[phase]
+        return f"{size / entry['bytesPerSecond']:.1f}s ({entry['binding']})"
+
+    lines = [
+        "",
+        "| Weights phase (warm-up log) | Bytes | Seconds | GB/s | Model, baseline | Model, burst |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run, phase in enumerate(measured, start=1):
+        rate = phase.bytes / phase.seconds / 1e9 if phase.seconds > 0 else 0.0
+        lines.append(
+            f"| run {run} | {phase.bytes} | {phase.seconds:.3f} | {rate:.3f} | "
+            f"{predicted('baseline', phase.bytes)} | {predicted('burst', phase.bytes)} |"
+        )
+    if not measured:
+        size = int(prediction["bytes"]) if prediction else 0
+        lines.append(
+            "| not found in the warm-up log | - | - | - | "
+            f"{predicted('baseline', size)} | {predicted('burst', size)} |"
+        )
+    return "\n".join(lines) + "\n"
+
 
 def wait_for_zero(
     counter: PodCounter,
@@ -200,6 +270,7 @@ def run_benchmark(
     http: requests.Session | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     results: list[RunResult] | None = None,
+    weights: list[WeightsPhase] | None = None,
 ) -> list[RunResult]:
     """Measure every service `runs` times, alternating services so drift hits both alike.
 
@@ -207,7 +278,7 @@ def run_benchmark(
     raises ScaleToZeroTimeout.
     """
     measured: list[RunResult] = [] if results is None else results
-    session = http or requests.Session()
+    session = http or keepalive_session()
     for run in range(1, runs + 1):
         for service in target.services:
             prefix = f"[run {run}/{runs}] {service.variant} {service.namespace}/{service.name}"
@@ -222,6 +293,12 @@ def run_benchmark(
                 f"{prefix}: total: {seconds:.3f}s, status {status}"
                 + (f" ({error})" if error else "")
             )
+            read_log = getattr(counter, "warmup_log", None)
+            if weights is not None and service.variant == "fluid" and read_log is not None:
+                phase = parse_weights_phase(read_log(service.namespace, service.name))
+                if phase is not None:
+                    weights.append(phase)
+                    log(f"{prefix}: weights phase {phase.bytes} bytes in {phase.seconds:.3f}s")
     return measured
 
 
@@ -442,7 +519,10 @@ def build_target(
         model=model.name,
         title=model_title(model),
         size=f"{model.size_gib:g}GiB",
-        machine_type=config.gpu_node_group.instance_type,
+        # Under Karpenter the NodePool's types, not the unused node group's.
+        machine_type="/".join(config.gpu_nodes.instance_types)
+        if config.gpu_nodes.karpenter
+        else config.gpu_node_group.instance_type,
         ingress_url=_ingress_url(ingress),
         services=services,
     )
@@ -473,6 +553,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--poll-interval", type=float, default=5.0, help="seconds between counts")
     parser.add_argument(
+        "--cold-node",
+        action="store_true",
+        help="wait for no GPU node before each request; split it into phases (tools/coldnode.py)",
+    )
+    parser.add_argument(
+        "--no-node-timeout",
+        type=float,
+        default=3600.0,
+        help="--cold-node: seconds to wait for no GPU node (keep-warm window + termination)",
+    )
+    parser.add_argument(
         "--request-timeout",
         type=float,
         default=REQUEST_TIMEOUT_SECONDS,
@@ -486,27 +577,100 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _pod_counter(args: argparse.Namespace, from_stack: bool) -> PodCounter:
-    """The cluster's pods through --kubeconfig, else the stack's kubeconfig output, else the
-    default kubeconfig (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
+def _kubeconfig(args: argparse.Namespace, from_stack: bool) -> dict[str, Any] | None:
+    """The stack's kubeconfig output, or None for --kubeconfig / the default kubeconfig."""
+    if args.kubeconfig or not from_stack:
+        return None
+    kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
+    return dict(json.loads(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig)
+
+
+def _cluster_clients(
+    args: argparse.Namespace, from_stack: bool
+) -> tuple[PodCounter, ClusterReader]:
+    """Pods and InferenceServices through --kubeconfig, else the stack's kubeconfig output,
+    else the default kubeconfig (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        if args.kubeconfig or not from_stack:
-            return KubernetesPodCounter.from_kubeconfig(path=args.kubeconfig)
-        kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
-        if isinstance(kubeconfig, str):
-            kubeconfig = json.loads(kubeconfig)
-        return KubernetesPodCounter.from_kubeconfig(kubeconfig=kubeconfig)
+        kubeconfig = _kubeconfig(args, from_stack)
+        counter = KubernetesPodCounter.from_kubeconfig(path=args.kubeconfig, kubeconfig=kubeconfig)
+        reader = ClusterReader.from_kubeconfig(path=args.kubeconfig, kubeconfig=kubeconfig)
     except (ConfigException, OSError) as error:
         raise BenchError(f"cannot load a kubeconfig ({error}); pass --kubeconfig") from None
+    return counter, reader
+
+
+def hosts_from_status(
+    target: BenchTarget, reader: ClusterReader, log: Callable[[str], None]
+) -> BenchTarget:
+    """Each service's Host header from its `status.url`, the host its ingress really routes;
+    the predicted host (stack outputs, components/hostnames.py) stays when there is none."""
+    services = []
+    for service in target.services:
+        host = status_host(reader.inference_service(service.namespace, service.name))
+        if host is None:
+            log(f"{service.namespace}/{service.name}: no status.url; using {service.host}")
+        elif host != service.host:
+            log(f"{service.namespace}/{service.name}: status.url host {host} (not {service.host})")
+        services.append(replace(service, host=host or service.host))
+    return replace(target, services=tuple(services))
+
+
+def _cold_node(
+    args: argparse.Namespace,
+    target: BenchTarget,
+    from_stack: bool,
+    out: TextIO,
+    clock: Callable[[], Any] | None,
+) -> int:
+    """--cold-node: the phases of a request that has to start a GPU node (tools/coldnode.py)."""
+    from kubernetes.config.config_exception import ConfigException
+
+    from tools import coldnode
+
+    try:
+        reader = coldnode.KubernetesClusterReader.from_kubeconfig(
+            path=args.kubeconfig, kubeconfig=_kubeconfig(args, from_stack)
+        )
+    except (ConfigException, OSError, BenchError) as error:
+        print(
+            f"coldstart_bench: cannot load a kubeconfig ({error}); pass --kubeconfig",
+            file=sys.stderr,
+        )
+        return 2
+    results: list[coldnode.ColdNodeRun] = []
+    failure = ""
+    try:
+        results = coldnode.run_cold_node(
+            target,
+            reader,
+            args.runs,
+            no_node_timeout_s=args.no_node_timeout,
+            poll_s=args.poll_interval,
+            request_timeout_s=args.request_timeout,
+            clock=clock or coldnode.utc_now,
+        )
+    except coldnode.NoGpuNodeTimeout as error:
+        failure = str(error)
+    if results:
+        paths = coldnode.write_reports(args.out, target, results)
+        out.write(coldnode.markdown_table(target, results))
+        out.write("".join(f"wrote {path}\n" for path in paths))
+    if failure:
+        print(f"coldstart_bench: {failure}", file=sys.stderr)
+        return 1
+    return 0 if all(200 <= r.status < 300 for r in results) else 1
 
 
 def main(
     argv: Sequence[str] | None = None,
     pod_counter: PodCounter | None = None,
     stdout: TextIO | None = None,
+    clock: Callable[[], Any] | None = None,
+    reader: ClusterReader | None = None,
 ) -> int:
+    """`clock` (wall time for --cold-node) lets a recorded run be played back."""
     args = parse_args(argv)
     out = stdout or sys.stdout
     config = load_config_for_tool("coldstart_bench", args.stack, args.stack_file)
@@ -517,11 +681,18 @@ def main(
     try:
         outputs = read_stack_outputs(args.stack) if from_stack else None
         target = build_target(args, config, outputs)
-        counter = pod_counter or _pod_counter(args, from_stack)
+        if args.cold_node:
+            return _cold_node(args, target, from_stack, out, clock)
+        counter = pod_counter
+        if counter is None:
+            counter, reader = _cluster_clients(args, from_stack)
+        if reader is not None and not (args.fluid_host or args.baseline_host):
+            target = hosts_from_status(target, reader, lambda line: print(line, file=sys.stderr))
     except BenchError as error:
         print(f"coldstart_bench: {error}", file=sys.stderr)
         return 2
     failure = ""
+    weights: list[WeightsPhase] = []
     try:
         run_benchmark(
             target,
@@ -531,11 +702,15 @@ def main(
             poll_s=args.poll_interval,
             request_timeout_s=args.request_timeout,
             results=results,
+            weights=weights,
         )
     except ScaleToZeroTimeout as error:
         failure = str(error)
     paths = write_reports(args.out, target, results)
-    out.write(markdown_table(target, results))
+    section = weights_section(weights, plan_report(config)["models"].get(target.model))
+    with paths[0].open("a") as table:
+        table.write(section)
+    out.write(markdown_table(target, results) + section)
     out.write("".join(f"wrote {path}\n" for path in paths))
     if failure:
         print(f"coldstart_bench: {failure}", file=sys.stderr)
