@@ -58,8 +58,8 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     (
         "gateway NLB annotations under service.annotation",
         "components/manifests/platform.py",
-        '"service": {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS}',
-        '"service": {"type": "LoadBalancer", "annotation": NLB_ANNOTATIONS}',
+        'service: dict[str, Any] = {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS}',
+        'service: dict[str, Any] = {"type": "LoadBalancer", "annotation": NLB_ANNOTATIONS}',
         "tests/test_charts.py",
     ),
     (
