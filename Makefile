@@ -34,8 +34,12 @@ lint: install
 preflight: install
 	$(BIN)/python -m tools.preflight --stack $(STACK)
 
+## The policy pack (policy/) runs with every preview and up; policy/config/<stack>.json lowers
+## or configures its rules for one stack.
+POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
+
 preview: install
-	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff
+	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff $(POLICY)
 
 ## With `staging: none`: create only the model bucket (and its hardening) so the models can be
 ## uploaded before the first full `make up` preloads them into the cache.
@@ -44,7 +48,7 @@ bucket: install
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(BUCKET_URN)**'
 
 up: install
-	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK)
+	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) $(POLICY)
 
 destroy: install
 	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK)

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.ingress_access import IngressAccess
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
 
@@ -27,6 +28,7 @@ class PlatformArgs:
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
     gpu_node_group: pulumi.Resource
+    ingress_access: IngressAccess = IngressAccess()
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -85,7 +87,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 manifests.INGRESS_GATEWAY_RELEASE,
                 versions.ISTIO_GATEWAY,
                 manifests.ISTIO_NAMESPACE,
-                manifests.ingress_gateway_values(),
+                manifests.ingress_gateway_values(args.ingress_access.source_ranges),
                 depends_on=[*on_data_nodes, istiod],
                 # Helm waits for the NLB's hostname on create, and on delete for the Service
                 # (and its load-balancer-cleanup finalizer, i.e. the NLB) to be gone, before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from components.config import StackConfig
@@ -60,11 +61,11 @@ def istiod_values() -> dict[str, Any]:
     return {"global": {"proxy": {"autoInject": "disabled"}}}
 
 
-def ingress_gateway_values() -> dict[str, Any]:
-    return {
-        "labels": INGRESS_GATEWAY_LABELS,
-        "service": {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS},
-    }
+def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
+    service: dict[str, Any] = {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS}
+    if source_ranges:
+        service["loadBalancerSourceRanges"] = list(source_ranges)
+    return {"labels": INGRESS_GATEWAY_LABELS, "service": service}
 
 
 def knative_serving(config: StackConfig) -> dict[str, Any]:
@@ -196,7 +197,16 @@ def webhook_wait_job(image: str) -> dict[str, Any]:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 100},
+                    # The restricted Pod Security profile (policy rule workloads-restricted):
+                    # curl needs no token, no capability and no writable root; a UID above
+                    # 10000 keeps clear of host users (checkov CKV_K8S_40).
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": "wait",
@@ -205,6 +215,11 @@ def webhook_wait_job(image: str) -> dict[str, Any]:
                             "resources": {
                                 "requests": {"cpu": "10m", "memory": "16Mi"},
                                 "limits": {"cpu": "100m", "memory": "64Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
                             },
                         }
                     ],

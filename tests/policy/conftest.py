@@ -1,0 +1,29 @@
+"""Plan documents of the committed stacks (and of dev with `staging: job`) for the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.plan_support import Plan, render
+
+
+@pytest.fixture(scope="session")
+def dev(dev_plan: Plan) -> dict[str, Any]:
+    return dev_plan.document
+
+
+@pytest.fixture(scope="session")
+def prod(prod_plan: Plan) -> dict[str, Any]:
+    return prod_plan.document
+
+
+@pytest.fixture(scope="session")
+def dev_staging(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """dev with the staging Job, the other workload the program creates."""
+    return render(
+        tmp_path_factory.mktemp("plan-policy-staging"),
+        sets={"staging": "job"},
+        secrets={"hfToken": "hf_not_a_real_token"},
+    ).document
