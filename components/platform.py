@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -28,7 +28,7 @@ class PlatformArgs:
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
     gpu_node_group: pulumi.Resource
-    ingress_access: IngressAccess = IngressAccess()
+    ingress_access: IngressAccess = field(default_factory=IngressAccess)
 
 
 class ServingPlatform(pulumi.ComponentResource):

@@ -48,9 +48,7 @@ def check_endpoint(args: ResourceValidationArgs, config: Mapping[str, Any]) -> l
     return [f"{display(args)}: {p}" for p in problems]
 
 
-def load_balancer_service(
-    resource_type: str, props: Mapping[str, Any]
-) -> Mapping[str, Any] | None:
+def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The LoadBalancer Service settings a resource creates: a Service, or a chart's `service`
     values (the Istio gateway chart renders `service.type`, `service.annotations` and
     `service.loadBalancerSourceRanges`: istio/istio:manifests/charts/gateway/values.yaml@1.29.2).

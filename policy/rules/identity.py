@@ -69,7 +69,9 @@ def check_reader_read_only(args: ResourceValidationArgs, config: Mapping[str, An
                 for arn in resources:
                     match = _OBJECT_ARN.match(str(arn))
                     if not match or match.group("prefix").startswith("*"):
-                        found.append(f"{display(args)}: s3:GetObject on {arn!r} is not a model prefix")
+                        found.append(
+                            f"{display(args)}: s3:GetObject on {arn!r} is not a model prefix"
+                        )
             elif action == "s3:ListBucket":
                 for arn in resources:
                     if not _BUCKET_ARN.match(str(arn)):
@@ -108,7 +110,8 @@ def check_trust_pinned(args: ResourceValidationArgs, config: Mapping[str, Any]) 
             )
         if audiences != ["sts.amazonaws.com"]:
             found.append(
-                f'{display(args)}: web-identity trust lacks StringEquals <issuer>:aud = "sts.amazonaws.com"'
+                f"{display(args)}: web-identity trust lacks StringEquals "
+                '<issuer>:aud = "sts.amazonaws.com"'
             )
     return found
 

@@ -37,12 +37,11 @@ def _metadata_problems(options: Mapping[str, Any] | None, max_hop: int) -> list[
         return ["no metadataOptions (the AMI default allows hop limit 2)"]
     problems = []
     if options.get("httpTokens") != "required":
-        problems.append(f'metadataOptions.httpTokens is {options.get("httpTokens")!r}, not "required"')
+        tokens = options.get("httpTokens")
+        problems.append(f'metadataOptions.httpTokens is {tokens!r}, not "required"')
     hop = options.get("httpPutResponseHopLimit")
     if not isinstance(hop, int | float) or hop > max_hop:
-        problems.append(
-            f"metadataOptions.httpPutResponseHopLimit is {hop!r}, above {max_hop}"
-        )
+        problems.append(f"metadataOptions.httpPutResponseHopLimit is {hop!r}, above {max_hop}")
     return problems
 
 
@@ -57,7 +56,7 @@ def check_imds(args: ResourceValidationArgs, config: Mapping[str, Any]) -> list[
     elif args.resource_type in NODE_GROUPS:
         # Without a launch template of ours, EKS uses its own (or pulumi-eks's, which sets hop
         # limit 2: pulumi/pulumi-eks:nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate).
-        problems = [] if props.get("launchTemplate") else ["no launchTemplate with IMDSv2 hop limit 1"]
+        problems = [] if props.get("launchTemplate") else ["no launchTemplate of ours (IMDSv2)"]
     else:
         return []
     return [f"{display(args)}: {p}" for p in problems]
@@ -89,7 +88,8 @@ def check_volumes(args: ResourceValidationArgs, config: Mapping[str, Any]) -> li
             problems.append("rootBlockDevice.encrypted is not true")
         for device in as_list(props.get("ebsBlockDevices")):
             if not truthy((device or {}).get("encrypted")):
-                problems.append(f"ebsBlockDevices[{device.get('deviceName')}].encrypted is not true")
+                name = (device or {}).get("deviceName")
+                problems.append(f"ebsBlockDevices[{name}].encrypted is not true")
     else:
         return []
     return [f"{display(args)}: {p}" for p in problems]

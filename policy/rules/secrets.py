@@ -39,7 +39,7 @@ SOURCES = {
 
 
 def _covered(path: str, secret_paths: list[str]) -> bool:
-    return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in secret_paths)
+    return any(path == p or path.startswith((p + ".", p + "[")) for p in secret_paths)
 
 
 def _consumers(resource: PolicyResource, sources: set[str]) -> list[tuple[str, PolicyResource]]:

@@ -35,7 +35,12 @@ ENCRYPTION = (
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 CLUSTER_TYPES = ("eks:index:Cluster", "aws:eks/cluster:Cluster")
-PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+PUBLIC_ACCESS_FLAGS = (
+    "blockPublicAcls",
+    "blockPublicPolicy",
+    "ignorePublicAcls",
+    "restrictPublicBuckets",
+)
 SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
 
 

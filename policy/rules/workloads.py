@@ -86,7 +86,8 @@ def check_restricted(args: ResourceValidationArgs, config: Mapping[str, Any]) ->
     if spec is None:
         return []
     metadata = args.props.get("metadata") or {}
-    if f"{metadata.get('namespace', '')}/{metadata.get('name', '')}" in set(config.get("exempt") or []):
+    workload = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+    if workload in set(config.get("exempt") or []):
         return []
     pod_context = spec.get("securityContext") or {}
     found = []

@@ -1,0 +1,101 @@
+"""Destroy-order rules over the dependency graph: each fails on its own mutation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.policy.support import add_record, mutate, record, urn_of, violations
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+DATASET = "kubernetes:data.fluid.io/v1alpha1:Dataset"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+MNG = "eks:index:ManagedNodeGroup"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+
+
+def test_object_without_the_controller_nodes_fails(dev: dict[str, Any]) -> None:
+    """The models namespace reaches the data node group directly and through CoreDNS."""
+    broken = mutate(dev, lambda d: record(d, NAMESPACE, "models").update(dependencies=[]))
+    assert violations("destroy-after-controller-nodes", broken) == [
+        f"{NAMESPACE} models: does not depend on the node group running the controllers; "
+        "destroy could remove the nodes first and strand finalizers"
+    ]
+
+
+def test_the_gpu_node_group_does_not_count(dev: dict[str, Any]) -> None:
+    """Its NoSchedule taint keeps the controllers off it: depending on it alone is not enough."""
+    gpu = urn_of(dev, MNG, "cluster-gpu")
+    broken = mutate(dev, lambda d: record(d, NAMESPACE, "models").update(dependencies=[gpu]))
+    assert len(violations("destroy-after-controller-nodes", broken)) == 1
+
+
+def test_dependency_through_a_parent_counts(dev: dict[str, Any]) -> None:
+    """A child is deleted before its parent, so a parent's dependency holds for its children."""
+    data = urn_of(dev, MNG, "cluster-data")
+
+    def through_parent(document: dict[str, Any]) -> None:
+        namespace = record(document, NAMESPACE, "models")
+        parent = add_record(
+            document, "kserve-fluid:cache:Models", "models-parent", {}, dependencies=[data]
+        )
+        namespace.update(dependencies=[], parent=parent["urn"])
+
+    assert violations("destroy-after-controller-nodes", mutate(dev, through_parent)) == []
+
+
+def test_custom_resource_without_its_crd_release_fails(dev: dict[str, Any]) -> None:
+    fluid = urn_of(dev, RELEASE, "fluid")
+
+    def drop_fluid(document: dict[str, Any]) -> None:
+        dataset = record(document, DATASET)
+        dataset["dependencies"] = [u for u in dataset["dependencies"] if u != fluid]
+
+    assert violations("destroy-after-crd-owner", mutate(dev, drop_fluid)) == [
+        f"{DATASET} model-cache-dataset: does not depend on the release installing "
+        "data.fluid.io (fluid)"
+    ]
+
+
+def test_custom_resource_of_an_unknown_group_fails(dev: dict[str, Any]) -> None:
+    data = urn_of(dev, MNG, "cluster-data")
+    broken = mutate(
+        dev,
+        lambda d: add_record(d, NODE_POOL, "gpu", {"spec": {}}, dependencies=[data]),
+    )
+    assert violations("destroy-after-crd-owner", broken) == [
+        f"{NODE_POOL} gpu: does not depend on the release installing karpenter.sh "
+        "(karpenter, karpenter-crd)"
+    ]
+    unknown = mutate(
+        dev,
+        lambda d: add_record(
+            d, "kubernetes:example.com/v1:Widget", "w", {"spec": {}}, dependencies=[data]
+        ),
+    )
+    assert violations("destroy-after-crd-owner", unknown) == [
+        "kubernetes:example.com/v1:Widget w: no release known to own API group example.com"
+    ]
+
+
+def test_karpenter_node_pool_after_its_release_passes(dev: dict[str, Any]) -> None:
+    """When Karpenter lands, a NodePool that depends on its release passes both rules."""
+    data = urn_of(dev, MNG, "cluster-data")
+
+    def with_karpenter(document: dict[str, Any]) -> None:
+        release = add_record(
+            document, RELEASE, "karpenter", {"name": "karpenter"}, dependencies=[data]
+        )
+        add_record(document, NODE_POOL, "gpu", {"spec": {}}, dependencies=[release["urn"]])
+
+    document = mutate(dev, with_karpenter)
+    assert violations("destroy-after-crd-owner", document) == []
+    assert violations("destroy-after-controller-nodes", document) == []
+
+
+def test_load_balancer_without_the_network_fails(dev: dict[str, Any]) -> None:
+    gateway = "istio-ingressgateway"
+    broken = mutate(dev, lambda d: record(d, RELEASE, gateway).update(dependencies=[]))
+    assert violations("destroy-load-balancer-before-network", broken) == [
+        f"{RELEASE} {gateway}: creates a load balancer but does not depend on the network; "
+        "destroy could delete the VPC while the ELB still holds it"
+    ]
