@@ -1,45 +1,12 @@
-"""The kserve-fluid policy pack: turns the rules in `rules/` into CrossGuard policies.
+"""The kserve-fluid policy pack, run by the Pulumi CLI (`pulumi preview --policy-pack policy`).
 
-Run by the Pulumi CLI (`pulumi preview --policy-pack policy`); never imported by tests, since
-constructing `PolicyPack` starts the analyzer's gRPC server and blocks
-(pulumi/pulumi-policy:sdk/python/lib/pulumi_policy/policy.py@v1.21.0).
+Never imported by tests: constructing `PolicyPack` starts the analyzer's gRPC server and blocks
+(pulumi/pulumi-policy:sdk/python/lib/pulumi_policy/policy.py@v1.21.0). The CLI runs this folder
+with `runpy.run_path`, so `rules` imports from here (pulumi/pulumi sdk/python/lib/pulumi/policy/
+__main__.py).
 """
 
-from pulumi_policy import (
-    EnforcementLevel,
-    Policy,
-    PolicyConfigSchema,
-    PolicyPack,
-    ResourceValidationPolicy,
-    StackValidationPolicy,
-)
-from rules.base import resource_validation, stack_validation
-from rules.catalogue import RESOURCE_RULES, STACK_RULES
+from pulumi_policy import PolicyPack
+from rules.pack import PACK_NAME, build_policies
 
-
-def _schema(properties: dict) -> PolicyConfigSchema | None:
-    return PolicyConfigSchema(properties=properties) if properties else None
-
-
-policies: list[Policy] = [
-    ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=resource_validation(rule),
-        enforcement_level=EnforcementLevel(rule.level),
-        config_schema=_schema(rule.config),
-    )
-    for rule in RESOURCE_RULES
-]
-policies += [
-    StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=stack_validation(rule),
-        enforcement_level=EnforcementLevel(rule.level),
-        config_schema=_schema(rule.config),
-    )
-    for rule in STACK_RULES
-]
-
-PolicyPack(name="kserve-fluid-policy", policies=policies)
+PolicyPack(name=PACK_NAME, policies=build_policies())

@@ -9,7 +9,7 @@ ReportViolation], ...]`, pulumi/pulumi-policy:sdk/python/lib/pulumi_policy/polic
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,11 @@ def truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+def number(value: Any) -> Any:
+    """2.0 -> 2: online, every number arrives as a protobuf double."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def policy_document(value: Any) -> dict[str, Any]:
     """An IAM policy document given as a JSON string or an object; {} when unreadable."""
     if isinstance(value, str):
@@ -127,16 +132,19 @@ def policy_document(value: Any) -> dict[str, Any]:
 
 
 def statements(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    raw = document.get("Statement", [])
-    for statement in raw if isinstance(raw, list) else [raw]:
+    for statement in as_list(document.get("Statement")):
         if isinstance(statement, Mapping):
             yield statement
 
 
 def as_list(value: Any) -> list[Any]:
+    """A list for a list, one value, or None. Online, lists arrive as pulumi-policy's
+    `_ListProxy` (a `Sequence`, not a `list`: pulumi_policy/proxy.py@v1.21.0)."""
     if value is None:
         return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    return [value]
 
 
 def depends_on(resource: PolicyResource, target: PolicyResource) -> bool:

@@ -62,9 +62,24 @@ def _api_group(resource: PolicyResource) -> str | None:
     return group
 
 
-def _runs_controllers(node_group: PolicyResource) -> bool:
+def _taints(node_group: PolicyResource, resources: list[PolicyResource]) -> list[Any]:
+    """Its taints; for a pulumi-eks component whose outputs lack them (stack policies see
+    outputs), those of its `aws:eks/nodeGroup:NodeGroup` child."""
+    if "taints" in node_group.props:
+        return as_list(node_group.props.get("taints"))
+    children = [
+        r
+        for r in resources
+        if r.parent is not None
+        and r.parent.urn == node_group.urn
+        and r.resource_type in NODE_GROUP_TYPES
+    ]
+    return [t for child in children for t in as_list(child.props.get("taints"))]
+
+
+def _runs_controllers(node_group: PolicyResource, resources: list[PolicyResource]) -> bool:
     """A node group without a NoSchedule taint: the controllers' pods can land there."""
-    for taint in as_list(node_group.props.get("taints")):
+    for taint in _taints(node_group, resources):
         if str((taint or {}).get("effect", "")).replace("_", "").lower() == "noschedule":
             return False
     return True
@@ -74,7 +89,9 @@ def check_node_groups(
     resources: list[PolicyResource], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
     controllers = [
-        r for r in resources if r.resource_type in NODE_GROUP_TYPES and _runs_controllers(r)
+        r
+        for r in resources
+        if r.resource_type in NODE_GROUP_TYPES and _runs_controllers(r, resources)
     ]
     found = []
     for resource in resources:

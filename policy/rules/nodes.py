@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
 
-from .base import MANDATORY, ResourceRule, as_list, display, truthy
+from .base import MANDATORY, ResourceRule, as_list, display, number, truthy
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -39,7 +39,7 @@ def _metadata_problems(options: Mapping[str, Any] | None, max_hop: int) -> list[
     if options.get("httpTokens") != "required":
         tokens = options.get("httpTokens")
         problems.append(f'metadataOptions.httpTokens is {tokens!r}, not "required"')
-    hop = options.get("httpPutResponseHopLimit")
+    hop = number(options.get("httpPutResponseHopLimit"))
     if not isinstance(hop, int | float) or hop > max_hop:
         problems.append(f"metadataOptions.httpPutResponseHopLimit is {hop!r}, above {max_hop}")
     return problems
