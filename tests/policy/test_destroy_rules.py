@@ -99,3 +99,27 @@ def test_load_balancer_without_the_network_fails(dev: dict[str, Any]) -> None:
         f"{RELEASE} {gateway}: creates a load balancer but does not depend on the network; "
         "destroy could delete the VPC while the ELB still holds it"
     ]
+
+
+def test_online_gpu_node_group_taint_comes_from_its_child(dev: dict[str, Any]) -> None:
+    """Stack policies see outputs: online the pulumi-eks component has no `taints`, its
+    aws:eks/nodeGroup:NodeGroup child has them (effect NO_SCHEDULE)."""
+    gpu = urn_of(dev, MNG, "cluster-gpu")
+
+    def online_shape(document: dict[str, Any]) -> None:
+        for name in ("cluster-gpu", "cluster-data"):
+            component = record(document, MNG, name)
+            taints = component["inputs"].pop("taints", [])
+            add_record(
+                document,
+                "aws:eks/nodeGroup:NodeGroup",
+                f"{name}-nodegroup",
+                {"taints": taints, "nodeGroupName": name},
+                parent=component["urn"],
+            )
+        record(document, NAMESPACE, "models").update(dependencies=[gpu])
+
+    assert violations("destroy-after-controller-nodes", mutate(dev, online_shape)) == [
+        f"{NAMESPACE} models: does not depend on the node group running the controllers; "
+        "destroy could remove the nodes first and strand finalizers"
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.policy.support import mutate, record, violations
+from tests.policy.support import add_record, mutate, record, violations
 
 BUCKET = "aws:s3/bucket:Bucket"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -94,3 +94,26 @@ def test_retention_applies_to_the_stacks_named_in_config(dev: dict[str, Any]) ->
     """dev keeps nothing; naming it a production stack in policy config makes that a failure."""
     assert violations("production-retention", dev) == []
     assert len(violations("production-retention", dev, {"productionStacks": ["dev"]})) == 2
+
+
+def test_online_cluster_child_shape(prod: dict[str, Any]) -> None:
+    """Online, the aws:eks/cluster:Cluster child of pulumi-eks's component is checked too; its
+    `deletionProtection` (pulumi-aws schema) or `protect` keeps it."""
+
+    def child(protected: bool) -> dict[str, Any]:
+        return mutate(
+            prod,
+            lambda d: add_record(
+                d,
+                "aws:eks/cluster:Cluster",
+                "cluster-eks-eksCluster",
+                {"deletionProtection": protected},
+                parent=record(d, CLUSTER)["urn"],
+            ),
+        )
+
+    assert violations("production-retention", child(True)) == []
+    assert violations("production-retention", child(False)) == [
+        "aws:eks/cluster:Cluster cluster-eks-eksCluster: a production stack must protect it "
+        "(protect or retainOnDelete; for the cluster also deletionProtection)"
+    ]
