@@ -49,7 +49,16 @@ CRD_OWNERS = {
 
 
 def _kubernetes_object(resource: PolicyResource) -> bool:
-    return resource.resource_type.startswith("kubernetes:")
+    """A Kubernetes object of the program; those a pulumi-eks cluster creates for itself
+    (children of `eks:index:Cluster`) go with the cluster and are left out."""
+    if not resource.resource_type.startswith("kubernetes:"):
+        return False
+    ancestor = resource.parent
+    while ancestor is not None:
+        if ancestor.resource_type == "eks:index:Cluster":
+            return False
+        ancestor = ancestor.parent
+    return True
 
 
 def _api_group(resource: PolicyResource) -> str | None:

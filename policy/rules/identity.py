@@ -13,6 +13,7 @@ from pulumi_policy import ResourceValidationArgs
 from .base import MANDATORY, ResourceRule, as_list, display, policy_document, statements
 
 ROLE = "aws:iam/role:Role"
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 POLICY = "aws:iam/policy:Policy"
 # Each type with the properties holding a policy document.
 POLICY_DOCUMENTS: dict[str, tuple[str, ...]] = {
@@ -92,6 +93,12 @@ def check_trust_pinned(args: ResourceValidationArgs, config: Mapping[str, Any]) 
     role trust policy for IRSA roles to the service account name"). Pod Identity pins the service
     account in `aws:eks/podIdentityAssociation`, whose namespace and serviceAccount are required.
     """
+    if args.resource_type == POD_IDENTITY:
+        namespace = str(args.props.get("namespace") or "")
+        account = str(args.props.get("serviceAccount") or "")
+        if not namespace or not account or "*" in namespace + account:
+            return [f"{display(args)}: not pinned to one namespace and service account"]
+        return []
     if args.resource_type != ROLE:
         return []
     found = []

@@ -123,3 +123,20 @@ def test_online_gpu_node_group_taint_comes_from_its_child(dev: dict[str, Any]) -
         f"{NAMESPACE} models: does not depend on the node group running the controllers; "
         "destroy could remove the nodes first and strand finalizers"
     ]
+
+
+def test_objects_the_eks_component_creates_go_with_the_cluster(dev: dict[str, Any]) -> None:
+    """Online, pulumi-eks may register Kubernetes objects under `eks:index:Cluster` (its own
+    bootstrap); they cannot depend on node groups built after the cluster and are left out."""
+    cluster = urn_of(dev, "eks:index:Cluster")
+    inside = mutate(
+        dev,
+        lambda d: add_record(
+            d, "kubernetes:storage.k8s.io/v1:StorageClass", "gp3", {}, parent=cluster
+        ),
+    )
+    outside = mutate(
+        dev, lambda d: add_record(d, "kubernetes:storage.k8s.io/v1:StorageClass", "gp3", {})
+    )
+    assert violations("destroy-after-controller-nodes", inside) == []
+    assert len(violations("destroy-after-controller-nodes", outside)) == 1

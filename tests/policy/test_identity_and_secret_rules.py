@@ -146,3 +146,19 @@ def test_staging_token_secret_is_checked(dev_staging: dict[str, Any]) -> None:
         ),
     )
     assert len(violations("secrets-stay-secret", broken)) == 1
+
+
+def test_pod_identity_association_is_pinned(dev: dict[str, Any]) -> None:
+    """With EKS Pod Identity the association names the service account (pulumi-aws schema
+    `aws:eks/podIdentityAssociation:PodIdentityAssociation`: clusterName, namespace,
+    serviceAccount, roleArn)."""
+    typ = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+
+    def association(account: str) -> dict[str, Any]:
+        inputs = {"clusterName": "c", "namespace": "kserve-fluid-demo", "serviceAccount": account}
+        return mutate(dev, lambda d: add_record(d, typ, "reader", inputs))
+
+    assert violations("iam-trust-pinned", association("model-reader")) == []
+    assert violations("iam-trust-pinned", association("*")) == [
+        f"{typ} reader: not pinned to one namespace and service account"
+    ]
