@@ -18,8 +18,9 @@ CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 
 
 def _cidr_problems(public: Any, cidrs: Any, where: str) -> list[str]:
-    # Both pulumi-eks and aws.eks.Cluster default endpointPublicAccess to true and the CIDRs to
-    # 0.0.0.0/0 (EKS API CreateCluster vpcConfig.publicAccessCidrs default).
+    # Unset, EKS makes the endpoint public (endpointPublicAccess default true) and open to
+    # 0.0.0.0/0 (publicAccessCidrs default): EKS API Reference, VpcConfigRequest
+    # (docs.aws.amazon.com/eks/latest/APIReference/API_VpcConfigRequest.html).
     if public is False:
         return []
     allowed = [str(c) for c in as_list(cidrs)]
@@ -51,7 +52,8 @@ def check_endpoint(args: ResourceValidationArgs, config: Mapping[str, Any]) -> l
 def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The LoadBalancer Service settings a resource creates: a Service, or a chart's `service`
     values (the Istio gateway chart renders `service.type`, `service.annotations` and
-    `service.loadBalancerSourceRanges`: istio/istio:manifests/charts/gateway/values.yaml@1.29.2).
+    `service.loadBalancerSourceRanges`: istio/istio:manifests/charts/gateway/values.yaml@1.29.2,
+    as in /work/shared/charts/gateway-1.29.2.tgz).
     Returns {"annotations", "loadBalancerSourceRanges"} or None.
     """
     if resource_type == SERVICE:

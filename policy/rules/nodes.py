@@ -54,8 +54,10 @@ def check_imds(args: ResourceValidationArgs, config: Mapping[str, Any]) -> list[
         given = (props.get("spec") or {}).get("metadataOptions") or {}
         problems = _metadata_problems({**NODE_CLASS_METADATA_DEFAULTS, **given}, max_hop)
     elif args.resource_type in NODE_GROUPS:
-        # Without a launch template of ours, EKS uses its own (or pulumi-eks's, which sets hop
-        # limit 2: pulumi/pulumi-eks:nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate).
+        # Without a launch template of ours the nodes get the AMI's IMDS settings (AL2023:
+        # ImdsSupport v2.0, hop limit 2) or pulumi-eks's template, whose enableIMDSv2 sets hop
+        # limit 2 (pulumi/pulumi-eks:nodejs/eks/nodes/nodegroup.ts, reference/
+        # security-reliability.md §0.3).
         problems = [] if props.get("launchTemplate") else ["no launchTemplate of ours (IMDSv2)"]
     else:
         return []
