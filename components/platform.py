@@ -116,7 +116,7 @@ class ServingPlatform(pulumi.ComponentResource):
         )
         self.knative_serving = custom_resource(
             "knative-serving",
-            manifests.knative_serving(config),
+            manifests.knative_serving(config, args.ingress_access.source_ranges),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,

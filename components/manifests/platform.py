@@ -17,6 +17,7 @@ INGRESS_GATEWAY_RELEASE = "istio-ingressgateway"
 # knative-ingress-gateway selects exactly this label (facts §3.3).
 INGRESS_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 KOURIER_SERVICE = "kourier"
+SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 NLB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
@@ -68,7 +69,7 @@ def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
     return {"labels": INGRESS_GATEWAY_LABELS, "service": service}
 
 
-def knative_serving(config: StackConfig) -> dict[str, Any]:
+def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> dict[str, Any]:
     """The KnativeServing object; its `config` replaces the seed's `kubectl patch`.
 
     The operator owns the `config-*` ConfigMaps and reverts direct edits (knative/operator#264),
@@ -102,7 +103,13 @@ def knative_serving(config: StackConfig) -> dict[str, Any]:
             "istio": {"enabled": False},
         }
         spec["config"]["network"] = {"ingress-class": "kourier.ingress.networking.knative.dev"}
-        spec["services"] = [{"name": KOURIER_SERVICE, "annotations": NLB_ANNOTATIONS}]
+        annotations = dict(NLB_ANNOTATIONS)
+        if source_ranges:
+            # KnativeServing cannot set the Service's loadBalancerSourceRanges; the cloud
+            # provider reads the same list from this annotation (kubernetes/kubernetes
+            # staging/src/k8s.io/api/core/v1/annotation_key_constants.go).
+            annotations[SOURCE_RANGES_ANNOTATION] = ",".join(source_ranges)
+        spec["services"] = [{"name": KOURIER_SERVICE, "annotations": annotations}]
     else:
         spec["ingress"] = {"istio": {"enabled": True}}
     return {

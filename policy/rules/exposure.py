@@ -13,7 +13,12 @@ from .base import MANDATORY, PRODUCTION_STACKS, ResourceRule, as_list, display, 
 
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+# The annotation form of loadBalancerSourceRanges, a comma-separated CIDR list that AWS honours
+# (kubernetes/kubernetes staging/src/k8s.io/api/core/v1/annotation_key_constants.go,
+# AnnotationLoadBalancerSourceRangesKey).
+SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 SERVICE = "kubernetes:core/v1:Service"
+KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
 CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 
 
@@ -72,6 +77,19 @@ def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mappi
             "annotations": service.get("annotations") or {},
             "loadBalancerSourceRanges": service.get("loadBalancerSourceRanges"),
         }
+    if resource_type == KNATIVE_SERVING:
+        # The operator creates Kourier's Service from spec.ingress.kourier and overrides its
+        # annotations through spec.services (knative/operator KnativeServing CRD, in
+        # /work/shared/schemas/crds/operator.knative.dev_knativeservings.yaml).
+        spec = props.get("spec") or {}
+        kourier = (spec.get("ingress") or {}).get("kourier") or {}
+        if not kourier.get("enabled") or kourier.get("service-type") != "LoadBalancer":
+            return None
+        annotations: dict[str, Any] = {}
+        for override in as_list(spec.get("services")):
+            if (override or {}).get("name") == "kourier":
+                annotations.update((override or {}).get("annotations") or {})
+        return {"annotations": annotations, "loadBalancerSourceRanges": None}
     return None
 
 
@@ -86,6 +104,9 @@ def check_ingress(args: ResourceValidationArgs, config: Mapping[str, Any]) -> li
     if service is None or service["annotations"].get(SCHEME_ANNOTATION) == "internal":
         return []
     ranges = [str(c) for c in as_list(service["loadBalancerSourceRanges"])]
+    if not ranges:
+        annotated = str(service["annotations"].get(SOURCE_RANGES_ANNOTATION) or "")
+        ranges = [c.strip() for c in annotated.split(",") if c.strip()]
     if not ranges or OPEN_CIDRS & set(ranges):
         return [
             f"{display(args)}: the internet-facing load balancer is open to 0.0.0.0/0; set "

@@ -27,3 +27,11 @@ def dev_staging(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sets={"staging": "job"},
         secrets={"hfToken": "hf_not_a_real_token"},
     ).document
+
+
+@pytest.fixture(scope="session")
+def prod_kourier(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """prod with Kourier: its load balancer comes from the KnativeServing object."""
+    return render(
+        tmp_path_factory.mktemp("plan-policy-kourier"), stack="prod", sets={"networking": "kourier"}
+    ).document

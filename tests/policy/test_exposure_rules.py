@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.policy.support import add_record, mutate, record, violations
+from tests.policy.support import ALL_RULES, add_record, mutate, record, violations
 
 CLUSTER = "eks:index:Cluster"
 AWS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -97,3 +97,35 @@ def test_open_load_balancer_service_fails(prod: dict[str, Any]) -> None:
     }
     broken = mutate(prod, lambda d: add_record(d, SERVICE, "kourier", service))
     assert violations("ingress-restricted", broken) == [f"{SERVICE} kourier: {INGRESS_MESSAGE}"]
+
+
+KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
+RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
+
+
+def test_kourier_in_production_passes_every_rule(prod_kourier: dict[str, Any]) -> None:
+    serving = record(prod_kourier, KNATIVE_SERVING)["inputs"]["spec"]
+    kourier = next(s for s in serving["services"] if s["name"] == "kourier")
+    assert kourier["annotations"][RANGES_ANNOTATION] == "203.0.113.0/24,198.51.100.10/32"
+    for each in ALL_RULES:
+        assert violations(each.name, prod_kourier) == [], each.name
+
+
+def test_open_kourier_load_balancer_fails(prod_kourier: dict[str, Any]) -> None:
+    def open_kourier(document: dict[str, Any]) -> None:
+        serving = record(document, KNATIVE_SERVING)["inputs"]["spec"]
+        next(s for s in serving["services"] if s["name"] == "kourier")["annotations"].pop(
+            RANGES_ANNOTATION
+        )
+
+    assert violations("ingress-restricted", mutate(prod_kourier, open_kourier)) == [
+        f"{KNATIVE_SERVING} knative-serving: {INGRESS_MESSAGE}"
+    ]
+
+
+def test_kourier_load_balancer_must_follow_the_network(prod_kourier: dict[str, Any]) -> None:
+    broken = mutate(prod_kourier, lambda d: record(d, KNATIVE_SERVING).update(dependencies=[]))
+    assert violations("destroy-load-balancer-before-network", broken) == [
+        f"{KNATIVE_SERVING} knative-serving: creates a load balancer but does not depend on the "
+        "network; destroy could delete the VPC while the ELB still holds it"
+    ]
