@@ -5,7 +5,6 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
-from components.ingress_access import load_ingress_access
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
@@ -15,7 +14,6 @@ from components.staging import ModelStaging, StagingArgs
 
 try:
     config = load_config()
-    ingress_access = load_ingress_access()
 except ConfigError as error:
     # Refuse bad configuration before any resource is registered, one line per problem.
     raise pulumi.RunError(
@@ -48,7 +46,6 @@ platform = ServingPlatform(
         provider=cluster.provider,
         system_ready=cluster.system_ready,
         gpu_node_group=cluster.gpu_node_group,
-        ingress_access=ingress_access,
     ),
 )
 

@@ -222,6 +222,9 @@ class StackKeys(Settings):
     endpoint_public_access_cidrs: Annotated[
         tuple[Cidr, ...], rule(bool, "must list at least one CIDR block")
     ]
+    # Empty: the ingress NLB stays open to 0.0.0.0/0 (policy rule ingress-restricted refuses
+    # that in production stacks).
+    ingress_source_ranges: tuple[Cidr, ...]
     cluster_admin_arns: Annotated[
         tuple[Annotated[Str, AfterValidator(rules.admin_arn)], ...], AfterValidator(rules.unique)
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -17,7 +17,6 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
-from components.ingress_access import IngressAccess
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
 
@@ -28,7 +27,6 @@ class PlatformArgs:
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
     gpu_node_group: pulumi.Resource
-    ingress_access: IngressAccess = field(default_factory=IngressAccess)
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -87,7 +85,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 manifests.INGRESS_GATEWAY_RELEASE,
                 versions.ISTIO_GATEWAY,
                 manifests.ISTIO_NAMESPACE,
-                manifests.ingress_gateway_values(args.ingress_access.source_ranges),
+                manifests.ingress_gateway_values(config.ingress_source_ranges),
                 depends_on=[*on_data_nodes, istiod],
                 # Helm waits for the NLB's hostname on create, and on delete for the Service
                 # (and its load-balancer-cleanup finalizer, i.e. the NLB) to be gone, before
@@ -116,7 +114,7 @@ class ServingPlatform(pulumi.ComponentResource):
         )
         self.knative_serving = custom_resource(
             "knative-serving",
-            manifests.knative_serving(config, args.ingress_access.source_ranges),
+            manifests.knative_serving(config),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,

@@ -69,7 +69,7 @@ def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
     return {"labels": INGRESS_GATEWAY_LABELS, "service": service}
 
 
-def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> dict[str, Any]:
+def knative_serving(config: StackConfig) -> dict[str, Any]:
     """The KnativeServing object; its `config` replaces the seed's `kubectl patch`.
 
     The operator owns the `config-*` ConfigMaps and reverts direct edits (knative/operator#264),
@@ -104,11 +104,11 @@ def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> d
         }
         spec["config"]["network"] = {"ingress-class": "kourier.ingress.networking.knative.dev"}
         annotations = dict(NLB_ANNOTATIONS)
-        if source_ranges:
+        if config.ingress_source_ranges:
             # KnativeServing cannot set the Service's loadBalancerSourceRanges; the cloud
             # provider reads the same list from this annotation (kubernetes/kubernetes
             # staging/src/k8s.io/api/core/v1/annotation_key_constants.go).
-            annotations[SOURCE_RANGES_ANNOTATION] = ",".join(source_ranges)
+            annotations[SOURCE_RANGES_ANNOTATION] = ",".join(config.ingress_source_ranges)
         spec["services"] = [{"name": KOURIER_SERVICE, "annotations": annotations}]
     else:
         spec["ingress"] = {"istio": {"enabled": True}}
