@@ -427,7 +427,19 @@ def main(argv: list[str] | None = None) -> int:
     for typ, count in sorted(counts.items()):
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
+    print_cache_throughput(outputs.get("cacheThroughput"))
     return 0
+
+
+def print_cache_throughput(report: Any) -> None:
+    """The stack's `cacheThroughput` output: one line per model (components/cache_throughput.py)."""
+    if not isinstance(report, dict):
+        return
+    print(f"cache -> one GPU node ({report.get('assumption', '')}):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
+    for warning in report.get("warnings", []):
+        print(f"  warning: {warning}")
 
 
 if __name__ == "__main__":
