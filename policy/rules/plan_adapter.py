@@ -7,8 +7,12 @@ provider, config)` and a stack validator a list of `PolicyResource` whose `paren
 `dependencies` are the other `PolicyResource` objects
 (pulumi/pulumi-policy:sdk/python/lib/pulumi_policy/policy.py@v1.21.0, `AnalyzeStack`).
 Differences kept visible instead of papered over:
-- `PlanResource.secret_paths` and `retain_on_delete` exist offline only (pulumi-policy's
-  options have no `retainOnDelete`, and its analyzer unwraps secrets); online they are absent.
+- `PlanResource.secret_paths`, `plaintext_secrets` and `retain_on_delete` exist offline only
+  (pulumi-policy's options have no `retainOnDelete`, and its analyzer unwraps secrets); online
+  they are absent. `plaintext_secrets` lists the input paths holding one of the plan's known
+  secret values (the value tools/plan.py gives secret config and secret outputs) outside a
+  secret-wrapped path: the plan shows wrapped values as "[secret]", so any other appearance is
+  a secret that reached an input in plain text.
 - the plan has no per-property dependencies, so `property_dependencies` is empty;
 - resource references, recorded as {"$resource": urn}, become the URN string.
 """
@@ -16,7 +20,7 @@ Differences kept visible instead of papered over:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +36,10 @@ class PlanResource(PolicyResource):
     """A `PolicyResource` with what only the offline plan knows."""
 
     secret_paths: list[str] | None
+    plaintext_secrets: list[str] | None
     retain_on_delete: bool | None
 
-    def __init__(self, record: Mapping[str, Any]) -> None:
+    def __init__(self, record: Mapping[str, Any], secret_values: Sequence[str] = ()) -> None:
         options = PolicyResourceOptions(
             protect=bool(record.get("protect")),
             ignore_changes=[],
@@ -56,7 +61,21 @@ class PlanResource(PolicyResource):
             property_dependencies={},
         )
         self.secret_paths = list(record.get("secretPaths") or [])
+        self.plaintext_secrets = sorted(
+            _paths_holding(record.get("inputs") or {}, "$", [v for v in secret_values if v])
+        )
         self.retain_on_delete = bool(record.get("retainOnDelete"))
+
+
+def _paths_holding(value: Any, path: str, secrets: list[str]) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths_holding(item, f"{path}.{key}", secrets)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths_holding(item, f"{path}[{index}]", secrets)
+    elif isinstance(value, str) and any(secret in value for secret in secrets):
+        yield path
 
 
 def _props(value: Any) -> Any:
@@ -69,9 +88,15 @@ def _props(value: Any) -> Any:
     return value
 
 
-def stack_resources(document: Mapping[str, Any]) -> list[PlanResource]:
-    """Every registration of a plan document, linked to its parent and dependencies."""
-    resources = [PlanResource(record) for record in document["resources"]]
+def stack_resources(
+    document: Mapping[str, Any], secret_values: Sequence[str] = ()
+) -> list[PlanResource]:
+    """Every registration of a plan document, linked to its parent and dependencies.
+
+    `secret_values`: the plaintext the plan was rendered with for secrets (tools/plan.py
+    `--secret-value` and `--secret KEY=VALUE`), to find where one leaked.
+    """
+    resources = [PlanResource(record, secret_values) for record in document["resources"]]
     by_urn = {r.urn: r for r in resources}
     for resource, record in zip(resources, document["resources"], strict=True):
         resource.parent = by_urn.get(record.get("parent") or "")

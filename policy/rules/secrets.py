@@ -3,7 +3,9 @@ a Pulumi secret on the way.
 
 What a policy can see differs by where it runs:
 - offline, the plan records which input paths arrive secret-wrapped (`secretPaths`), so a
-  Secret whose `data`/`stringData` is not wrapped is caught;
+  Secret whose `data`/`stringData` is not wrapped is caught, and the plan's known secret
+  plaintext found anywhere else is a secret config value or output that reached an input
+  unwrapped (`plaintext_secrets`);
 - online, pulumi-policy 1.21.0's Python analyzer unwraps secret values before a validator sees
   them (`deserialize_properties(..., proxy_secrets=False)` in `Analyze`/`AnalyzeStack`,
   pulumi/pulumi-policy:sdk/python/lib/pulumi_policy/policy.py@v1.21.0 and deserialize.py), so
@@ -72,11 +74,28 @@ def check_secrets(
                         resource.urn,
                     )
                 )
+        for path in getattr(resource, "plaintext_secrets", None) or []:
+            found.append(
+                (
+                    f"{display(resource)}: {path} holds a secret value in plain text "
+                    "(keep it an Output from require_secret or a secret output)",
+                    resource.urn,
+                )
+            )
         secret_paths = getattr(resource, "secret_paths", None)
         if resource.resource_type == SECRET and secret_paths is not None:
             for name in SECRET_FIELDS:
-                values = resource.props.get(name) or {}
-                if any(not _covered(f"$.{name}.{key}", secret_paths) for key in values):
+                values = resource.props.get(name)
+                if not values:
+                    continue
+                # The plan shows a wholly secret field as "[secret]", a partly secret one
+                # key by key.
+                paths = (
+                    [f"$.{name}.{key}" for key in values]
+                    if isinstance(values, Mapping)
+                    else [f"$.{name}"]
+                )
+                if any(not _covered(path, secret_paths) for path in paths):
                     found.append(
                         (
                             f"{display(resource)}: {name} is not a Pulumi secret "

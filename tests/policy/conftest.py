@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.plan_support import Plan, render
+from tests.policy.support import STAGING_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,7 @@ def dev_staging(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return render(
         tmp_path_factory.mktemp("plan-policy-staging"),
         sets={"staging": "job"},
-        secrets={"hfToken": "hf_not_a_real_token"},
+        secrets={"hfToken": STAGING_TOKEN},
     ).document
 
 

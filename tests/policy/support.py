@@ -17,6 +17,12 @@ from pulumi_policy import StackValidationArgs
 from policy.rules.base import ResourceRule, StackRule, resource_validation, stack_validation
 from policy.rules.catalogue import RESOURCE_RULES, STACK_RULES
 from policy.rules.plan_adapter import resource_args, stack_resources
+from tools.stack_config import SECRET_PLACEHOLDER
+
+# The plaintext the plans are rendered with: secret outputs and secret config (tools/plan.py),
+# and the hfToken the staging scenario sets (tests/policy/conftest.py).
+STAGING_TOKEN = "hf_not_a_real_token"
+SECRET_VALUES = (SECRET_PLACEHOLDER, STAGING_TOKEN)
 
 ALL_RULES: list[ResourceRule | StackRule] = [*RESOURCE_RULES, *STACK_RULES]
 
@@ -34,7 +40,7 @@ def violations(
     def report(message: str, urn: str | None = None) -> None:
         found.append(message)
 
-    resources = stack_resources(document)
+    resources = stack_resources(document, SECRET_VALUES)
     selected = rule(name)
     if isinstance(selected, ResourceRule):
         validate = resource_validation(selected)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.policy.support import add_record, mutate, policy_json, record, urn_of, violations
+from tests.policy.support import (
+    STAGING_TOKEN,
+    add_record,
+    mutate,
+    policy_json,
+    record,
+    urn_of,
+    violations,
+)
+from tools.stack_config import SECRET_PLACEHOLDER
 
 POLICY = "aws:iam/policy:Policy"
 ROLE = "aws:iam/role:Role"
@@ -161,4 +170,59 @@ def test_pod_identity_association_is_pinned(dev: dict[str, Any]) -> None:
     assert violations("iam-trust-pinned", association("model-reader")) == []
     assert violations("iam-trust-pinned", association("*")) == [
         f"{typ} reader: not pinned to one namespace and service account"
+    ]
+
+
+def test_secret_in_plain_text_fails(dev_staging: dict[str, Any]) -> None:
+    """The hfToken (secret config) read with a plain `require` would land unwrapped in an
+    input: the plan then shows its plaintext instead of "[secret]"."""
+    job = record(dev_staging, "kubernetes:batch/v1:Job", "llama-31-8b-instruct-staging")
+
+    def leak(document: dict[str, Any]) -> None:
+        target = next(r for r in document["resources"] if r["urn"] == job["urn"])
+        env = target["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        env.append({"name": "HF_TOKEN_COPY", "value": STAGING_TOKEN})
+
+    messages = violations("secrets-stay-secret", mutate(dev_staging, leak))
+    index = len(job["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert messages == [
+        f"kubernetes:batch/v1:Job llama-31-8b-instruct-staging: "
+        f"$.spec.template.spec.containers[0].env[{index}].value holds a secret value in plain "
+        "text (keep it an Output from require_secret or a secret output)"
+    ]
+
+
+def test_secret_output_in_plain_text_fails(dev: dict[str, Any]) -> None:
+    """The access key's secret (a secret output; the mocks return the placeholder) unwrapped
+    into the credentials Secret."""
+    assert record(dev, SECRET, "s3-credentials")["inputs"]["stringData"] == "[secret]"
+    key = "secretKey"
+
+    def unwrap(document: dict[str, Any]) -> None:
+        secret = record(document, SECRET, "s3-credentials")
+        secret["inputs"]["stringData"] = {key: SECRET_PLACEHOLDER}
+        secret["secretPaths"] = []
+
+    assert violations("secrets-stay-secret", mutate(dev, unwrap)) == [
+        f"{SECRET} s3-credentials: $.stringData.{key} holds a secret value in plain text "
+        "(keep it an Output from require_secret or a secret output)",
+        f"{SECRET} s3-credentials: stringData is not a Pulumi secret "
+        "(read it with require_secret or from a secret output)",
+    ]
+
+
+def test_partly_secret_data_fails(dev: dict[str, Any]) -> None:
+    """A Secret whose keys are wrapped one by one passes only when every key is."""
+
+    def partly(document: dict[str, Any], wrapped: list[str]) -> None:
+        secret = record(document, SECRET, "s3-credentials")
+        secret["inputs"]["stringData"] = {"user": "[secret]", "password": "[secret]"}
+        secret["secretPaths"] = wrapped
+
+    both = ["$.stringData.user", "$.stringData.password"]
+    assert violations("secrets-stay-secret", mutate(dev, lambda d: partly(d, both))) == []
+    one = ["$.stringData.password"]
+    assert violations("secrets-stay-secret", mutate(dev, lambda d: partly(d, one))) == [
+        f"{SECRET} s3-credentials: stringData is not a Pulumi secret "
+        "(read it with require_secret or from a secret output)"
     ]
