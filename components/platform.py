@@ -2,7 +2,7 @@
 
 Dependencies are explicit so that `pulumi up` creates, and `pulumi destroy` removes, in the order
 facts §3.10 gives: every release waits for the data nodes (where controllers run) and is deleted
-while they still exist; only the device plugin waits for the GPU node group.
+while they still exist; only the device plugin waits for the GPU capacity (node group or NodePool).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class PlatformArgs:
     config: StackConfig
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
-    gpu_node_group: pulumi.Resource
+    gpu_capacity: pulumi.Resource
+    """The GPU node group, or Karpenter's NodePool: what GPU pods need to exist."""
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -51,7 +52,7 @@ class ServingPlatform(pulumi.ComponentResource):
             versions.NVIDIA_DEVICE_PLUGIN,
             "nvidia-device-plugin",
             manifests.device_plugin_values(),
-            depends_on=[*args.system_ready, args.gpu_node_group],
+            depends_on=[*args.system_ready, args.gpu_capacity],
             timeout=600,
         )
         cert_manager = release(
