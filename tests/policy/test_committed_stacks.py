@@ -44,6 +44,9 @@ def test_the_plans_hold_what_the_rules_check(
             "kubernetes:helm.sh/v3:Release",
             "kubernetes:data.fluid.io/v1alpha1:Dataset",
             "awsx:ec2:Vpc",
+            "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
+            "kubernetes:karpenter.sh/v1:NodePool",
+            "aws:eks/podIdentityAssociation:PodIdentityAssociation",
         } <= types
     jobs = [r["name"] for r in dev_staging["resources"] if r["type"] == "kubernetes:batch/v1:Job"]
     assert sorted(jobs) == ["llama-31-8b-instruct-staging", "wait-for-kserve-webhook"]
