@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install plan test lint unit preview up destroy preflight bucket clean pulumi-cli
+.PHONY: install plan test lint unit preview up destroy preflight bucket smoke clean pulumi-cli
 
 install: $(STAMP)
 
@@ -63,6 +63,10 @@ bucket: install pulumi-cli
 
 up: install pulumi-cli
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) $(POLICY)
+
+## After `pulumi up`: every InferenceService Ready, answering through the ingress, on a GPU node
+smoke: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.smoke --stack $(STACK)
 
 ## Refuses a stack whose config turns protect on (see tools/deploy_guard.py for why);
 ## ALLOW_PROTECTED=yes deletes the unprotected part anyway.

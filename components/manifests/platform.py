@@ -7,6 +7,7 @@ from typing import Any
 
 from components.config import StackConfig
 from components.naming import GPU_PRESENT_LABEL, GPU_TAINT_KEY
+from components.timeouts import request_timeout_seconds
 from components.versions import KNATIVE_SERVING_VERSION
 
 ISTIO_NAMESPACE = "istio-system"
@@ -17,12 +18,14 @@ INGRESS_GATEWAY_RELEASE = "istio-ingressgateway"
 # knative-ingress-gateway selects exactly this label (facts §3.3).
 INGRESS_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 KOURIER_SERVICE = "kourier"
-SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 NLB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
     "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
 }
+
+
+SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 
 
 def gpu_toleration() -> dict[str, str]:
@@ -63,13 +66,15 @@ def istiod_values() -> dict[str, Any]:
 
 
 def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
+    """The gateway behind an internet-facing NLB, open only to `source_ranges` when given."""
     service: dict[str, Any] = {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS}
     if source_ranges:
+        # The chart copies this into Service.spec (gateway-1.29.2 templates/service.yaml).
         service["loadBalancerSourceRanges"] = list(source_ranges)
     return {"labels": INGRESS_GATEWAY_LABELS, "service": service}
 
 
-def knative_serving(config: StackConfig) -> dict[str, Any]:
+def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> dict[str, Any]:
     """The KnativeServing object; its `config` replaces the seed's `kubectl patch`.
 
     The operator owns the `config-*` ConfigMaps and reverts direct edits (knative/operator#264),
@@ -84,6 +89,8 @@ def knative_serving(config: StackConfig) -> dict[str, Any]:
                 "kubernetes.podspec-tolerations": "enabled",
                 "kubernetes.podspec-affinity": "enabled",
             },
+            # The activator holds a cold-start request this long at most (components/timeouts.py).
+            "defaults": {"max-revision-timeout-seconds": str(request_timeout_seconds(config))},
             "deployment": {
                 "progress-deadline": f"{knative.progress_deadline_seconds}s",
                 "registries-skipping-tag-resolving": "nvcr.io,index.docker.io",
@@ -104,11 +111,12 @@ def knative_serving(config: StackConfig) -> dict[str, Any]:
         }
         spec["config"]["network"] = {"ingress-class": "kourier.ingress.networking.knative.dev"}
         annotations = dict(NLB_ANNOTATIONS)
-        if config.ingress_source_ranges:
-            # KnativeServing cannot set the Service's loadBalancerSourceRanges; the cloud
-            # provider reads the same list from this annotation (kubernetes/kubernetes
-            # staging/src/k8s.io/api/core/v1/annotation_key_constants.go).
-            annotations[SOURCE_RANGES_ANNOTATION] = ",".join(config.ingress_source_ranges)
+        if source_ranges:
+            # KnativeServing's service overrides carry only labels, annotations and selector
+            # (operator.knative.dev_knativeservings.yaml); Kubernetes reads the source ranges
+            # from this annotation when spec.loadBalancerSourceRanges is empty
+            # (kubernetes/cloud-provider:service/helpers/helper.go GetLoadBalancerSourceRanges).
+            annotations[SOURCE_RANGES_ANNOTATION] = ",".join(source_ranges)
         spec["services"] = [{"name": KOURIER_SERVICE, "annotations": annotations}]
     else:
         spec["ingress"] = {"istio": {"enabled": True}}
@@ -176,11 +184,6 @@ def ingress_service(config: StackConfig) -> tuple[str, str]:
     if config.networking == "kourier":
         return KNATIVE_NAMESPACE, KOURIER_SERVICE
     return ISTIO_NAMESPACE, INGRESS_GATEWAY_RELEASE
-
-
-def url_pattern(config: StackConfig) -> str:
-    """KServe's default domain template for a predictor, as the Host header to send."""
-    return f"http://{{name}}-predictor-{config.model_namespace}.{config.knative.domain}"
 
 
 def webhook_wait_job(image: str) -> dict[str, Any]:

@@ -30,6 +30,32 @@ RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 _KUBERNETES = re.compile(r"^kubernetes:(?P<group>[\w.-]+)/(?P<version>\w+):(?P<kind>\w+)$")
 _BUILTIN_GROUPS = {"core", "apps", "batch", "policy", "autoscaling", "helm.sh", "yaml", "kustomize"}
 
+API_SERVER_ONLY = {
+    "apiServerOnlyKinds": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [
+            "core/Namespace",
+            "core/ServiceAccount",
+            "core/ConfigMap",
+            "core/Secret",
+            "rbac.authorization.k8s.io/Role",
+            "rbac.authorization.k8s.io/RoleBinding",
+            "rbac.authorization.k8s.io/ClusterRole",
+            "rbac.authorization.k8s.io/ClusterRoleBinding",
+            "apiextensions.k8s.io/CustomResourceDefinition",
+            "scheduling.k8s.io/PriorityClass",
+        ],
+        "description": "<group>/<Kind> of objects that need only the API server.",
+    },
+    "apiServerOnlyReleases": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": ["istio-base", "kserve-crd", "karpenter-crd"],
+        "description": "Helm releases that install only CRDs and cluster-scoped objects.",
+    },
+}
+
 CRD_OWNERS = {
     "crdOwners": {
         "type": "object",
@@ -48,10 +74,24 @@ CRD_OWNERS = {
 }
 
 
-def _kubernetes_object(resource: PolicyResource) -> bool:
-    """A Kubernetes object of the program; those a pulumi-eks cluster creates for itself
-    (children of `eks:index:Cluster`) go with the cluster and are left out."""
+def _needs_controller_nodes(resource: PolicyResource, config: Mapping[str, Any]) -> bool:
+    """A Kubernetes object whose life needs a controller running on the nodes.
+
+    Left out: kinds the API server handles alone and CRD-only releases (DESIGN.md: "a CRD-only
+    release or a Namespace needs only the API server"), configurable as `apiServerOnlyKinds`
+    and `apiServerOnlyReleases`; and what a pulumi-eks cluster creates for itself (children of
+    `eks:index:Cluster`), which goes with the cluster.
+    """
     if not resource.resource_type.startswith("kubernetes:"):
+        return False
+    match = _KUBERNETES.match(resource.resource_type)
+    if match and f"{match.group('group')}/{match.group('kind')}" in set(
+        config.get("apiServerOnlyKinds") or []
+    ):
+        return False
+    if resource.resource_type in RELEASE_TYPES and _release_name(resource) in set(
+        config.get("apiServerOnlyReleases") or []
+    ):
         return False
     ancestor = resource.parent
     while ancestor is not None:
@@ -104,7 +144,9 @@ def check_node_groups(
     ]
     found = []
     for resource in resources:
-        if _kubernetes_object(resource) and not any(depends_on(resource, g) for g in controllers):
+        if _needs_controller_nodes(resource, config) and not any(
+            depends_on(resource, g) for g in controllers
+        ):
             found.append(
                 (
                     f"{display(resource)}: does not depend on the node group running the "
@@ -169,6 +211,7 @@ RULES = [
         "Every Kubernetes object depends on the node group that runs the controllers.",
         MANDATORY,
         check_node_groups,
+        API_SERVER_ONLY,
     ),
     StackRule(
         "destroy-after-crd-owner",

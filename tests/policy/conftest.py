@@ -36,3 +36,12 @@ def prod_kourier(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return render(
         tmp_path_factory.mktemp("plan-policy-kourier"), stack="prod", sets={"networking": "kourier"}
     ).document
+
+
+@pytest.fixture(scope="session")
+def dev_node_group(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """dev with a managed GPU node group instead of Karpenter (its launch template, taint)."""
+    return render(
+        tmp_path_factory.mktemp("plan-policy-node-group"),
+        sets={"gpuNodes": {"provisioner": "nodeGroup"}},
+    ).document

@@ -13,19 +13,36 @@ MNG = "eks:index:ManagedNodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 
 
+FLUID = f"{RELEASE} fluid"
+NODES_MESSAGE = (
+    "does not depend on the node group running the controllers; destroy could remove the "
+    "nodes first and strand finalizers"
+)
+
+
 def test_object_without_the_controller_nodes_fails(dev: dict[str, Any]) -> None:
-    """The models namespace reaches the data node group directly and through CoreDNS."""
-    broken = mutate(dev, lambda d: record(d, NAMESPACE, "models").update(dependencies=[]))
-    assert violations("destroy-after-controller-nodes", broken) == [
-        f"{NAMESPACE} models: does not depend on the node group running the controllers; "
-        "destroy could remove the nodes first and strand finalizers"
-    ]
+    """The Fluid release reaches the data node group directly and through CoreDNS."""
+    broken = mutate(dev, lambda d: record(d, RELEASE, "fluid").update(dependencies=[]))
+    assert violations("destroy-after-controller-nodes", broken) == [f"{FLUID}: {NODES_MESSAGE}"]
 
 
-def test_the_gpu_node_group_does_not_count(dev: dict[str, Any]) -> None:
+def test_api_server_only_objects_need_no_nodes(dev: dict[str, Any]) -> None:
+    """A Namespace or a CRD-only release needs only the API server (DESIGN.md), unless the
+    stack's policy config says otherwise."""
+    assert record(dev, NAMESPACE, "models")["dependencies"] == []
+    assert violations("destroy-after-controller-nodes", dev) == []
+    strict: dict[str, list[str]] = {"apiServerOnlyKinds": [], "apiServerOnlyReleases": []}
+    messages = violations("destroy-after-controller-nodes", dev, strict)
+    assert f"{NAMESPACE} models: {NODES_MESSAGE}" in messages
+    assert f"{RELEASE} kserve-crd: {NODES_MESSAGE}" in messages
+
+
+def test_the_gpu_node_group_does_not_count(dev_node_group: dict[str, Any]) -> None:
     """Its NoSchedule taint keeps the controllers off it: depending on it alone is not enough."""
-    gpu = urn_of(dev, MNG, "cluster-gpu")
-    broken = mutate(dev, lambda d: record(d, NAMESPACE, "models").update(dependencies=[gpu]))
+    gpu = urn_of(dev_node_group, MNG, "cluster-gpu")
+    broken = mutate(
+        dev_node_group, lambda d: record(d, RELEASE, "fluid").update(dependencies=[gpu])
+    )
     assert len(violations("destroy-after-controller-nodes", broken)) == 1
 
 
@@ -34,11 +51,11 @@ def test_dependency_through_a_parent_counts(dev: dict[str, Any]) -> None:
     data = urn_of(dev, MNG, "cluster-data")
 
     def through_parent(document: dict[str, Any]) -> None:
-        namespace = record(document, NAMESPACE, "models")
+        fluid = record(document, RELEASE, "fluid")
         parent = add_record(
-            document, "kserve-fluid:cache:Models", "models-parent", {}, dependencies=[data]
+            document, "kserve-fluid:cache:Models", "fluid-parent", {}, dependencies=[data]
         )
-        namespace.update(dependencies=[], parent=parent["urn"])
+        fluid.update(dependencies=[], parent=parent["urn"])
 
     assert violations("destroy-after-controller-nodes", mutate(dev, through_parent)) == []
 
@@ -101,10 +118,10 @@ def test_load_balancer_without_the_network_fails(dev: dict[str, Any]) -> None:
     ]
 
 
-def test_online_gpu_node_group_taint_comes_from_its_child(dev: dict[str, Any]) -> None:
+def test_online_gpu_node_group_taint_comes_from_its_child(dev_node_group: dict[str, Any]) -> None:
     """Stack policies see outputs: online the pulumi-eks component has no `taints`, its
     aws:eks/nodeGroup:NodeGroup child has them (effect NO_SCHEDULE)."""
-    gpu = urn_of(dev, MNG, "cluster-gpu")
+    gpu = urn_of(dev_node_group, MNG, "cluster-gpu")
 
     def online_shape(document: dict[str, Any]) -> None:
         for name in ("cluster-gpu", "cluster-data"):
@@ -117,11 +134,10 @@ def test_online_gpu_node_group_taint_comes_from_its_child(dev: dict[str, Any]) -
                 {"taints": taints, "nodeGroupName": name},
                 parent=component["urn"],
             )
-        record(document, NAMESPACE, "models").update(dependencies=[gpu])
+        record(document, RELEASE, "fluid").update(dependencies=[gpu])
 
-    assert violations("destroy-after-controller-nodes", mutate(dev, online_shape)) == [
-        f"{NAMESPACE} models: does not depend on the node group running the controllers; "
-        "destroy could remove the nodes first and strand finalizers"
+    assert violations("destroy-after-controller-nodes", mutate(dev_node_group, online_shape)) == [
+        f"{FLUID}: {NODES_MESSAGE}"
     ]
 
 
@@ -130,13 +146,8 @@ def test_objects_the_eks_component_creates_go_with_the_cluster(dev: dict[str, An
     bootstrap); they cannot depend on node groups built after the cluster and are left out."""
     cluster = urn_of(dev, "eks:index:Cluster")
     inside = mutate(
-        dev,
-        lambda d: add_record(
-            d, "kubernetes:storage.k8s.io/v1:StorageClass", "gp3", {}, parent=cluster
-        ),
+        dev, lambda d: add_record(d, "kubernetes:apps/v1:Deployment", "x", {}, parent=cluster)
     )
-    outside = mutate(
-        dev, lambda d: add_record(d, "kubernetes:storage.k8s.io/v1:StorageClass", "gp3", {})
-    )
+    outside = mutate(dev, lambda d: add_record(d, "kubernetes:apps/v1:Deployment", "x", {}))
     assert violations("destroy-after-controller-nodes", inside) == []
     assert len(violations("destroy-after-controller-nodes", outside)) == 1

@@ -26,9 +26,9 @@ def _node_class(spec: dict[str, Any]) -> dict[str, Any]:
 ENCRYPTED_ROOT = [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": "200Gi", "encrypted": True}}]
 
 
-def test_launch_template_hop_limit_2_fails(dev: dict[str, Any]) -> None:
+def test_launch_template_hop_limit_2_fails(dev_node_group: dict[str, Any]) -> None:
     broken = mutate(
-        dev,
+        dev_node_group,
         lambda d: record(d, LT, "cluster-gpu-lt")["inputs"]["metadataOptions"].update(
             httpPutResponseHopLimit=2
         ),
@@ -58,8 +58,10 @@ def test_launch_template_without_imdsv2_fails(dev: dict[str, Any]) -> None:
     ]
 
 
-def test_node_group_without_our_launch_template_fails(dev: dict[str, Any]) -> None:
-    broken = mutate(dev, lambda d: record(d, MNG, "cluster-gpu")["inputs"].pop("launchTemplate"))
+def test_node_group_without_our_launch_template_fails(dev_node_group: dict[str, Any]) -> None:
+    broken = mutate(
+        dev_node_group, lambda d: record(d, MNG, "cluster-gpu")["inputs"].pop("launchTemplate")
+    )
     assert violations("nodes-imdsv2-hop-limit", broken) == [
         f"{MNG} cluster-gpu: no launchTemplate of ours (IMDSv2)"
     ]
@@ -121,9 +123,10 @@ def test_unencrypted_launch_template_volume_fails(dev: dict[str, Any]) -> None:
     ]
 
 
-def test_launch_template_without_volumes_fails(dev: dict[str, Any]) -> None:
+def test_launch_template_without_volumes_fails(dev_node_group: dict[str, Any]) -> None:
     broken = mutate(
-        dev, lambda d: record(d, LT, "cluster-gpu-lt")["inputs"].pop("blockDeviceMappings")
+        dev_node_group,
+        lambda d: record(d, LT, "cluster-gpu-lt")["inputs"].pop("blockDeviceMappings"),
     )
     assert violations("nodes-encrypted-volumes", broken) == [
         f"{LT} cluster-gpu-lt: no blockDeviceMappings: the AMI's root volume is encrypted only "

@@ -111,7 +111,7 @@ def test_violation_reaches_the_engine_with_its_level(prod: dict[str, Any]) -> No
     """A mandatory violation (it fails `pulumi up`), message = description + our line."""
     broken = mutate(
         prod,
-        lambda d: record(d, "aws:ec2/launchTemplate:LaunchTemplate", "cluster-gpu-lt")["inputs"][
+        lambda d: record(d, "aws:ec2/launchTemplate:LaunchTemplate", "cluster-data-lt")["inputs"][
             "metadataOptions"
         ].update(httpPutResponseHopLimit=2),
     )
@@ -120,7 +120,7 @@ def test_violation_reaches_the_engine_with_its_level(prod: dict[str, Any]) -> No
             "nodes-imdsv2-hop-limit",
             "mandatory",
             "Launch templates, node groups and Karpenter node classes require IMDSv2 with hop "
-            "limit 1.\naws:ec2/launchTemplate:LaunchTemplate cluster-gpu-lt: "
+            "limit 1.\naws:ec2/launchTemplate:LaunchTemplate cluster-data-lt: "
             "metadataOptions.httpPutResponseHopLimit is 2, above 1",
         )
     ]
@@ -129,7 +129,7 @@ def test_violation_reaches_the_engine_with_its_level(prod: dict[str, Any]) -> No
 def test_stack_config_lowers_or_disables_a_rule(prod: dict[str, Any]) -> None:
     broken = mutate(
         prod,
-        lambda d: record(d, "aws:ec2/launchTemplate:LaunchTemplate", "cluster-gpu-lt")["inputs"][
+        lambda d: record(d, "aws:ec2/launchTemplate:LaunchTemplate", "cluster-data-lt")["inputs"][
             "metadataOptions"
         ].update(httpPutResponseHopLimit=2),
     )
@@ -143,9 +143,9 @@ def test_list_valued_rules_see_proxied_lists(prod: dict[str, Any]) -> None:
     """Online lists are `_ListProxy`: the restricted profile's capability list still counts."""
     broken = mutate(
         prod,
-        lambda d: record(d, "kubernetes:batch/v1:Job")["inputs"]["spec"]["template"]["spec"][
-            "containers"
-        ][0]["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
+        lambda d: record(d, "kubernetes:batch/v1:Job", "wait-for-kserve-webhook")["inputs"]["spec"][
+            "template"
+        ]["spec"]["containers"][0]["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
     )
     assert [m.split("\n")[1] for _, _, m in analyze(broken)] == [
         "kubernetes:batch/v1:Job wait-for-kserve-webhook: container wait: capabilities.drop "
