@@ -101,7 +101,13 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": GATE_ROLE,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 100},
+                    # The restricted Pod Security profile (policy rule workloads-restricted); the
+                    # script keeps everything in shell variables, so the root stays read-only.
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 100,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": "wait",
@@ -113,6 +119,7 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
                             },
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
                         }
