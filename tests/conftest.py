@@ -19,6 +19,13 @@ def prod_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     return render(tmp_path_factory.mktemp("plan-prod"), stack="prod")
 
 
+@pytest.fixture(scope="session")
+def kourier_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The dev stack with Kourier instead of Istio: the other networking variant."""
+    folder = tmp_path_factory.mktemp("plan-kourier")
+    return render(folder, stack="dev", sets={"networking": "kourier"})
+
+
 @pytest.fixture()
 def scratch(tmp_path: Path) -> Path:
     return tmp_path / "plan"

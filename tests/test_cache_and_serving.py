@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 import pytest
 
 from components.manifests.serving import WARMUP_SOURCE
+from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import Plan, render
 from tests.schemas import validate_custom_object
 
@@ -21,15 +21,6 @@ CSR = "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 CUSTOM_TYPES = (DATASET, RUNTIME, DATALOAD, CSR, ISVC,
                 "kubernetes:operator.knative.dev/v1beta1:KnativeServing")  # fmt: skip
-CORE_TYPES = {
-    "kubernetes:core/v1:Namespace",
-    "kubernetes:core/v1:Secret",
-    "kubernetes:core/v1:ServiceAccount",
-    "kubernetes:core/v1:ConfigMap",
-    "kubernetes:batch/v1:Job",
-    "kubernetes:rbac.authorization.k8s.io/v1:Role",
-    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
-}
 
 THREE_MODELS = [
     {
@@ -90,18 +81,6 @@ def test_schema_check_refuses_unknown_and_wrong_fields(dev_plan: Plan) -> None:
         validate_custom_object(bad)
 
 
-def test_core_objects_fit_kubernetes_schemas(plan: Plan) -> None:
-    found = 0
-    for resource in plan.resources:
-        if resource["type"] in CORE_TYPES:
-            document = json.loads(json.dumps(resource["inputs"]))
-            if document.get("stringData") == "[secret]":
-                document["stringData"] = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
-            kubernetes_validate.validate(document, "1.33", strict=True)
-            found += 1
-    assert found >= 5
-
-
 def test_storage_uri_matches_dataset_mount(plan: Plan) -> None:
     dataset = objects(plan, DATASET)[0]
     mounts = {m["name"]: m for m in dataset["spec"]["mounts"]}
@@ -158,20 +137,21 @@ def test_three_models_keep_their_cache_replicas(three_model_plan: Plan) -> None:
 
 
 def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
+    """Placement is matched against the labels and taints the node groups set in the plan."""
     data_group = plan.one("eks:index:ManagedNodeGroup", "cluster-data")["inputs"]
+    shapes = node_shapes(plan)
+    data_nodes = {s.source for s in data_shapes(plan)}
     dataset = objects(plan, DATASET)[0]
-    expressions = dataset["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0][
-        "matchExpressions"
-    ]
-    by_key = {e["key"]: e["values"] for e in expressions}
-    assert by_key["node.kubernetes.io/instance-type"] == data_group["instanceTypes"]
-    for key, values in by_key.items():
-        if key in data_group["labels"]:
-            assert values == [data_group["labels"][key]]
+    required = dataset["spec"]["nodeAffinity"]["required"]
+    as_pod = {
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}
+    }
+    assert landing(as_pod, shapes) == data_nodes
     runtime = objects(plan, RUNTIME)[0]["spec"]
     for part in ("master", "worker"):
-        selector = runtime[part]["nodeSelector"]
-        assert selector.items() <= data_group["labels"].items(), part
+        assert landing(runtime[part], shapes) == data_nodes, part
+    for load in objects(plan, DATALOAD):
+        assert landing(load["spec"], shapes) == data_nodes, load["metadata"]["name"]
     assert runtime["replicas"] == data_group["scalingConfig"]["desiredSize"]
     level = runtime["tieredstore"]["levels"][0]
     assert level["path"] == "/mnt/ssd0/cache" and level["quota"] == "100Gi"
@@ -180,22 +160,17 @@ def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
 
 
 def test_isvcs_land_on_gpu_nodes(plan: Plan) -> None:
-    # Under Karpenter the NodePool's template, otherwise the node group, sets these.
-    labels, taints = plan.gpu_node_labels_and_taints()
-    taint = taints[0]
-    assert taint == {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+    shapes = node_shapes(plan)
+    gpu_nodes = {s.source for s in gpu_shapes(plan)}
     fuse = objects(plan, RUNTIME)[0]["spec"]["fuse"]
     for name, service in isvcs(plan).items():
         predictor = service["spec"]["predictor"]
-        assert predictor["nodeSelector"].items() <= labels.items(), name
-        assert predictor["tolerations"] == [
-            {"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        assert landing(predictor, shapes) == gpu_nodes, name
         assert predictor["minReplicas"] == 0
         limits = predictor["model"]["resources"]["limits"]
         assert limits["nvidia.com/gpu"] == "1"
-    assert fuse["nodeSelector"].items() <= labels.items()
-    assert fuse["tolerations"][0]["key"] == taint["key"]
+    # The FUSE pods serve the model pods' mounts: on the GPU nodes, through their taint.
+    assert landing(fuse, shapes) == gpu_nodes
 
 
 def test_dev_isvc_carries_the_seed_args(dev_plan: Plan) -> None:

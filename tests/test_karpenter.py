@@ -15,6 +15,7 @@ import yaml
 
 from components.config import ConfigError, GpuNodesConfig, parse_config
 from components.manifests import karpenter as manifests
+from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
 from tools.stack_config import load_stack_settings, read_project
@@ -302,12 +303,11 @@ def test_predictors_keep_karpenter_off_their_node(dev_plan: Plan) -> None:
 
 
 def test_device_plugin_lands_on_karpenter_gpu_nodes(dev_plan: Plan) -> None:
-    labels, taints = dev_plan.gpu_node_labels_and_taints()
+    # Matched by the scheduler's rules against the labels and taint the NodePool sets.
     values = release(dev_plan, "nvidia-device-plugin")["inputs"]["values"]
-    terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    (expression,) = terms["nodeSelectorTerms"][0]["matchExpressions"]
-    assert labels[expression["key"]] in expression["values"]
-    assert {t["key"] for t in values["tolerations"]} >= {t["key"] for t in taints}
+    assert dev_plan.of_type(NODE_POOL)
+    gpu_nodes = {s.source for s in gpu_shapes(dev_plan)}
+    assert landing(values, node_shapes(dev_plan)) == gpu_nodes
 
 
 def test_node_group_scenario_has_no_karpenter(node_group_plan: Plan) -> None:
@@ -368,7 +368,8 @@ def test_karpenter_chart_renders_the_programs_values_with_no_ignored_key(dev_pla
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert deployment["spec"]["replicas"] == 2
-    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "kserve-fluid/node-role": "data"}
+    data_nodes = {s.source for s in data_shapes(dev_plan)}
+    assert landing(pod, node_shapes(dev_plan)) == data_nodes
     never_on_managed_nodes = {"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}
     terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert never_on_managed_nodes in terms["nodeSelectorTerms"][0]["matchExpressions"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components import versions
-from tests.plan_support import Plan, render
+from tests.nodes import gpu_shapes, landing, node_shapes
+from tests.plan_support import Plan
 from tests.schemas import validate_custom_object
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -22,11 +23,6 @@ PINS = {
     "kserve-runtime-configs": versions.KSERVE_RUNTIME_CONFIGS,
 }
 ISTIO_RELEASES = {"istio-base", "istiod", "istio-ingressgateway"}
-
-
-@pytest.fixture(scope="module")
-def kourier_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    return render(tmp_path_factory.mktemp("plan-kourier"), sets={"networking": "kourier"})
 
 
 @pytest.fixture(params=["istio", "kourier"])
@@ -80,14 +76,9 @@ def test_values_that_matter(dev_plan: Plan) -> None:
         gateway["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"]
         == "nlb"
     )
+    # Matched against the nodes the plan creates (test_charts checks the rendered DaemonSet).
     plugin = found["nvidia-device-plugin"]["inputs"]["values"]
-    assert plugin["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-    ]
-    term = plugin["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    assert term["nodeSelectorTerms"][0]["matchExpressions"] == [
-        {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}
-    ]
+    assert landing(plugin, node_shapes(dev_plan)) == {s.source for s in gpu_shapes(dev_plan)}
     runtimes = found["kserve-runtime-configs"]["inputs"]["values"]["kserve"]["servingruntime"]
     assert runtimes["enabled"] is True
     assert runtimes["huggingfaceserver"]["disabled"] is False

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from components import versions
+from tests.nodes import data_shapes, landing, node_shapes
 from tests.plan_support import Plan, render
 
 JOB = "kubernetes:batch/v1:Job"
@@ -31,7 +32,8 @@ def test_job_runs_the_pinned_image_on_data_nodes(staging_plan: Plan) -> None:
     container = pod["containers"][0]
     assert container["image"] == versions.STAGING_IMAGE
     assert not container["image"].endswith(":latest")
-    assert pod["nodeSelector"] == {"kserve-fluid/node-role": "data"}
+    data_nodes = {s.source for s in data_shapes(staging_plan)}
+    assert landing(pod, node_shapes(staging_plan)) == data_nodes
     assert pod["serviceAccountName"] == "model-stager"
     assert spec["backoffLimit"] == 3
     assert spec["activeDeadlineSeconds"] == 900 + round(15 * 2 * 1024 / 50)

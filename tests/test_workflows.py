@@ -12,6 +12,7 @@ files have none and that a deliberately broken copy has some, so each rule is sh
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -642,6 +643,8 @@ NODE24_MAJORS = {
     "actions/checkout": 5,
     "actions/setup-python": 6,
     "actions/upload-artifact": 6,
+    # actions/download-artifact#452 (v7.0.0): first major whose action.yml says node24.
+    "actions/download-artifact": 7,
     "aws-actions/configure-aws-credentials": 6,
     "pulumi/actions": 7,
 }
@@ -852,3 +855,173 @@ def test_guard_evaluator_refuses_what_it_cannot_read() -> None:
     assert evaluate_guard(
         "${{ inputs.confirm == inputs.stack }}", {"confirm": "DEV", "stack": "dev"}
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Plan diff on pull requests: untrusted code renders, trusted code comments
+# --------------------------------------------------------------------------------------------
+
+PLAN_DIFF = "plan-diff.yml"
+PLAN_DIFF_COMMENT = "plan-diff-comment.yml"
+
+
+def _runs(workflow: Doc) -> str:
+    return "\n".join(str(step.get("run", "")) for *_, step in steps(workflow))
+
+
+def _uses(workflow: Doc, prefix: str) -> list[Doc]:
+    return [s for *_, s in steps(workflow) if str(s.get("uses", "")).startswith(prefix)]
+
+
+def _write_scopes(workflow: Doc) -> set[str]:
+    scopes: set[str] = set()
+    for job in jobs(workflow).values():
+        scopes |= {k for k, v in permissions(workflow, job).items() if v == "write"}
+    return scopes
+
+
+def no_pull_request_target(workflow: Doc) -> list[str]:
+    """pull_request_target runs with a write token and secrets: never for code from a PR."""
+    return (
+        ["pull_request_target runs PR code with secrets"]
+        if "pull_request_target" in (triggers(workflow))
+        else []
+    )
+
+
+def plan_diff_problems(workflow: Doc, text: str) -> list[str]:
+    problems = []
+    if set(triggers(workflow)) != {"pull_request"}:
+        problems.append(f"triggers {sorted(triggers(workflow))} != ['pull_request']")
+    if _write_scopes(workflow):
+        problems.append(f"write permissions {sorted(_write_scopes(workflow))}: runs PR code")
+    if re.search(r"secrets\.", text) or pulumi_steps(workflow):
+        problems.append("no secrets and no Pulumi: the plan runs under mocks")
+    if _uses(workflow, AWS_CREDENTIALS_ACTION):
+        problems.append("no cloud credentials")
+    checkouts = _uses(workflow, "actions/checkout@")
+    refs = {strip_expression((s.get("with") or {}).get("ref", "")) for s in checkouts}
+    if len(checkouts) != 2 or refs != {"", "github.event.pull_request.base.sha"}:
+        problems.append("check out the head and the base (github.event.pull_request.base.sha)")
+    if any((s.get("with") or {}).get("persist-credentials") is not False for s in checkouts):
+        problems.append("checkouts must not persist the token (persist-credentials: false)")
+    runs = _runs(workflow)
+    if "Pulumi.*.yaml" not in runs or "-m tools.plan --stack" not in runs:
+        problems.append("render tools.plan for every committed stack (Pulumi.*.yaml)")
+    if "-m tools.plan_diff" not in runs:
+        problems.append("diff with tools.plan_diff")
+    uploads = _uses(workflow, "actions/upload-artifact@")
+    if [(s.get("with") or {}).get("name") for s in uploads] != ["plan-diff"]:
+        problems.append("upload one artifact named plan-diff")
+    if "pr-number" not in runs or "plan-diff.md" not in runs:
+        problems.append("the artifact carries pr-number and plan-diff.md")
+    return problems
+
+
+def plan_diff_comment_problems(workflow: Doc, diff_workflow: Doc) -> list[str]:
+    problems = []
+    on = triggers(workflow)
+    run_trigger = on.get("workflow_run") or {}
+    if set(on) != {"workflow_run"} or run_trigger.get("workflows") != [diff_workflow.get("name")]:
+        problems.append(f"must run on workflow_run of {diff_workflow.get('name')!r} only")
+    if run_trigger.get("types") != ["completed"]:
+        problems.append("workflow_run types must be [completed]")
+    expected = {"actions": "read", "pull-requests": "write"}
+    for job_id, job in jobs(workflow).items():
+        if permissions(workflow, job) != expected:
+            problems.append(f"job {job_id}: permissions must be exactly {expected}")
+        guard = strip_expression(job.get("if", ""))
+        for clause in (
+            "github.event.workflow_run.event == 'pull_request'",
+            "github.event.workflow_run.conclusion == 'success'",
+        ):
+            if clause not in guard:
+                problems.append(f"job {job_id}: `if` must require {clause}")
+    if _uses(workflow, "actions/checkout@") or _uses(workflow, "./"):
+        problems.append("never check out (or run actions from) the pull request")
+    runs = _runs(workflow)
+    if re.search(r"(?:^|[;&|\s])(?:bash|sh|source|\.)\s+plan-diff/|python\S*\s+plan-diff/", runs):
+        problems.append("the artifact is data: never execute it")
+    if "^[0-9]+$" not in runs:
+        problems.append("check that the artifact's PR number is digits")
+    if "HEAD_SHA" not in runs or "workflow_run.head_sha" not in json.dumps(workflow):
+        problems.append("check that the PR's head is the commit plan-diff ran on")
+    downloads = _uses(workflow, "actions/download-artifact@")
+    if [strip_expression((s.get("with") or {}).get("run-id")) for s in downloads] != [
+        "github.event.workflow_run.id"
+    ]:
+        problems.append("download the artifact of the triggering run (run-id)")
+    return problems
+
+
+@pytest.mark.parametrize("name", [p.name for p in WORKFLOW_FILES])
+def test_no_workflow_uses_pull_request_target(workflows: dict[str, Doc], name: str) -> None:
+    assert no_pull_request_target(workflows[name]) == []
+
+
+def test_plan_diff(workflows: dict[str, Doc]) -> None:
+    text = (WORKFLOWS_DIR / PLAN_DIFF).read_text()
+    assert plan_diff_problems(workflows[PLAN_DIFF], text) == []
+    assert {p.name for p in ROOT.glob("Pulumi.*.yaml")} >= {"Pulumi.dev.yaml", "Pulumi.prod.yaml"}
+
+
+def test_plan_diff_comment(workflows: dict[str, Doc]) -> None:
+    assert plan_diff_comment_problems(workflows[PLAN_DIFF_COMMENT], workflows[PLAN_DIFF]) == []
+
+
+def test_plan_diff_rules_reject_mutants(workflows: dict[str, Doc]) -> None:
+    original = workflows[PLAN_DIFF]
+    text = (WORKFLOWS_DIR / PLAN_DIFF).read_text()
+
+    def job(doc: Doc) -> Doc:
+        return next(iter(jobs(doc).values()))
+
+    for label, change in {
+        "target": lambda d: d.update({True: {"pull_request_target": None}}) or d.pop("on", None),
+        "write token": lambda d: d["permissions"].update({"pull-requests": "write"}),
+        "no base": lambda d: job(d)["steps"].pop(1),
+        "token kept": lambda d: job(d)["steps"][0]["with"].pop("persist-credentials"),
+        "no upload": lambda d: job(d)["steps"].pop(),
+        "dev only": lambda d: [
+            s.update({"run": str(s["run"]).replace("Pulumi.*.yaml", "Pulumi.dev.yaml")})
+            for s in job(d)["steps"]
+            if "run" in s
+        ],
+    }.items():
+        doc = copy.deepcopy(original)
+        change(doc)
+        assert plan_diff_problems(doc, text), label
+    assert plan_diff_problems(original, text + "\n# ${{ secrets.PULUMI_ACCESS_TOKEN }}\n")
+    assert no_pull_request_target({True: {"pull_request_target": None}})
+
+
+def test_plan_diff_comment_rules_reject_mutants(workflows: dict[str, Doc]) -> None:
+    original, diff_workflow = workflows[PLAN_DIFF_COMMENT], workflows[PLAN_DIFF]
+
+    def job(doc: Doc) -> Doc:
+        return next(iter(jobs(doc).values()))
+
+    def run_step(doc: Doc) -> Doc:
+        return next(s for s in job(doc)["steps"] if "run" in s)
+
+    for label, change in {
+        "other workflow": lambda d: triggers(d)["workflow_run"].update({"workflows": ["test"]}),
+        "also on PRs": lambda d: triggers(d).update({"pull_request": None}),
+        "contents write": lambda d: d["permissions"].update({"contents": "write"}),
+        "runs on failure": lambda d: job(d).update(
+            {"if": "github.event.workflow_run.event == 'pull_request'"}
+        ),
+        "checks out": lambda d: job(d)["steps"].insert(0, {"uses": "actions/checkout@v6"}),
+        "executes artifact": lambda d: run_step(d).update(
+            {"run": str(run_step(d)["run"]) + "\nbash plan-diff/plan-diff.md\n"}
+        ),
+        "trusts pr number": lambda d: run_step(d).update(
+            {"run": str(run_step(d)["run"]).replace("^[0-9]+$", ".*")}
+        ),
+        "no head check": lambda d: run_step(d).update(
+            {"run": str(run_step(d)["run"]).replace("HEAD_SHA", "SHA")}
+        ),
+    }.items():
+        doc = copy.deepcopy(original)
+        change(doc)
+        assert plan_diff_comment_problems(doc, diff_workflow), label

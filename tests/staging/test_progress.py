@@ -56,6 +56,25 @@ def test_rich_progress_draws_bytes_rate_and_eta():
     assert "unchanged m/b" in text
 
 
+def test_rich_progress_shows_transfer_rate_and_time_remaining():
+    """1 MiB per second of a 4 MiB total: after 2 MiB the bar reads 1.0 MB/s (rich prints
+    decimal rates) and 2 s left; a clock the test moves makes both exact."""
+    now = [0.0]
+    terminal = FakeTerminal()
+    console = Console(file=terminal, force_terminal=True, width=120)
+    progress = RichProgress(console=console, clock=lambda: now[0])
+    progress.start(4 * 1024 * 1024, 1)
+    for second in (1.0, 2.0):
+        now[0] = second
+        progress.advance(1024 * 1024)
+    progress.close()
+
+    final = terminal.getvalue().rsplit("\r", 1)[-1]
+    assert "2.0/4.0 MiB" in final
+    assert "1.0 MB/s" in final
+    assert "0:00:02" in final
+
+
 def test_make_progress_picks_by_terminal():
     assert isinstance(make_progress(io.StringIO()), PlainProgress)
     assert isinstance(make_progress(FakeTerminal()), RichProgress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 
@@ -111,7 +112,8 @@ class PlainProgress:
 class RichProgress:
     """A live bar on stderr: bytes done/total, transfer rate, time remaining."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Any = None, clock: Callable[[], float] | None = None) -> None:
+        """`clock` (seconds, default time.monotonic) is what rate and ETA are measured by."""
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -130,6 +132,7 @@ class RichProgress:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=self._console,
+            get_time=clock,
         )
         self._task: Any = None
         self._files = 0
