@@ -18,6 +18,7 @@ from typing import Any
 
 from components.config import ModelConfig, StackConfig
 from components.manifests.cache import dataload, dataload_name, dataload_timeout_seconds
+from components.manifests.restricted import restricted_container_security, restricted_pod_security
 
 GATE_ROLE = "dataload-reader"
 SPEC_ANNOTATION = "kserve-fluid/dataload-spec"
@@ -103,11 +104,7 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
                     "serviceAccountName": GATE_ROLE,
                     # The restricted Pod Security profile (policy rule workloads-restricted); the
                     # script keeps everything in shell variables, so the root stays read-only.
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 100,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_pod_security(100),
                     "containers": [
                         {
                             "name": "wait",
@@ -117,11 +114,7 @@ def gate_job(config: StackConfig, model: ModelConfig, image: str) -> dict[str, A
                                 "requests": {"cpu": "10m", "memory": "16Mi"},
                                 "limits": {"cpu": "100m", "memory": "64Mi"},
                             },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": restricted_container_security(),
                         }
                     ],
                 },

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.config import StackConfig
+from components.manifests.restricted import restricted_container_security, restricted_pod_security
 from components.naming import GPU_PRESENT_LABEL, GPU_TAINT_KEY
 from components.timeouts import request_timeout_seconds
 from components.versions import KNATIVE_SERVING_VERSION
@@ -211,12 +212,7 @@ def webhook_wait_job(image: str) -> dict[str, Any]:
                     # curl needs no token, no capability and no writable root; a UID above
                     # 10000 keeps clear of host users (checkov CKV_K8S_40).
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_pod_security(65532),
                     "containers": [
                         {
                             "name": "wait",
@@ -226,11 +222,7 @@ def webhook_wait_job(image: str) -> dict[str, Any]:
                                 "requests": {"cpu": "10m", "memory": "16Mi"},
                                 "limits": {"cpu": "100m", "memory": "64Mi"},
                             },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": restricted_container_security(),
                         }
                     ],
                 }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from components.iam_policies import WRITE_ACTIONS, model_prefix_policy
+from components.manifests.restricted import restricted_container_security, restricted_pod_security
 from tools.stage_model.errors import PERMANENT
 
 STAGE_MODULE_DIR = Path(__file__).resolve().parents[2] / "tools" / "stage_model"
@@ -184,23 +185,13 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
             {"name": "scratch", "mountPath": SCRATCH_MOUNT},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": spec.service_account_name,
         "restartPolicy": "Never",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": spec.run_as_user,
-            "runAsGroup": spec.run_as_user,
-            "fsGroup": spec.run_as_user,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_pod_security(spec.run_as_user, fs_group=True),
         "containers": [container],
         "volumes": [
             {
