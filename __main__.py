@@ -1,24 +1,34 @@
 """KServe + Fluid LLM serving on EKS: one `pulumi up` from VPC to InferenceServices."""
 
 import pulumi
+import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
+from components.image_mirror import ImageMirror
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.platform import PlatformArgs, ServingPlatform
+from components.registry_mirror import RegistryMirror, RegistryMirrorArgs, load_mirror_settings
 from components.serving import ModelServing, ModelServingArgs
 from components.staging import ModelStaging, StagingArgs
 
+# Refuse bad configuration before any resource is registered, every problem at once.
+problems: list[str] = []
 try:
     config = load_config()
 except ConfigError as error:
-    # Refuse bad configuration before any resource is registered, one line per problem.
+    problems.extend(error.problems)
+try:
+    mirror_settings = load_mirror_settings()
+except ConfigError as error:
+    problems.extend(error.problems)
+if problems:
     raise pulumi.RunError(
-        f"invalid stack configuration ({len(error.problems)} problems):\n" + str(error)
-    ) from None
+        f"invalid stack configuration ({len(problems)} problems):\n" + "\n".join(problems)
+    )
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -28,6 +38,24 @@ cluster = Cluster(
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         public_subnet_ids=network.public_subnet_ids,
+    ),
+)
+mirror = ImageMirror.for_stack(
+    mirror_settings,
+    aws.get_caller_identity().account_id if mirror_settings.enabled else "",
+    config.region,
+    config.name,
+)
+registry_mirror = RegistryMirror(
+    "images",
+    RegistryMirrorArgs(
+        config,
+        mirror,
+        provider=cluster.provider,
+        system_ready=cluster.system_ready,
+        node_role_names=[cluster.node_role.name],
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
     ),
 )
 model_store = ModelStore(
@@ -46,6 +74,8 @@ platform = ServingPlatform(
         provider=cluster.provider,
         system_ready=cluster.system_ready,
         gpu_node_group=cluster.gpu_node_group,
+        mirror=mirror,
+        image_ready=registry_mirror.ready_by_image,
     ),
 )
 
@@ -76,6 +106,8 @@ model_cache = ModelCache(
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
         staging_jobs=staging_jobs,
+        mirror=mirror,
+        image_ready=registry_mirror.ready_by_image,
     ),
 )
 serving = ModelServing(
@@ -89,6 +121,8 @@ serving = ModelServing(
         dataloads=model_cache.dataloads,
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
+        mirror=mirror,
+        image_ready=registry_mirror.ready_by_image,
     ),
 )
 
@@ -99,6 +133,7 @@ pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelUris", model_store.model_uris)
 pulumi.export("dataNodeGroupName", f"{config.name}-data")
 pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
+pulumi.export("imageRegistry", mirror.registry or "upstream registries (imageMirror off)")
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
 pulumi.export(

@@ -48,6 +48,7 @@ class Cluster(pulumi.ComponentResource):
     system_ready: list[pulumi.Resource]
     """The data nodes and cluster DNS: what every in-cluster object waits for (and outlives)."""
     gpu_node_group: eks.ManagedNodeGroup
+    node_role: aws.iam.Role
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
@@ -128,7 +129,7 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_provider_arn = self.eks_cluster.oidc_provider_arn
         self.oidc_provider_url = self.eks_cluster.oidc_provider_url
 
-        node_role = self._node_role(name, config)
+        node_role = self.node_role = self._node_role(name, config)
         self.data_node_group = self._data_node_group(name, config, node_role, args)
         self.gpu_node_group = self._gpu_node_group(name, config, node_role, args)
         core_dns = aws.eks.Addon(

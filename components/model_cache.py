@@ -15,8 +15,10 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
 from components.manifests import cache as manifests
+from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class ModelCacheArgs:
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 def model_namespace(
@@ -60,10 +64,17 @@ class ModelCache(pulumi.ComponentResource):
             "fluid",
             versions.FLUID,
             manifests.FLUID_NAMESPACE,
-            manifests.fluid_values(),
+            manifests.fluid_values(args.mirror),
             parent=self,
             provider=args.provider,
-            depends_on=on_data_nodes,
+            depends_on=[
+                *on_data_nodes,
+                *image_waits(
+                    args.image_ready,
+                    versions.FLUID_CSI_REGISTRAR_IMAGE,
+                    versions.FLUID_CSI_PLUGIN_IMAGE,
+                ),
+            ],
             timeout=900,
         )
         secret = manifests.credentials_secret(config)
@@ -98,12 +109,20 @@ class ModelCache(pulumi.ComponentResource):
         )
         runtime = custom_resource(
             "model-cache-runtime",
-            manifests.jindo_runtime(config),
+            manifests.jindo_runtime(config, args.mirror),
             pulumi.ResourceOptions.merge(
                 k8s_opts,
                 pulumi.ResourceOptions(
                     # Deleted before the Dataset it serves (fluid#1419).
-                    depends_on=[*cr_after, self.dataset],
+                    depends_on=[
+                        *cr_after,
+                        self.dataset,
+                        *image_waits(
+                            args.image_ready,
+                            versions.JINDO_SMARTDATA_IMAGE,
+                            versions.JINDO_FUSE_IMAGE,
+                        ),
+                    ],
                     custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
                 ),
             ),

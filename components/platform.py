@@ -8,8 +8,8 @@ while they still exist; only the device plugin waits for the GPU node group.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -17,8 +17,10 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
+from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class PlatformArgs:
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
     gpu_node_group: pulumi.Resource
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -50,8 +54,12 @@ class ServingPlatform(pulumi.ComponentResource):
             "nvidia-device-plugin",
             versions.NVIDIA_DEVICE_PLUGIN,
             "nvidia-device-plugin",
-            manifests.device_plugin_values(),
-            depends_on=[*args.system_ready, args.gpu_node_group],
+            manifests.device_plugin_values(args.mirror),
+            depends_on=[
+                *args.system_ready,
+                args.gpu_node_group,
+                *image_waits(args.image_ready, versions.NVIDIA_DEVICE_PLUGIN_IMAGE),
+            ],
             timeout=600,
         )
         cert_manager = release(
@@ -114,7 +122,7 @@ class ServingPlatform(pulumi.ComponentResource):
         )
         self.knative_serving = custom_resource(
             "knative-serving",
-            manifests.knative_serving(config),
+            manifests.knative_serving(config, args.mirror),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
@@ -135,7 +143,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "kserve",
             versions.KSERVE_RESOURCES,
             manifests.KSERVE_NAMESPACE,
-            manifests.kserve_resources_values(config),
+            manifests.kserve_resources_values(config, args.mirror),
             depends_on=[*on_data_nodes, kserve_crd, cert_manager, self.knative_serving],
             timeout=900,
         )
@@ -155,7 +163,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "kserve-runtime-configs",
             versions.KSERVE_RUNTIME_CONFIGS,
             manifests.KSERVE_NAMESPACE,
-            manifests.kserve_runtime_values(),
+            manifests.kserve_runtime_values(args.mirror),
             depends_on=[*on_data_nodes, kserve, webhook_ready],
             timeout=300,
         )

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import versions
 from components.config import ModelConfig, StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource
 from components.manifests import serving as manifests
+from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class ModelServingArgs:
     dataloads: Mapping[str, pulumi.Resource]
     bucket_name: pulumi.Input[str]
     storage_initializer_role_arn: pulumi.Input[str]
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -64,7 +69,7 @@ class ModelServing(pulumi.ComponentResource):
         )
         runtime = custom_resource(
             "warmup-serving-runtime",
-            manifests.cluster_serving_runtime(),
+            manifests.cluster_serving_runtime(args.mirror),
             after(*args.kserve_ready),
         )
         needs_baseline = any(m.baseline for m in config.models)
@@ -78,6 +83,13 @@ class ModelServing(pulumi.ComponentResource):
                 opts=after(args.namespace),
             )
 
+        # Every InferenceService pod pulls these on its GPU node.
+        pulled = image_waits(
+            args.image_ready,
+            versions.HUGGINGFACE_SERVER_GPU_IMAGE,
+            versions.KNATIVE_QUEUE_PROXY_IMAGE,
+            versions.STORAGE_INITIALIZER_IMAGE,
+        )
         services: dict[str, dict[str, str | None]] = {}
         for model in config.models:
             timeout = manifests.isvc_ready_timeout_seconds(model)
@@ -89,6 +101,7 @@ class ModelServing(pulumi.ComponentResource):
                     runtime,
                     warmup_code,
                     args.dataloads[model.name],
+                    *pulled,
                     timeout=timeout,
                 ),
             )
@@ -106,6 +119,7 @@ class ModelServing(pulumi.ComponentResource):
                         *args.kserve_ready,
                         service_account,
                         args.dataloads[model.name],
+                        *pulled,
                         timeout=timeout,
                     ),
                     spec=pulumi.Output.from_input(args.bucket_name).apply(

@@ -227,7 +227,8 @@ def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
     runtime = objects(plan, CSR)[0]
     container = runtime["spec"]["containers"][0]
     assert runtime["spec"]["supportedModelFormats"][0]["autoSelect"] is False
-    assert container["image"] == "kserve/huggingfaceserver:v0.20.0-gpu"
+    # The -gpu build, from the stack's ECR (tests/test_image_inventory.py checks the mirror).
+    assert container["image"].endswith("/kserve/huggingfaceserver:v0.20.0-gpu")
     assert container["command"][:2] == ["python3", "/opt/warmup/warmup.py"]
     assert container["command"][2:] == ["--", "python3", "-m", "huggingfaceserver"]
     for name, service in isvcs(plan).items():
@@ -244,7 +245,9 @@ def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
 
 
 def test_baseline_service_account_uses_irsa(dev_plan: Plan) -> None:
-    account = dev_plan.one("kubernetes:core/v1:ServiceAccount")["inputs"]["metadata"]
+    account = dev_plan.one("kubernetes:core/v1:ServiceAccount", "baseline-service-account")[
+        "inputs"
+    ]["metadata"]
     role = dev_plan.one("aws:iam/role:Role", "models-storage-initializer")
     assert account["annotations"]["eks.amazonaws.com/role-arn"] == (
         f"arn:aws:iam::123456789012:role/{role['inputs'].get('name', role['name'])}"

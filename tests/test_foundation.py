@@ -128,7 +128,9 @@ def test_model_bucket_is_hardened(dev_plan: Plan) -> None:
 
 
 def test_reader_policy_only_reads_the_model_bucket(dev_plan: Plan) -> None:
-    policy = json.loads(dev_plan.one("aws:iam/policy:Policy")["inputs"]["policy"])
+    policy = json.loads(
+        dev_plan.one("aws:iam/policy:Policy", "models-read-models")["inputs"]["policy"]
+    )
     actions = sorted(
         a
         for s in policy["Statement"]
