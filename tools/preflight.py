@@ -17,9 +17,11 @@ partition without it) is reported as `skip` with the reason, never as `fail`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import boto3
@@ -28,8 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from botocore.parsers import ResponseParserError
 
 from components.config import StackConfig
+from components.image_mirror import MirrorSettings, settings_from_raw
 from components.instance_types import CATALOGUE
-from tools.stack_config import add_stack_arguments, load_config_for_tool
+from tools.stack_config import add_stack_arguments, load_config_for_tool, load_stack_settings
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -553,10 +556,97 @@ def check_permissions(clients: AwsClients, actions: Sequence[str] = REQUIRED_ACT
     return Check(name, "fail", f"{principal} may not perform: {listed}")
 
 
+# --- image mirror ----------------------------------------------------------------------------
+
+
+DOCKER_HUB_SECRET_KEYS = ("username", "accessToken")
+"""The JSON keys ECR reads from a Docker Hub pull-through credential (ECR user guide,
+"Creating a pull through cache rule": Secrets Manager secret `ecr-pullthroughcache/...`)."""
+
+
+def check_docker_hub_credential(clients: AwsClients, mirror: MirrorSettings) -> Check:
+    """The Docker Hub credential of the pull-through rule exists here and holds what ECR reads.
+
+    Without it `pulumi up` fails at the rule (ECR validates the secret), or, when it is not
+    configured at all, Docker Hub images are copied by Jobs instead of cached."""
+    name = "Docker Hub credential"
+    arn = mirror.docker_hub_credential_arn
+    if not mirror.enabled:
+        return Check(name, "skip", "imageMirror is off: images come from their upstreams")
+    if not arn:
+        return Check(
+            name,
+            "skip",
+            "dockerHubCredentialArn is empty: Docker Hub images on the GPU path are copied into "
+            "ECR by Jobs (anonymous pulls) instead of pulled through the cache",
+        )
+    region = arn.split(":")[3]
+    if region != clients.region:
+        return Check(
+            name,
+            "fail",
+            f"dockerHubCredentialArn: the secret is in {region}; ECR needs it in the stack's "
+            f"region {clients.region}",
+        )
+    try:
+        value = clients.client("secretsmanager").get_secret_value(SecretId=arn)
+    except ClientError as error:
+        code = _error_code(error)
+        if code == "ResourceNotFoundException":
+            return Check(name, "fail", f"dockerHubCredentialArn: no secret {arn}")
+        if code == "AccessDeniedException":
+            return Check(
+                name,
+                "fail",
+                f"dockerHubCredentialArn: this identity may not read {arn} "
+                "(secretsmanager:GetSecretValue, and kms:Decrypt for a customer key)",
+            )
+        return _failure(name, error)
+    except BotoCoreError as error:
+        return _failure(name, error)
+    try:
+        document = json.loads(value.get("SecretString") or "")
+    except json.JSONDecodeError:
+        document = None
+    missing = [
+        key
+        for key in DOCKER_HUB_SECRET_KEYS
+        if not isinstance(document, dict) or not document.get(key)
+    ]
+    if missing:
+        return Check(
+            name,
+            "fail",
+            f"dockerHubCredentialArn: the secret is not JSON with non-empty "
+            f"{' and '.join(DOCKER_HUB_SECRET_KEYS)} (missing: {', '.join(missing)})",
+        )
+    return Check(name, "pass", f"dockerHubCredentialArn: {arn} is readable and complete")
+
+
+def mirror_settings_for(stack: str, stack_file: Path | None) -> MirrorSettings | str:
+    """The stack's image mirror settings, or the problems as one string."""
+    settings = load_stack_settings(stack, stack_file=stack_file)
+    raw = {
+        key: value
+        for key in ("imageMirror", "dockerHubCredentialArn", "githubCredentialArn")
+        if (value := settings.raw(key)) is not None
+    }
+    if isinstance(raw.get("imageMirror"), str):
+        raw["imageMirror"] = {"true": True, "false": False}.get(
+            raw["imageMirror"], raw["imageMirror"]
+        )
+    try:
+        return settings_from_raw(raw)
+    except ValueError as error:
+        return str(error)
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
-def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
+def run_checks(
+    clients: AwsClients, config: StackConfig, mirror: MirrorSettings | None = None
+) -> list[Check]:
     """Every check for one stack, in the order a reader fixes them."""
     credentials = check_credentials(clients)
     if credentials.status == "fail":
@@ -580,6 +670,7 @@ def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
     checks.append(check_eks_version(clients, config.kubernetes_version))
     checks.append(check_bucket_name(clients, config.model_bucket.name))
     checks.append(check_permissions(clients))
+    checks.append(check_docker_hub_credential(clients, mirror or MirrorSettings()))
     return checks
 
 
@@ -655,6 +746,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     config = load_config_for_tool("preflight", args.stack, args.stack_file)
     if config is None:
         return 2
+    mirror = mirror_settings_for(args.stack, args.stack_file)
+    if isinstance(mirror, str):
+        for problem in mirror.splitlines():
+            print(f"preflight: {problem}", file=sys.stderr)
+        return 2
     try:
         session = boto3.Session(profile_name=args.profile)
     except ProfileNotFound as error:
@@ -666,7 +762,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         endpoint_url=args.endpoint_url,
         service_endpoints=dict(args.service_endpoint),
     )
-    checks = run_checks(clients, config)
+    checks = run_checks(clients, config, mirror)
     render(checks, out)
     return 1 if any(check.status == "fail" for check in checks) else 0
 
