@@ -4,12 +4,13 @@ its upstream with it off: derived from the plan and the real charts (tests/gpu_i
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from components.image_mirror import GPU_PATH_IMAGES, ImageRef
 from tests.gpu_images import GpuImage, gpu_images
-from tests.plan_support import Plan, render
+from tests.plan_support import Plan, PlanFailure, render, run_plan
 from tools.plan import ACCOUNT_ID
 
 ECR = f"{ACCOUNT_ID}.dkr.ecr.eu-central-1.amazonaws.com"
@@ -158,3 +159,18 @@ def test_objects_that_pull_wait_for_their_images(plans: Callable[[str], Plan]) -
         assert plan.depends_on(dependent, jobs[job]), f"{dependent['name']} does not wait for {job}"
     # Nothing waits on a copy it does not need: the Fluid chart not on the 10 GB server image.
     assert not plan.depends_on(fluid, jobs["images-copy-docker.io-kserve-huggingfaceserver"])
+
+
+def test_bad_mirror_settings_stop_the_program_before_any_resource(scratch: Path) -> None:
+    result = run_plan(
+        scratch,
+        sets={"imageMirror": "sometimes", "dockerHubCredentialArn": "docker-hub-token"},
+    )
+    assert isinstance(result, PlanFailure) and result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "invalid stack configuration (2 problems):",
+        'imageMirror: "sometimes" must be true or false',
+        'dockerHubCredentialArn: "docker-hub-token" must be empty or the ARN of a Secrets '
+        "Manager secret named ecr-pullthroughcache/<name> (ECR refuses other names)",
+    ]
+    assert not (scratch / "resources.json").exists()
