@@ -1,68 +1,73 @@
 """Typed stack configuration, validated as a whole before any resource is registered.
 
-`Pulumi.yaml` declares every key with its type and default; the CLI (and `tools/plan.py`) apply
-those defaults, so this module holds no second copy of them. `parse_config` turns the raw values
-into frozen dataclasses and collects every problem at once; `load_config` reads `pulumi.Config`.
+One pydantic model per config object: camelCase keys, unknown keys refused at every level with
+the closest known key suggested, strict types, every problem reported at once as
+`<key path>: <what is wrong and what is allowed>`. Pulumi.yaml declares each top-level key with
+its type, default and description (the CLI applies those defaults); the object models below
+hold the same defaults field by field, so an object the CLI stores partially (`pulumi config
+set --path knative.domain x` replaces the whole default object) is completed from them.
+
+Adding a key: declare it in Pulumi.yaml and add one annotated field to `StackKeys` (or to the
+object it belongs to); its checks go in the annotation (`Field(ge=...)`, `one_of(...)`,
+`rule(...)`), or in `_cross_checks` when they involve other keys.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import difflib
 import itertools
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import json
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
-from components.instance_types import CATALOGUE, GPU_FAMILIES, INSTANCE_TYPE_PATTERN
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components import config_rules as rules
+from components.config_rules import (
+    REGION,
+    Bool,
+    Cidr,
+    Domain,
+    HfRepo,
+    Int,
+    KubeName,
+    Namespace,
+    Num,
+    Quantity,
+    Str,
+    VllmArg,
+    as_float,
+    one_of,
+    problem,
+    quantity,
+    rule,
+    show,
+)
+from components.instance_types import CATALOGUE
+from components.node_capacity import allocatable_for_pods
 from components.versions import SUPPORTED_KUBERNETES_VERSIONS
 
-PROJECT_KEYS: dict[str, str] = {
-    "kubernetesVersion": "string",
-    "vpcCidr": "string",
-    "availabilityZoneCount": "integer",
-    "natGateways": "string",
-    "endpointPublicAccessCidrs": "array",
-    "clusterAdminArns": "array",
-    "clusterDeletionProtection": "boolean",
-    "imdsHopLimit": "integer",
-    "dataNodeGroup": "object",
-    "gpuNodeGroup": "object",
-    "modelCache": "object",
-    "modelBucket": "object",
-    "modelNamespace": "string",
-    "models": "array",
-    "networking": "string",
-    "knative": "object",
-    "staging": "string",
-}
-"""Every non-secret project key and its Pulumi.yaml type (tests check both lists agree)."""
-
 SECRET_KEYS: tuple[str, ...] = ("hfToken",)
+"""Optional secrets, read with `get_secret` and not declared in Pulumi.yaml: the CLI refuses a
+declared `secret: true` key that the stack does not set (see tools/stack_config.py)."""
 
 # A fresh GPU node (about 3 min) plus the ~10 GB serving image pull (about 4 min) ...
 COLD_START_NODE_AND_IMAGE_SECONDS = 420
 # ... plus the storage initializer's download: the seed's 265 s for 15 GB, rounded up.
 COLD_START_SECONDS_PER_GIB = 18
-
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
-_S3_PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_HF_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_IAM_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/[\w+=,.@/-]+$")
-_MEMORY_UNITS = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "": 1,
-}
+# vLLM's --gpu-memory-utilization: fraction of GPU memory for weights, activations and KV cache,
+# 0 < x <= 1, default 0.92 (vllm-project/vllm:vllm/config/cache.py@002f10e0 CacheConfig).
+VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
 
 
 class ConfigError(Exception):
@@ -73,67 +78,120 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
-@dataclass(frozen=True)
-class DataNodeGroupConfig:
-    instance_type: str
+def _alias(name: str) -> str:
+    return to_camel(name).replace("Gib", "GiB").replace("Mibps", "MiBps")
+
+
+class Settings(BaseModel):
+    """A config object: camelCase keys, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(alias_generator=_alias, extra="forbid", frozen=True)
+
+
+class _Scaling(Settings):
     min_size: int
     desired_size: int
     max_size: int
-    root_disk_gib: int
-    cache_volume_gib: int
-    cache_volume_iops: int
-    cache_volume_throughput_mibps: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Scaling:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise problem(
+                "sizes must satisfy minSize <= desiredSize <= maxSize, got "
+                f"{self.min_size}, {self.desired_size}, {self.max_size}"
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class GpuNodeGroupConfig:
-    instance_type: str
-    min_size: int
-    desired_size: int
-    max_size: int
-    root_disk_gib: int
-    capacity_type: str
-    instance_store_raid0: bool
+class DataNodeGroupConfig(_Scaling):
+    instance_type: Annotated[Str, AfterValidator(rules.instance_type)] = "m5n.xlarge"
+    min_size: Annotated[Int, Field(ge=1)] = 3
+    desired_size: Annotated[Int, Field(ge=1)] = 3
+    max_size: Annotated[Int, Field(ge=1)] = 3
+    root_disk_gib: Annotated[Int, Field(ge=20)] = 50
+    cache_volume_gib: Annotated[Int, Field(ge=1)] = 120
+    cache_volume_iops: Annotated[Int, Field(ge=3000, le=16000)] = 3000  # gp3's range
+    cache_volume_throughput_mibps: Annotated[Int, Field(ge=125, le=1000)] = 250  # gp3's range
 
 
-@dataclass(frozen=True)
-class ModelCacheConfig:
-    path: str
-    quota_gib: int
-    high_watermark: float
-    low_watermark: float
-    fuse_clean_policy: str
+class GpuNodeGroupConfig(_Scaling):
+    instance_type: Annotated[Str, AfterValidator(rules.gpu_instance_type)] = "g5.8xlarge"
+    min_size: Annotated[Int, Field(ge=0)] = 0
+    desired_size: Annotated[Int, Field(ge=0)] = 1
+    max_size: Annotated[Int, Field(ge=1)] = 2
+    # The huggingfaceserver GPU image is ~10 GB compressed; 20 GiB defaults fail to pull it.
+    root_disk_gib: Annotated[Int, Field(ge=100)] = 200
+    capacity_type: Annotated[Str, one_of("ON_DEMAND", "SPOT")] = "ON_DEMAND"
+    instance_store_raid0: Bool = True
 
 
-@dataclass(frozen=True)
-class ModelBucketConfig:
-    name: str
-    force_destroy: bool
-    retain_on_delete: bool
-    protect: bool
+class ModelCacheConfig(Settings):
+    # The data nodes mount their cache volume at this path; nodes keep /mnt for such volumes.
+    path: Annotated[Str, AfterValidator(rules.cache_path)] = "/mnt/ssd0/cache"
+    quota_gib: Annotated[Int, Field(ge=1)] = 100
+    high_watermark: Num = 0.95
+    low_watermark: Num = 0.7
+    fuse_clean_policy: Annotated[Str, one_of("OnDemand", "OnRuntimeDeleted")] = "OnDemand"
+
+    @model_validator(mode="after")
+    def _watermarks(self) -> ModelCacheConfig:
+        if not 0 < self.low_watermark < self.high_watermark <= 1:
+            raise problem(
+                "watermarks must satisfy 0 < lowWatermark < highWatermark <= 1, got "
+                f"{self.low_watermark}, {self.high_watermark}"
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class ModelResources:
-    cpu: str
-    memory: str
-    gpu: int
+class ModelBucketConfig(Settings):
+    name: Annotated[Str, AfterValidator(rules.bucket_name)] = ""
+    force_destroy: Bool = True
+    retain_on_delete: Bool = False
+    protect: Bool = False
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    s3_prefix: str
-    size_gib: float
-    hf_repo: str
-    hf_revision: str
-    vllm_args: tuple[str, ...]
+class ModelResources(Settings):
+    cpu: Quantity
+    memory: Quantity
+    gpu: Annotated[Int, Field(ge=1)] = 1
+
+
+class ModelConfig(Settings):
+    name: KubeName
+    s3_prefix: Annotated[Str, AfterValidator(rules.s3_prefix)]
+    size_gib: Annotated[Num, Field(gt=0)]
     resources: ModelResources
-    min_replicas: int
-    max_replicas: int
-    cache_replicas: int
-    baseline: bool
-    warm_start: bool
+    hf_repo: HfRepo = ""
+    hf_revision: Str = "main"
+    vllm_args: tuple[VllmArg, ...] = ()
+    min_replicas: Annotated[Int, Field(ge=0)] = 0
+    max_replicas: Annotated[Int, Field(ge=1)] = 1
+    cache_replicas: Annotated[Int, Field(ge=1)] = 1
+    baseline: Bool = False
+    warm_start: Bool = False
+
+    @field_validator("vllm_args")
+    @classmethod
+    def _utilization(cls, args: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in args:
+            flag, _, value = arg.partition("=")
+            if flag == "--gpu-memory-utilization" and not 0 < as_float(value) <= 1:
+                raise problem(f"{show(arg)}: vLLM takes a fraction of GPU memory in (0, 1]")
+        return args
+
+    @model_validator(mode="after")
+    def _replicas(self) -> ModelConfig:
+        if self.min_replicas > self.max_replicas:
+            raise problem(
+                f"minReplicas {self.min_replicas} is greater than maxReplicas {self.max_replicas}"
+            )
+        return self
+
+    @property
+    def gpu_memory_utilization(self) -> float:
+        flags = dict(arg.partition("=")[::2] for arg in self.vllm_args)
+        value = flags.get("--gpu-memory-utilization")
+        return as_float(value) if value else VLLM_DEFAULT_GPU_MEMORY_UTILIZATION
 
     @property
     def expected_cold_start_seconds(self) -> int:
@@ -141,35 +199,53 @@ class ModelConfig:
         return COLD_START_NODE_AND_IMAGE_SECONDS + round(self.size_gib * COLD_START_SECONDS_PER_GIB)
 
 
-@dataclass(frozen=True)
-class KnativeConfig:
-    progress_deadline_seconds: int
-    scale_to_zero_grace_period_seconds: int
-    domain: str
+class KnativeConfig(Settings):
+    progress_deadline_seconds: Annotated[Int, Field(ge=60)] = 1800
+    scale_to_zero_grace_period_seconds: Annotated[Int, Field(ge=6)] = 30
+    domain: Domain = "example.com"
 
 
-@dataclass(frozen=True)
-class StackConfig:
-    project: str
-    stack: str
-    region: str
-    kubernetes_version: str
-    vpc_cidr: str
-    availability_zone_count: int
-    nat_gateways: str
-    endpoint_public_access_cidrs: tuple[str, ...]
-    cluster_admin_arns: tuple[str, ...]
-    cluster_deletion_protection: bool
-    imds_hop_limit: int
+class StackKeys(Settings):
+    """Every key of the project's namespace; required here because the CLI always passes
+    Pulumi.yaml's default for a key the stack does not set."""
+
+    kubernetes_version: Annotated[Str, one_of(*SUPPORTED_KUBERNETES_VERSIONS)]
+    vpc_cidr: Annotated[Str, AfterValidator(rules.vpc_cidr)]
+    availability_zone_count: Annotated[
+        Int,
+        rule(
+            lambda v: 2 <= v <= 4,
+            "{value} must be an integer from 2 to 4 (EKS needs subnets in at least two zones)",
+        ),
+    ]
+    nat_gateways: Annotated[Str, one_of("single", "onePerAz")]
+    endpoint_public_access_cidrs: Annotated[
+        tuple[Cidr, ...], rule(bool, "must list at least one CIDR block")
+    ]
+    cluster_admin_arns: Annotated[
+        tuple[Annotated[Str, AfterValidator(rules.admin_arn)], ...], AfterValidator(rules.unique)
+    ]
+    cluster_deletion_protection: Bool
+    imds_hop_limit: Annotated[
+        Int, one_of(1, 2, reason="1 (pods cannot reach node credentials) or 2")
+    ]
     data_node_group: DataNodeGroupConfig
     gpu_node_group: GpuNodeGroupConfig
     model_cache: ModelCacheConfig
     model_bucket: ModelBucketConfig
-    model_namespace: str
-    models: tuple[ModelConfig, ...]
-    networking: str
+    model_namespace: Namespace
+    models: Annotated[tuple[ModelConfig, ...], rule(bool, "must list at least one model")]
+    networking: Annotated[Str, one_of("istio", "kourier")]
     knative: KnativeConfig
-    staging: str
+    staging: Annotated[Str, one_of("job", "none")]
+
+
+class StackConfig(StackKeys):
+    """The validated configuration plus where it runs."""
+
+    project: str
+    stack: str
+    region: str
     has_hf_token: bool
 
     @property
@@ -183,524 +259,268 @@ class StackConfig:
         return self.data_node_group.desired_size
 
 
-class _Reader:
-    """Reads typed fields out of raw config, recording a problem instead of raising."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{key}: {message}")
-
-    def obj(self, raw: Any, key: str) -> Mapping[str, Any]:
-        if isinstance(raw, Mapping):
-            return raw
-        self.problem(key, f"must be an object, got {_show(raw)}")
-        return {}
-
-    def field(self, raw: Mapping[str, Any], key: str, name: str, kind: type) -> Any:
-        full = f"{key}.{name}" if key else name
-        if name not in raw:
-            self.problem(full, "is required")
-            return _ZERO[kind]
-        value = raw[name]
-        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not ok:
-            self.problem(full, f"must be {_KIND_NAMES[kind]}, got {_show(value)}")
-            return _ZERO[kind]
-        return value
-
-    def positive(self, raw: Mapping[str, Any], key: str, name: str, minimum: int = 1) -> int:
-        value: int = self.field(raw, key, name, int)
-        if name in raw and isinstance(raw[name], int) and value < minimum:
-            self.problem(f"{key}.{name}", f"{value} must be at least {minimum}")
-        return value
-
-    def problems_for(self, key: str) -> bool:
-        """Whether a problem was already recorded under `key` (to skip derived checks)."""
-        return any(p.startswith((f"{key}.", f"{key}:")) for p in self.problems)
-
-    def choice(self, value: str, key: str, allowed: Sequence[str]) -> str:
-        if value not in allowed:
-            self.problem(key, f"{_show(value)} is not allowed; use one of {', '.join(allowed)}")
-        return value
+# --- Turning pydantic's errors into one line per problem -----------------------------------------
 
 
-_ZERO: dict[type, Any] = {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}
-_KIND_NAMES = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    dict: "an object",
+def _model_in(annotation: Any) -> type[Settings] | None:
+    if isinstance(annotation, type) and issubclass(annotation, Settings):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where `loc` points (for "did you mean")."""
+    model: type[Settings] | None = StackKeys
+    for part in loc:
+        if isinstance(part, str) and model is not None:
+            by_alias = {f.alias: f for f in model.model_fields.values()}
+            model = _model_in(by_alias[part].annotation)
+    return [str(f.alias) for f in model.model_fields.values()] if model else []
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "bool_type": "true or false",
+    "float_type": "a number",
+    "string_type": "a string",
+    "tuple_type": "a list",
+    "model_type": "an object",
 }
 
 
-def _show(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+def _line(error: Mapping[str, Any]) -> str:
+    loc, kind, ctx = tuple(error["loc"]), error["type"], error.get("ctx") or {}
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(known)}"
+        message = f"is not a known key; {hint}"
+    elif kind == "missing" and len(loc) == 1:
+        message = "is missing; it has a default in Pulumi.yaml, run through the CLI"
+    elif kind == "missing":
+        message = "is required"
+    elif kind in _TYPE_NAMES:
+        message = f"must be {_TYPE_NAMES[kind]}, got {show(value)}"
+    elif kind == "greater_than_equal":
+        message = f"{show(value)} must be at least {ctx['ge']:g}"
+    elif kind == "less_than_equal":
+        message = f"{show(value)} must be at most {ctx['le']:g}"
+    elif kind == "greater_than":
+        message = f"{show(value)} must be greater than {ctx['gt']:g}"
+    else:
+        message = str(error["msg"])
+    return f"{_path(loc)}: {message}"
+
+
+# --- Checks across keys (run once every key is valid on its own) ---------------------------------
+
+
+def _cross_checks(c: StackConfig) -> list[str]:
+    problems: list[str] = []
+    node = CATALOGUE[c.gpu_node_group.instance_type]
+    allocatable = allocatable_for_pods(node)
+    workers, cache = c.data_node_group.desired_size, c.model_cache
+    if cache.quota_gib > c.data_node_group.cache_volume_gib:
+        problems.append(
+            f"modelCache.quotaGiB: {cache.quota_gib} GiB does not fit the data nodes' cache "
+            f"volume (dataNodeGroup.cacheVolumeGiB = {c.data_node_group.cache_volume_gib})"
+        )
+    seen: dict[str, int] = {}
+    for index, model in enumerate(c.models):
+        key = f"models[{index}]"
+        host = f"{model.name}-baseline-predictor-{c.model_namespace}"
+        # KServe builds the host `<isvc>-predictor-<namespace>` as one DNS label (<= 63).
+        if len(host) > 63:
+            problems.append(
+                f'{key}.name: "{model.name}" is too long: the host label "{host}" has '
+                f"{len(host)} characters, at most 63"
+            )
+        if model.name in seen:
+            problems.append(
+                f'{key}.name: "{model.name}" is already used by models[{seen[model.name]}]; '
+                "model names must be unique"
+            )
+        seen.setdefault(model.name, index)
+        if model.cache_replicas > workers:
+            problems.append(
+                f"{key}.cacheReplicas: {model.cache_replicas} is more than the {workers} cache "
+                "workers (dataNodeGroup.desiredSize)"
+            )
+        problems += _fits_gpu_node(c, key, model, node, allocatable)
+        if c.knative.progress_deadline_seconds < model.expected_cold_start_seconds:
+            needed = model.expected_cold_start_seconds
+            problems.append(
+                f"knative.progressDeadlineSeconds: {c.knative.progress_deadline_seconds} is "
+                f'below the expected cold start of model "{model.name}" ({needed} s: '
+                f"{COLD_START_NODE_AND_IMAGE_SECONDS} s for node and image + "
+                f"{model.size_gib:g} GiB x {COLD_START_SECONDS_PER_GIB} s/GiB); "
+                f"use at least {needed}"
+            )
+        if c.staging == "job" and not model.hf_repo:
+            problems.append(f'{key}.hfRepo: is required when staging is "job"')
+    prefixes = sorted((m.s3_prefix, m.name) for m in c.models)
+    for (first, first_name), (second, second_name) in itertools.pairwise(prefixes):
+        if second == first or second.startswith(first + "/"):
+            problems.append(
+                f'models: the S3 prefixes of "{first_name}" and "{second_name}" overlap '
+                f'("{first}", "{second}"); each model needs its own folder'
+            )
+    capacity = c.gpu_node_group.max_size * node.gpus
+    always_on = sum(m.min_replicas * m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
+    if always_on > capacity:
+        problems.append(
+            f"models: the minReplicas of all models (baselines included) need {always_on} GPUs "
+            f"at once; gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per "
+            f"{node.name} = {capacity}"
+        )
+    cached = sum(m.size_gib * m.cache_replicas for m in c.models)
+    usable = cache.quota_gib * workers * cache.high_watermark
+    if cached > usable:
+        problems.append(
+            f"modelCache.quotaGiB: {cache.quota_gib} GiB x {workers} workers x highWatermark "
+            f"{cache.high_watermark} = {usable:g} GiB is smaller than the models' size x "
+            f"cacheReplicas = {cached:g} GiB"
+        )
+    if c.staging == "job" and not c.has_hf_token:
+        problems.insert(
+            0,
+            'hfToken: is required when staging is "job"; '
+            "set it with `pulumi config set --secret hfToken <token>`",
+        )
+    return problems
+
+
+def _fits_gpu_node(
+    c: StackConfig, key: str, model: ModelConfig, node: Any, allocatable: Any
+) -> list[str]:
+    """A replica must fit one GPU node after the AMI's reservations (components/node_capacity),
+    its weights must fit the GPU memory vLLM may use, and maxReplicas the node group."""
+    problems: list[str] = []
+    res, where = model.resources, f"{key}.resources"
+    cpu_m, memory_mib = quantity(res.cpu) * 1000, quantity(res.memory) / 2**20
+    if cpu_m > allocatable.cpu_millicores:
+        problems.append(
+            f"{where}.cpu: {res.cpu} CPUs do not fit a {node.name} ({node.vcpus} vCPUs, "
+            f"{allocatable.cpu_millicores}m allocatable after kubelet reservations and DaemonSets)"
+        )
+    if memory_mib > allocatable.memory_mib:
+        problems.append(
+            f"{where}.memory: {res.memory} does not fit a {node.name} ({node.memory_gib} GiB, "
+            f"{allocatable.memory_mib}Mi allocatable after kubelet reservations and eviction)"
+        )
+    if res.gpu > node.gpus:
+        problems.append(f"{where}.gpu: {res.gpu} GPUs do not fit a {node.name} ({node.gpus} GPU)")
+        return problems
+    usable_gib = node.gpu_memory_gib * res.gpu * model.gpu_memory_utilization
+    if model.size_gib > usable_gib:
+        problems.append(
+            f"{key}.sizeGiB: {model.size_gib:g} GiB of weights do not fit {res.gpu} x "
+            f"{node.gpu_model} ({node.gpu_memory_gib} GiB) at --gpu-memory-utilization "
+            f"{model.gpu_memory_utilization:g} = {usable_gib:g} GiB"
+        )
+    capacity = c.gpu_node_group.max_size * node.gpus
+    if model.max_replicas * res.gpu > capacity:
+        problems.append(
+            f"{key}.maxReplicas: {model.max_replicas} replicas x {res.gpu} GPU never fit "
+            f"gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per "
+            f"{node.name} = {capacity} GPUs"
+        )
+    return problems
+
+
+# --- Entry points ---------------------------------------------------------------------------------
+
+
+def project_key_type(key: str) -> str | None:
+    """The Pulumi.yaml type of a project key (None for keys the program does not know)."""
+    fields = {f.alias: f for f in StackKeys.model_fields.values()}
+    if key not in fields:
+        return None
+    annotation = fields[key].annotation
+    if typing.get_origin(annotation) is tuple:
+        return "array"
+    if _model_in(annotation) is not None:
+        return "object"
+    names: dict[Any, str] = {int: "integer", bool: "boolean"}
+    return names.get(annotation, "string")
+
+
+def decode(value: str, kind: str | None) -> Any:
+    """A config string read the way `pulumi.Config.get_int/get_bool/get_object` read it."""
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "boolean":
+            return {"true": True, "false": False}.get(value, value)
+        if kind in ("array", "object") or (kind is None and value[:1] in ("[", "{")):
+            return json.loads(value)
+    except ValueError:
+        pass
+    return value
 
 
 def parse_config(
     raw: Mapping[str, Any], *, project: str, stack: str, region: str | None, has_hf_token: bool
 ) -> StackConfig:
-    """Build the typed config from raw values (defaults already applied) or raise ConfigError."""
-    r = _Reader()
-    for key in PROJECT_KEYS:
-        if key not in raw:
-            r.problem(key, "is missing; it has a default in Pulumi.yaml, run through the CLI")
-    if region is None or not _REGION.match(region):
-        r.problem("aws:region", f"{_show(region)} is not an AWS region like eu-central-1")
-
-    version = r.choice(
-        str(raw.get("kubernetesVersion", "")), "kubernetesVersion", SUPPORTED_KUBERNETES_VERSIONS
-    )
-    vpc_cidr = _vpc_cidr(r, raw.get("vpcCidr", ""))
-    az_count = raw.get("availabilityZoneCount", 0)
-    if not isinstance(az_count, int) or isinstance(az_count, bool) or not 2 <= az_count <= 4:
-        r.problem(
-            "availabilityZoneCount",
-            f"{az_count!r} must be an integer from 2 to 4 "
-            "(EKS needs subnets in at least two zones)",
+    """Build the typed config from the project's plaintext values or raise ConfigError."""
+    problems: list[str] = []
+    if region is None:
+        problems.append(
+            "aws:region: is not set; set it with `pulumi config set aws:region <region>`"
         )
-    nat = r.choice(str(raw.get("natGateways", "")), "natGateways", ("single", "onePerAz"))
-    cidrs = _cidr_list(r, raw.get("endpointPublicAccessCidrs", []))
-    admins = _admin_arns(r, raw.get("clusterAdminArns", []))
-    hop = raw.get("imdsHopLimit", 0)
-    if not isinstance(hop, int) or isinstance(hop, bool) or hop not in (1, 2):
-        r.problem("imdsHopLimit", f"{hop!r} must be 1 (pods cannot reach node credentials) or 2")
-
-    data = _data_node_group(r, r.obj(raw.get("dataNodeGroup", {}), "dataNodeGroup"))
-    gpu = _gpu_node_group(r, r.obj(raw.get("gpuNodeGroup", {}), "gpuNodeGroup"))
-    cache = _model_cache(r, r.obj(raw.get("modelCache", {}), "modelCache"), data)
-    bucket = _model_bucket(r, r.obj(raw.get("modelBucket", {}), "modelBucket"))
-    namespace = str(raw.get("modelNamespace", ""))
-    if not _DNS1035.match(namespace) or len(namespace) > 63:
-        r.problem("modelNamespace", f"{_show(namespace)} is not a valid Kubernetes namespace name")
-    models = _models(r, raw.get("models", []), gpu, namespace)
-    _check_cache_capacity(r, cache, data, models)
-    networking = r.choice(str(raw.get("networking", "")), "networking", ("istio", "kourier"))
-    knative = _knative(r, r.obj(raw.get("knative", {}), "knative"), models)
-    staging = r.choice(str(raw.get("staging", "")), "staging", ("job", "none"))
-    if staging == "job":
-        if not has_hf_token:
-            r.problem(
-                "hfToken",
-                'is required when staging is "job"; '
-                "set it with `pulumi config set --secret hfToken <token>`",
+    elif not REGION.match(region):
+        problems.append(f"aws:region: {show(region)} is not an AWS region like eu-central-1")
+    values = dict(raw)
+    for secret in SECRET_KEYS:
+        if values.pop(secret, None) is not None:
+            problems.append(
+                f"{secret}: is stored in plain text; set it with "
+                f"`pulumi config set --secret {secret} <value>`"
             )
-        for index, model in enumerate(models):
-            if not model.hf_repo:
-                r.problem(f"models[{index}].hfRepo", 'is required when staging is "job"')
-
-    if r.problems:
-        raise ConfigError(r.problems)
-    return StackConfig(
-        project=project,
-        stack=stack,
-        region=str(region),
-        kubernetes_version=version,
-        vpc_cidr=vpc_cidr,
-        availability_zone_count=int(az_count),
-        nat_gateways=nat,
-        endpoint_public_access_cidrs=cidrs,
-        cluster_admin_arns=admins,
-        cluster_deletion_protection=bool(raw.get("clusterDeletionProtection", False)),
-        imds_hop_limit=int(hop),
-        data_node_group=data,
-        gpu_node_group=gpu,
-        model_cache=cache,
-        model_bucket=bucket,
-        model_namespace=namespace,
-        models=models,
-        networking=networking,
-        knative=knative,
-        staging=staging,
-        has_hf_token=has_hf_token,
-    )
-
-
-def _vpc_cidr(r: _Reader, value: Any) -> str:
     try:
-        network = ipaddress.ip_network(str(value))
-    except ValueError:
-        r.problem("vpcCidr", f"{_show(value)} is not a CIDR block like 10.0.0.0/16")
-        return str(value)
-    if not 16 <= network.prefixlen <= 20:
-        r.problem("vpcCidr", f"{_show(value)} must be a /16 to /20 block (room for the subnets)")
-    return str(network)
-
-
-def _cidr_list(r: _Reader, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        r.problem("endpointPublicAccessCidrs", "must be a non-empty list of CIDR blocks")
-        return ()
-    for cidr in value:
-        try:
-            ipaddress.ip_network(str(cidr))
-        except ValueError:
-            r.problem("endpointPublicAccessCidrs", f"{_show(cidr)} is not a CIDR block")
-    return tuple(str(c) for c in value)
-
-
-def _admin_arns(r: _Reader, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        r.problem("clusterAdminArns", "must be a list of IAM role or user ARNs")
-        return ()
-    for arn in value:
-        if not isinstance(arn, str) or not _IAM_ARN.match(arn):
-            r.problem("clusterAdminArns", f"{_show(arn)} is not an IAM role or user ARN")
-    return tuple(str(a) for a in value)
-
-
-def _instance_type(r: _Reader, key: str, value: str) -> None:
-    if not INSTANCE_TYPE_PATTERN.match(value):
-        r.problem(key, f"{_show(value)} is not an EC2 instance type like m5n.xlarge")
-    elif value not in CATALOGUE:
-        r.problem(
-            key,
-            f"{_show(value)} is not a known instance type; see "
-            "components/instance_types.py for the supported families",
-        )
-
-
-def _scaling(r: _Reader, key: str, raw: Mapping[str, Any], minimum: int) -> tuple[int, int, int]:
-    lo = r.positive(raw, key, "minSize", minimum)
-    desired = r.positive(raw, key, "desiredSize", minimum)
-    hi = r.positive(raw, key, "maxSize", 1)
-    if not lo <= desired <= hi:
-        r.problem(
-            key, f"sizes must satisfy minSize <= desiredSize <= maxSize, got {lo}, {desired}, {hi}"
-        )
-    return lo, desired, hi
-
-
-def _data_node_group(r: _Reader, raw: Mapping[str, Any]) -> DataNodeGroupConfig:
-    key = "dataNodeGroup"
-    instance_type = r.field(raw, key, "instanceType", str)
-    _instance_type(r, f"{key}.instanceType", instance_type)
-    lo, desired, hi = _scaling(r, key, raw, 1)
-    throughput = r.positive(raw, key, "cacheVolumeThroughputMiBps", 125)
-    if throughput > 1000:
-        r.problem(f"{key}.cacheVolumeThroughputMiBps", f"{throughput} exceeds gp3's 1000 MiB/s")
-    iops = r.positive(raw, key, "cacheVolumeIops", 3000)
-    if iops > 16000:
-        r.problem(f"{key}.cacheVolumeIops", f"{iops} exceeds gp3's 16000 IOPS")
-    return DataNodeGroupConfig(
-        instance_type=instance_type,
-        min_size=lo,
-        desired_size=desired,
-        max_size=hi,
-        root_disk_gib=r.positive(raw, key, "rootDiskGiB", 20),
-        cache_volume_gib=r.positive(raw, key, "cacheVolumeGiB", 1),
-        cache_volume_iops=iops,
-        cache_volume_throughput_mibps=throughput,
+        keys = StackKeys.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(problems + [_line(e) for e in error.errors()]) from None
+    config = StackConfig.model_construct(
+        **dict(keys), project=project, stack=stack, region=str(region), has_hf_token=has_hf_token
     )
-
-
-def _gpu_node_group(r: _Reader, raw: Mapping[str, Any]) -> GpuNodeGroupConfig:
-    key = "gpuNodeGroup"
-    instance_type = r.field(raw, key, "instanceType", str)
-    _instance_type(r, f"{key}.instanceType", instance_type)
-    known = CATALOGUE.get(instance_type)
-    if known is not None and known.gpus == 0:
-        families = "/".join(GPU_FAMILIES)
-        r.problem(
-            f"{key}.instanceType", f"{_show(instance_type)} has no GPU; use a {families} type"
-        )
-    lo, desired, hi = _scaling(r, key, raw, 0)
-    capacity = r.choice(
-        r.field(raw, key, "capacityType", str), f"{key}.capacityType", ("ON_DEMAND", "SPOT")
-    )
-    return GpuNodeGroupConfig(
-        instance_type=instance_type,
-        min_size=lo,
-        desired_size=desired,
-        max_size=hi,
-        # The huggingfaceserver GPU image is ~10 GB compressed; 20 GiB defaults fail to pull it.
-        root_disk_gib=r.positive(raw, key, "rootDiskGiB", 100),
-        capacity_type=capacity,
-        instance_store_raid0=r.field(raw, key, "instanceStoreRaid0", bool),
-    )
-
-
-def _model_cache(r: _Reader, raw: Mapping[str, Any], data: DataNodeGroupConfig) -> ModelCacheConfig:
-    key = "modelCache"
-    path = r.field(raw, key, "path", str)
-    if not path.startswith("/") or path.rstrip("/") in ("", "/mnt") or ".." in path.split("/"):
-        r.problem(f"{key}.path", f"{_show(path)} must be an absolute directory below /mnt")
-    quota = r.positive(raw, key, "quotaGiB", 1)
-    if data.cache_volume_gib and quota > data.cache_volume_gib:
-        r.problem(
-            f"{key}.quotaGiB",
-            f"{quota} GiB does not fit the data nodes' cache volume "
-            f"(dataNodeGroup.cacheVolumeGiB = {data.cache_volume_gib})",
-        )
-    high = r.field(raw, key, "highWatermark", float)
-    low = r.field(raw, key, "lowWatermark", float)
-    if not 0 < low < high <= 1:
-        r.problem(
-            key, f"watermarks must satisfy 0 < lowWatermark < highWatermark <= 1, got {low}, {high}"
-        )
-    policy = r.choice(
-        r.field(raw, key, "fuseCleanPolicy", str),
-        f"{key}.fuseCleanPolicy",
-        ("OnDemand", "OnRuntimeDeleted"),
-    )
-    return ModelCacheConfig(path.rstrip("/"), quota, high, low, policy)
-
-
-def _model_bucket(r: _Reader, raw: Mapping[str, Any]) -> ModelBucketConfig:
-    key = "modelBucket"
-    name = r.field(raw, key, "name", str)
-    if name:
-        _bucket_name(r, f"{key}.name", name)
-    return ModelBucketConfig(
-        name=name,
-        force_destroy=r.field(raw, key, "forceDestroy", bool),
-        retain_on_delete=r.field(raw, key, "retainOnDelete", bool),
-        protect=r.field(raw, key, "protect", bool),
-    )
-
-
-def _bucket_name(r: _Reader, key: str, name: str) -> None:
-    reasons: list[str] = []
-    if not _BUCKET.match(name):
-        reasons.append(
-            "3-63 lowercase letters, digits, dots or hyphens, starting and ending "
-            "with a letter or digit"
-        )
-    if ".." in name or ".-" in name or "-." in name:
-        reasons.append("no adjacent dots or dot-hyphen pairs")
-    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
-        reasons.append("not formatted as an IP address")
-    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or name.endswith(
-        ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-    ):
-        reasons.append("no reserved prefix or suffix (xn--, sthree-, -s3alias, --ol-s3, ...)")
-    if reasons:
-        r.problem(key, f"{_show(name)} is not a valid S3 bucket name: {'; '.join(reasons)}")
-
-
-def _s3_prefix(r: _Reader, key: str, prefix: str) -> None:
-    if not prefix:
-        r.problem(key, "is required (the model's folder in the bucket, like models/my-model)")
-    elif prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
-        r.problem(key, f"{_show(prefix)} must not start or end with / or contain //")
-    elif not _S3_PREFIX_CHARS.match(prefix) or ".." in prefix.split("/"):
-        r.problem(
-            key, f"{_show(prefix)} may only use letters, digits and !_.*'()/- and no .. segments"
-        )
-    elif len(prefix) > 900:
-        r.problem(key, "is longer than 900 characters (S3 keys stop at 1024)")
-
-
-def _models(
-    r: _Reader, value: Any, gpu: GpuNodeGroupConfig, namespace: str
-) -> tuple[ModelConfig, ...]:
-    if not isinstance(value, list) or not value:
-        r.problem("models", "must be a non-empty list of models")
-        return ()
-    node = CATALOGUE.get(gpu.instance_type)
-    if node is not None and node.gpus == 0:
-        node = None  # already reported; fitting a model to it would only repeat the problem
-    models: list[ModelConfig] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(value):
-        key = f"models[{index}]"
-        raw = r.obj(item, key)
-        if not raw:
-            continue
-        model = _model(r, key, raw, node, namespace)
-        if model.name in seen:
-            r.problem(
-                f"{key}.name",
-                f'"{model.name}" is already used by models[{seen[model.name]}]'
-                "; model names must be unique",
-            )
-        seen.setdefault(model.name, index)
-        models.append(model)
-    prefixes = sorted((m.s3_prefix, m.name) for m in models if m.s3_prefix)
-    for (first, first_name), (second, second_name) in itertools.pairwise(prefixes):
-        if second == first or second.startswith(first + "/"):
-            r.problem(
-                "models",
-                f'the S3 prefixes of "{first_name}" and "{second_name}" overlap '
-                f'("{first}", "{second}"); each model needs its own folder',
-            )
-    return tuple(models)
-
-
-def _model(r: _Reader, key: str, raw: Mapping[str, Any], node: Any, namespace: str) -> ModelConfig:
-    name = r.field(raw, key, "name", str)
-    # KServe builds the host `<isvc>-predictor-<namespace>` as one DNS label (<= 63 characters).
-    longest_host = f"{name}-baseline-predictor-{namespace}"
-    if not _DNS1035.match(name):
-        r.problem(
-            f"{key}.name",
-            f"{_show(name)} is not a valid Kubernetes name: lowercase "
-            "letters, digits and '-', starting with a letter",
-        )
-    elif len(longest_host) > 63:
-        r.problem(
-            f"{key}.name",
-            f"{_show(name)} is too long: the host label "
-            f'"{longest_host}" has {len(longest_host)} characters, at most 63',
-        )
-    prefix = r.field(raw, key, "s3Prefix", str)
-    _s3_prefix(r, f"{key}.s3Prefix", prefix)
-    size = r.field(raw, key, "sizeGiB", float)
-    if size <= 0 and "sizeGiB" in raw:
-        r.problem(f"{key}.sizeGiB", f"{size} must be greater than 0")
-    hf_repo = str(raw.get("hfRepo", ""))
-    if hf_repo and not _HF_REPO.match(hf_repo):
-        r.problem(f"{key}.hfRepo", f"{_show(hf_repo)} is not a Hugging Face repo id like org/name")
-    args = r.field(raw, key, "vllmArgs", list)
-    for arg in args:
-        if not isinstance(arg, str) or not arg.startswith("--"):
-            r.problem(f"{key}.vllmArgs", f"{_show(arg)} must be a --flag or --flag=value string")
-    resources = _resources(
-        r, f"{key}.resources", r.obj(raw.get("resources"), f"{key}.resources"), node
-    )
-    lo = r.positive(raw, key, "minReplicas", 0)
-    hi = r.positive(raw, key, "maxReplicas", 1)
-    if lo > hi:
-        r.problem(key, f"minReplicas {lo} is greater than maxReplicas {hi}")
-    return ModelConfig(
-        name=name,
-        s3_prefix=prefix,
-        size_gib=size,
-        hf_repo=hf_repo,
-        hf_revision=str(raw.get("hfRevision", "main")),
-        vllm_args=tuple(str(a) for a in args),
-        resources=resources,
-        min_replicas=lo,
-        max_replicas=hi,
-        cache_replicas=r.positive(raw, key, "cacheReplicas", 1),
-        baseline=r.field(raw, key, "baseline", bool),
-        warm_start=r.field(raw, key, "warmStart", bool),
-    )
-
-
-def _resources(r: _Reader, key: str, raw: Mapping[str, Any], node: Any) -> ModelResources:
-    cpu = r.field(raw, key, "cpu", str)
-    memory = r.field(raw, key, "memory", str)
-    gpu = r.positive(raw, key, "gpu", 1)
-    for name, value in (("cpu", cpu), ("memory", memory)):
-        if value and not _QUANTITY.match(value):
-            r.problem(
-                f"{key}.{name}", f"{_show(value)} is not a Kubernetes quantity like 24 or 48Gi"
-            )
-    if node is not None and not r.problems_for(key):
-        if _cpu_cores(cpu) > node.vcpus:
-            r.problem(f"{key}.cpu", f"{cpu} CPUs do not fit a {node.name} ({node.vcpus} vCPUs)")
-        if _bytes(memory) > node.memory_gib * 2**30:
-            r.problem(
-                f"{key}.memory", f"{memory} does not fit a {node.name} ({node.memory_gib} GiB)"
-            )
-        if gpu > node.gpus:
-            r.problem(f"{key}.gpu", f"{gpu} GPUs do not fit a {node.name} ({node.gpus} GPU)")
-    return ModelResources(cpu, memory, gpu)
-
-
-def _cpu_cores(quantity: str) -> float:
-    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
-
-
-def _bytes(quantity: str) -> float:
-    match = re.match(r"^(\d+(?:\.\d+)?)([A-Za-z]*)$", quantity)
-    if not match:
-        return 0.0
-    return float(match.group(1)) * _MEMORY_UNITS.get(match.group(2), 1)
-
-
-def _check_cache_capacity(
-    r: _Reader,
-    cache: ModelCacheConfig,
-    data: DataNodeGroupConfig,
-    models: Sequence[ModelConfig],
-) -> None:
-    workers = data.desired_size
-    if not workers or not cache.quota_gib or not models:
-        return
-    for index, model in enumerate(models):
-        if model.cache_replicas > workers:
-            r.problem(
-                f"models[{index}].cacheReplicas",
-                f"{model.cache_replicas} is more than the "
-                f"{workers} cache workers (dataNodeGroup.desiredSize)",
-            )
-    needed = sum(m.size_gib * m.cache_replicas for m in models)
-    usable = cache.quota_gib * workers * cache.high_watermark
-    if needed > usable:
-        r.problem(
-            "modelCache.quotaGiB",
-            f"{cache.quota_gib} GiB x {workers} workers x "
-            f"highWatermark {cache.high_watermark} = {usable:g} GiB is smaller than the "
-            f"models' size x cacheReplicas = {needed:g} GiB",
-        )
-
-
-def _knative(r: _Reader, raw: Mapping[str, Any], models: Sequence[ModelConfig]) -> KnativeConfig:
-    key = "knative"
-    deadline = r.positive(raw, key, "progressDeadlineSeconds", 60)
-    for model in models:
-        needed = model.expected_cold_start_seconds
-        if deadline and deadline < needed:
-            r.problem(
-                f"{key}.progressDeadlineSeconds",
-                f"{deadline} is below the expected cold "
-                f'start of model "{model.name}" ({needed} s: '
-                f"{COLD_START_NODE_AND_IMAGE_SECONDS} s for node and image + "
-                f"{model.size_gib:g} GiB x {COLD_START_SECONDS_PER_GIB} s/GiB); "
-                f"use at least {needed}",
-            )
-    domain = r.field(raw, key, "domain", str)
-    if not re.match(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", domain):
-        r.problem(f"{key}.domain", f"{_show(domain)} is not a DNS domain like example.com")
-    return KnativeConfig(
-        progress_deadline_seconds=deadline,
-        scale_to_zero_grace_period_seconds=r.positive(raw, key, "scaleToZeroGracePeriodSeconds", 6),
-        domain=domain,
-    )
+    problems += _cross_checks(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def load_config() -> StackConfig:
-    """Read and validate the stack configuration through `pulumi.Config`."""
+    """Read and validate the stack configuration through Pulumi's runtime config."""
     import pulumi
+    from pulumi.runtime import config as runtime_config
 
-    config = pulumi.Config()
-    readers: dict[str, Callable[[str], Any]] = {
-        "string": config.get,
-        "integer": config.get_int,
-        "boolean": config.get_bool,
-        "array": config.get_object,
-        "object": config.get_object,
-    }
-    problems: list[str] = []
+    project = pulumi.get_project()
+    every = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env())
     raw: dict[str, Any] = {}
-    for key, kind in PROJECT_KEYS.items():
-        try:
-            value = readers[kind](key)
-        except (pulumi.ConfigTypeError, ValueError) as error:
-            problems.append(f"{key}: must be {kind} ({error})")
+    has_token = False
+    for full in sorted(every):
+        namespace, _, key = full.partition(":")
+        if namespace != project:
             continue
-        if value is not None:
-            raw[key] = value
-    region = pulumi.Config("aws").get("region")
-    has_token = config.get_secret("hfToken") is not None
-    try:
-        parsed = parse_config(
-            raw,
-            project=pulumi.get_project(),
-            stack=pulumi.get_stack(),
-            region=region,
-            has_hf_token=has_token,
-        )
-    except ConfigError as error:
-        raise ConfigError(problems + error.problems) from None
-    if problems:
-        raise ConfigError(problems)
-    return parsed
+        if key in SECRET_KEYS and (runtime_config.is_config_secret(full) or full in secret_keys):
+            has_token = True
+        else:
+            raw[key] = decode(str(every[full]), project_key_type(key))
+    return parse_config(
+        raw,
+        project=project,
+        stack=pulumi.get_stack(),
+        region=pulumi.Config("aws").get("region"),
+        has_hf_token=has_token,
+    )

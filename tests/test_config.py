@@ -7,13 +7,19 @@ from typing import Any
 
 import pytest
 
-from components.config import PROJECT_KEYS, SECRET_KEYS, ConfigError, StackConfig, parse_config
+from components.config import (
+    SECRET_KEYS,
+    ConfigError,
+    StackConfig,
+    StackKeys,
+    parse_config,
+    project_key_type,
+)
 from tools.stack_config import load_stack_settings, read_project
 
 
 def dev_raw() -> dict[str, Any]:
-    settings = load_stack_settings("dev")
-    return {key: settings.raw(key) for key in PROJECT_KEYS}
+    return load_stack_settings("dev").project_values()
 
 
 def parse(
@@ -53,15 +59,16 @@ def test_dev_stack_parses_to_the_seed_setup() -> None:
 
 def test_pulumi_yaml_declares_every_key_with_type_default_and_description() -> None:
     declared = read_project()["config"]
-    assert set(declared) == set(PROJECT_KEYS) | set(SECRET_KEYS)
-    for key, kind in PROJECT_KEYS.items():
+    keys = [str(field.alias) for field in StackKeys.model_fields.values()]
+    assert set(declared) == set(keys)
+    assert not set(declared) & set(SECRET_KEYS)
+    for key in keys:
         entry = declared[key]
-        assert entry["type"] == ("array" if kind == "array" else kind), key
+        assert entry["type"] == project_key_type(key), key
         assert "default" in entry, key
         assert len(entry["description"]) > 20, key
-        if kind == "array":
+        if entry["type"] == "array":
             assert "type" in entry["items"], key
-    assert declared["hfToken"]["secret"] is True
 
 
 BAD_INPUTS = [
@@ -94,7 +101,7 @@ BAD_INPUTS = [
     ("gpuNodeGroup.maxSize", 0, "gpuNodeGroup.maxSize: 0 must be at least 1"),
     ("dataNodeGroup.minSize", -1, "dataNodeGroup.minSize: -1 must be at least 1"),
     ("gpuNodeGroup.rootDiskGiB", 20, "gpuNodeGroup.rootDiskGiB: 20 must be at least 100"),
-    ("models.0.sizeGiB", 0, "models[0].sizeGiB: 0.0 must be greater than 0"),
+    ("models.0.sizeGiB", 0, "models[0].sizeGiB: 0 must be greater than 0"),
     (
         "modelBucket.name",
         "My_Bucket",
@@ -159,7 +166,8 @@ BAD_INPUTS = [
     (
         "models.0.resources.cpu",
         "40",
-        "models[0].resources.cpu: 40 CPUs do not fit a g5.8xlarge (32 vCPUs)",
+        "models[0].resources.cpu: 40 CPUs do not fit a g5.8xlarge (32 vCPUs, 31825m "
+        "allocatable after kubelet reservations and DaemonSets)",
     ),
     (
         "models.0.resources.gpu",
@@ -192,11 +200,16 @@ def test_bad_input_is_refused_with_its_message(path: str, value: Any, message: s
     assert message in problems(with_change(path, value))
 
 
-@pytest.mark.parametrize("region", ["eu-central", "EU-CENTRAL-1", "mars-north-1x", None])
-def test_unknown_region_format(region: str | None) -> None:
-    shown = "None" if region is None else f'"{region}"'
+@pytest.mark.parametrize("region", ["eu-central", "EU-CENTRAL-1", "mars-north-1x"])
+def test_unknown_region_format(region: str) -> None:
     assert problems(dev_raw(), region=region) == [
-        f"aws:region: {shown} is not an AWS region like eu-central-1"
+        f'aws:region: "{region}" is not an AWS region like eu-central-1'
+    ]
+
+
+def test_missing_region() -> None:
+    assert problems(dev_raw(), region=None) == [
+        "aws:region: is not set; set it with `pulumi config set aws:region <region>`"
     ]
 
 
@@ -258,3 +271,170 @@ def test_missing_key_says_defaults_come_from_pulumi_yaml() -> None:
     assert "knative: is missing; it has a default in Pulumi.yaml, run through the CLI" in problems(
         raw
     )
+
+
+UNKNOWN_KEYS = [
+    ("gpuNodeGrup", {}, 'gpuNodeGrup: is not a known key; did you mean "gpuNodeGroup"?'),
+    ("modelBuckett", {}, 'modelBuckett: is not a known key; did you mean "modelBucket"?'),
+    (
+        "modelBucket.protcet",
+        True,
+        'modelBucket.protcet: is not a known key; did you mean "protect"?',
+    ),
+    (
+        "models.0.hfRevison",
+        "v2",
+        'models[0].hfRevison: is not a known key; did you mean "hfRevision"?',
+    ),
+    (
+        "models.0.resources.gpus",
+        1,
+        'models[0].resources.gpus: is not a known key; did you mean "gpu"?',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"), UNKNOWN_KEYS, ids=[u[0] for u in UNKNOWN_KEYS]
+)
+def test_unknown_key_is_refused_with_the_closest_known_one(
+    path: str, value: Any, message: str
+) -> None:
+    assert problems(with_change(path, value)) == [message]
+
+
+def test_unknown_key_in_a_second_model_names_its_index() -> None:
+    raw = dev_raw()
+    second = copy.deepcopy(raw["models"][0]) | {"name": "second", "s3Prefix": "models/second"}
+    second["hfRevison"] = "v2"
+    raw["models"].append(second)
+    raw["modelCache"]["quotaGiB"] = 110
+    assert problems(raw) == ['models[1].hfRevison: is not a known key; did you mean "hfRevision"?']
+
+
+def test_unknown_key_without_a_close_one_lists_the_known_keys() -> None:
+    found = problems(with_change("knative.zzz", 1))
+    assert found == [
+        "knative.zzz: is not a known key; known keys: progressDeadlineSeconds, "
+        "scaleToZeroGracePeriodSeconds, domain"
+    ]
+
+
+def test_partial_object_is_completed_from_the_documented_defaults() -> None:
+    # `pulumi config set --path knative.domain llm.example.org` on a stack without `knative`
+    # stores only that field; the rest comes from the defaults Pulumi.yaml documents.
+    config = parse(with_change("knative", {"domain": "llm.example.org"}))
+    declared = read_project()["config"]["knative"]["default"]
+    assert config.knative.domain == "llm.example.org"
+    assert config.knative.progress_deadline_seconds == declared["progressDeadlineSeconds"]
+    data = parse(with_change("dataNodeGroup", {"cacheVolumeGiB": 200})).data_node_group
+    assert data.cache_volume_gib == 200
+    assert (
+        data.instance_type == read_project()["config"]["dataNodeGroup"]["default"]["instanceType"]
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["dataNodeGroup", "gpuNodeGroup", "modelCache", "modelBucket", "knative"]
+)
+def test_object_defaults_match_pulumi_yaml(key: str) -> None:
+    declared = read_project()["config"][key]["default"]
+    completed = parse(with_change(key, {}))
+    field = next(f for f, info in StackKeys.model_fields.items() if info.alias == key)
+    assert getattr(completed, field).model_dump(by_alias=True) == declared
+
+
+def test_numbers_are_accepted_where_a_quantity_is_expected() -> None:
+    raw = with_change("models.0.resources", {"cpu": 16, "memory": 48 * 2**30, "gpu": 1})
+    resources = parse(raw).models[0].resources
+    assert (resources.cpu, resources.memory) == ("16", "51539607552")
+    assert parse(with_change("models.0.resources.cpu", 15.5)).models[0].resources.cpu == "15.5"
+    assert problems(with_change("models.0.resources.cpu", "lots")) == [
+        'models[0].resources.cpu: "lots" is not a Kubernetes quantity like 24 or 4Gi'
+    ]
+
+
+def test_empty_model_entry_names_each_required_field() -> None:
+    assert problems(with_change("models", [{}])) == [
+        "models[0].name: is required",
+        "models[0].s3Prefix: is required",
+        "models[0].sizeGiB: is required",
+        "models[0].resources: is required",
+    ]
+    assert problems(with_change("models", [])) == ["models: must list at least one model"]
+
+
+@pytest.mark.parametrize("path", ["/var/lib/kubelet/cache", "/mnt", "mnt/cache", "/mnt/../etc"])
+def test_cache_path_must_be_below_mnt(path: str) -> None:
+    assert problems(with_change("modelCache.path", path)) == [
+        f'modelCache.path: "{path}" must be an absolute directory below /mnt'
+    ]
+
+
+def test_cache_path_is_normalised() -> None:
+    assert parse(with_change("modelCache.path", "/mnt/ssd0/cache/")).model_cache.path == (
+        "/mnt/ssd0/cache"
+    )
+
+
+def test_memory_is_compared_with_what_the_node_can_allocate() -> None:
+    # 126Gi is less than a g5.8xlarge's 128 GiB but more than its allocatable memory:
+    # 131072 Mi - (11 x 234 max pods + 255) Mi kube-reserved - 100 Mi eviction = 128143 Mi.
+    assert problems(with_change("models.0.resources.memory", "126Gi")) == [
+        "models[0].resources.memory: 126Gi does not fit a g5.8xlarge (128 GiB, 128143Mi "
+        "allocatable after kubelet reservations and eviction)"
+    ]
+    assert parse(with_change("models.0.resources.memory", "125Gi"))
+
+
+def test_weights_must_fit_the_gpu_memory_vllm_may_use() -> None:
+    assert problems(with_change("models.0.sizeGiB", 23)) == [
+        "models[0].sizeGiB: 23 GiB of weights do not fit 1 x A10G (24 GiB) at "
+        "--gpu-memory-utilization 0.95 = 22.8 GiB"
+    ]
+
+
+def test_gpu_memory_utilization_must_be_a_fraction() -> None:
+    raw = with_change("models.0.vllmArgs", ["--gpu-memory-utilization=1.5"])
+    assert problems(raw) == [
+        'models[0].vllmArgs: "--gpu-memory-utilization=1.5": vLLM takes a fraction of GPU '
+        "memory in (0, 1]"
+    ]
+
+
+def test_max_replicas_must_fit_the_gpu_node_group() -> None:
+    assert problems(with_change("models.0.maxReplicas", 3)) == [
+        "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodeGroup.maxSize 2 x 1 GPU "
+        "per g5.8xlarge = 2 GPUs"
+    ]
+
+
+def test_always_on_replicas_must_fit_at_once() -> None:
+    raw = with_change("models.0.minReplicas", 1)
+    raw["gpuNodeGroup"] |= {"maxSize": 1, "desiredSize": 1}
+    assert problems(raw) == [
+        "models: the minReplicas of all models (baselines included) need 2 GPUs at once; "
+        "gpuNodeGroup.maxSize 1 x 1 GPU per g5.8xlarge = 1"
+    ]
+
+
+def test_sts_session_arn_is_refused_for_access_entries() -> None:
+    arn = "arn:aws:sts::123456789012:assumed-role/platform-admins/jane"
+    assert problems(with_change("clusterAdminArns", [arn])) == [
+        f'clusterAdminArns[0]: "{arn}" is an STS session, which EKS access entries refuse; '
+        "use the role ARN (arn:aws:iam::<account>:role/<path/>platform-admins)"
+    ]
+
+
+def test_an_admin_arn_listed_twice_is_refused() -> None:
+    arn = "arn:aws:iam::123456789012:role/admins"
+    assert problems(with_change("clusterAdminArns", [arn, arn])) == [
+        f'clusterAdminArns: "{arn}" is listed twice; EKS takes one access entry per ARN'
+    ]
+
+
+def test_plaintext_hf_token_is_refused() -> None:
+    raw = dev_raw() | {"hfToken": "hf_plain"}
+    assert problems(raw) == [
+        "hfToken: is stored in plain text; set it with `pulumi config set --secret hfToken <value>`"
+    ]

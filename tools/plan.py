@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import re
 import runpy
@@ -28,6 +29,7 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
+from components.config import ConfigError
 from tools.stack_config import ROOT, SECRET_PLACEHOLDER, load_stack_settings
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -69,7 +71,7 @@ class Registration:
             "custom": self.custom,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
-            "inputs": self.inputs,
+            "inputs": canonical(self.inputs),
             "secretPaths": self.secret_paths,
         }
 
@@ -245,10 +247,51 @@ def _k8s_kind(typ: str) -> str | None:
     return match.group(2) if match else None
 
 
+def creation_order(registrations: list[Registration]) -> list[Registration]:
+    """Registrations in dependency order (parents and dependencies first), ties broken by URN.
+
+    The engine registers resources as their inputs resolve, so the raw order changes from run to
+    run; this order is a function of the graph alone, so two plans diff cleanly.
+    """
+    by_urn = {reg.urn: reg for reg in registrations}
+    waits_on = {
+        reg.urn: {u for u in [reg.parent, *reg.dependencies] if u in by_urn and u != reg.urn}
+        for reg in registrations
+    }
+    ready = [urn for urn, deps in waits_on.items() if not deps]
+    heapq.heapify(ready)
+    ordered: list[Registration] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for other, deps in waits_on.items():
+            if urn in deps:
+                deps.discard(urn)
+                if not deps:
+                    heapq.heappush(ready, other)
+    leftover = sorted(set(by_urn) - {reg.urn for reg in ordered})  # a cycle: keep URN order
+    return ordered + [by_urn[urn] for urn in leftover]
+
+
+_LEADING_KEYS = ("apiVersion", "kind", "metadata", "spec")
+
+
+def canonical(value: Any) -> Any:
+    """Mappings with Kubernetes' usual leading keys (apiVersion, kind, metadata, spec) first and
+    the rest sorted, at every level; lists keep their order (it can matter)."""
+    if isinstance(value, dict):
+        keys = [k for k in _LEADING_KEYS if k in value]
+        keys += sorted(k for k in value if k not in _LEADING_KEYS)
+        return {k: canonical(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def manifest_documents(
     registrations: list[Registration],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file stem, document) for each Kubernetes object and Helm release, in registration order."""
+    """(file stem, document) for each Kubernetes object and Helm release, in the given order."""
     index = 0
     for reg in registrations:
         kind = _k8s_kind(reg.type)
@@ -263,11 +306,11 @@ def manifest_documents(
                 "chart": inputs.get("chart"),
                 "version": inputs.get("version"),
                 "repository": repo,
-                "values": inputs.get("values", {}),
+                "values": canonical(inputs.get("values", {})),
             }
             namespace, name = document["namespace"], document["helmRelease"]
         else:
-            document = {k: v for k, v in inputs.items() if k in _OBJECT_FIELDS}
+            document = canonical({k: v for k, v in inputs.items() if k in _OBJECT_FIELDS})
             metadata = inputs.get("metadata", {})
             namespace, name = metadata.get("namespace", ""), metadata.get("name", reg.name)
         index += 1
@@ -309,11 +352,12 @@ def write_plan(
     if out.exists():
         shutil.rmtree(out)
     (out / "manifests").mkdir(parents=True)
+    registrations = creation_order(registrations)
     document = {
         "project": project,
         "stack": stack,
         "resources": [r.as_json() for r in registrations],
-        "outputs": outputs,
+        "outputs": canonical(outputs),
     }
     (out / "resources.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
     for stem, manifest in manifest_documents(registrations):
@@ -321,14 +365,13 @@ def write_plan(
     (out / "graph.dot").write_text(graph_dot(registrations))
 
 
-def _parse_sets(values: list[str]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
+def _parse_sets(values: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"--set {item!r}: use KEY=VALUE (VALUE as YAML/JSON)")
-        decoded = yaml.safe_load(value)
-        parsed[key] = decoded if isinstance(decoded, str) else json.dumps(decoded)
+        parsed[key] = yaml.safe_load(value)
     return parsed
 
 
@@ -354,17 +397,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = load_stack_settings(
-        args.stack, stack_file=args.stack_file, secret_value=args.secret_value
-    )
-    config = dict(settings.config)
-    secret_keys = list(settings.secret_keys)
-    for key, value in _parse_sets(args.set).items():
-        config[key if ":" in key else f"{settings.project}:{key}"] = value
-    for key, value in _parse_sets(args.secret).items():
-        full = key if ":" in key else f"{settings.project}:{key}"
-        config[full] = value
-        secret_keys.append(full)
+    try:
+        settings = load_stack_settings(
+            args.stack,
+            stack_file=args.stack_file,
+            secret_value=args.secret_value,
+            overrides=_parse_sets(args.set),
+            secrets={k: str(v) for k, v in _parse_sets(args.secret).items()},
+        )
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"plan: {problem}", file=sys.stderr)
+        return 2
+    config, secret_keys = dict(settings.config), list(settings.secret_keys)
 
     import pulumi
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import re
 from datetime import UTC, datetime
@@ -29,8 +28,8 @@ def dev_config() -> Any:
 
 
 def _with_gpu(config: Any, **changes: Any) -> Any:
-    return dataclasses.replace(
-        config, gpu_node_group=dataclasses.replace(config.gpu_node_group, **changes)
+    return config.model_copy(
+        update={"gpu_node_group": config.gpu_node_group.model_copy(update=changes)}
     )
 
 
