@@ -6,29 +6,22 @@ import pulumi_aws as aws
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
-from components.image_mirror import ImageMirror
+from components.image_mirror import ImageMirror, MirrorSettings
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.platform import PlatformArgs, ServingPlatform
-from components.registry_mirror import RegistryMirror, RegistryMirrorArgs, load_mirror_settings
+from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
 from components.serving import ModelServing, ModelServingArgs
 from components.staging import ModelStaging, StagingArgs
 
-# Refuse bad configuration before any resource is registered, every problem at once.
-problems: list[str] = []
 try:
     config = load_config()
 except ConfigError as error:
-    problems.extend(error.problems)
-try:
-    mirror_settings = load_mirror_settings()
-except ConfigError as error:
-    problems.extend(error.problems)
-if problems:
+    # Refuse bad configuration before any resource is registered, one line per problem.
     raise pulumi.RunError(
-        f"invalid stack configuration ({len(problems)} problems):\n" + "\n".join(problems)
-    )
+        f"invalid stack configuration ({len(error.problems)} problems):\n" + str(error)
+    ) from None
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -41,8 +34,8 @@ cluster = Cluster(
     ),
 )
 mirror = ImageMirror.for_stack(
-    mirror_settings,
-    aws.get_caller_identity().account_id if mirror_settings.enabled else "",
+    MirrorSettings.of(config),
+    aws.get_caller_identity().account_id if config.image_mirror else "",
     config.region,
     config.name,
 )

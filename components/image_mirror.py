@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from components import versions
 
+if TYPE_CHECKING:
+    from components.config import StackConfig
+
 PULL_THROUGH_PREFIX_MAX = 30
 """ecrRepositoryPrefix is 2-30 characters (ECR API Reference, CreatePullThroughCacheRule)."""
-CREDENTIAL_ARN = re.compile(
-    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/[\w/+=.@-]+$"
-)
-"""ECR accepts only secrets named `ecr-pullthroughcache/...` (API Reference, credentialArn)."""
 
 
 @dataclass(frozen=True)
@@ -66,37 +64,14 @@ class MirrorSettings:
     github_credential_arn: str = ""
     """Same for ghcr.io (GitHub needs a credential too); no image on the GPU path needs it."""
 
-
-def settings_problems(raw: Mapping[str, Any]) -> list[str]:
-    """One line per bad `imageMirror*` value, naming the key and what is allowed."""
-    problems = []
-    enabled = raw.get("imageMirror", True)
-    if not isinstance(enabled, bool):
-        problems.append(f"imageMirror: {_show(enabled)} must be true or false")
-    for key in ("dockerHubCredentialArn", "githubCredentialArn"):
-        value = raw.get(key, "")
-        if not isinstance(value, str) or (value and not CREDENTIAL_ARN.match(value)):
-            problems.append(
-                f"{key}: {_show(value)} must be empty or the ARN of a Secrets Manager secret named "
-                "ecr-pullthroughcache/<name> (ECR refuses other names)"
-            )
-    return problems
-
-
-def _show(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
-
-
-def settings_from_raw(raw: Mapping[str, Any]) -> MirrorSettings:
-    """MirrorSettings from raw config values, or ValueError with every problem."""
-    problems = settings_problems(raw)
-    if problems:
-        raise ValueError("\n".join(problems))
-    return MirrorSettings(
-        enabled=bool(raw.get("imageMirror", True)),
-        docker_hub_credential_arn=str(raw.get("dockerHubCredentialArn", "")),
-        github_credential_arn=str(raw.get("githubCredentialArn", "")),
-    )
+    @classmethod
+    def of(cls, config: StackConfig) -> MirrorSettings:
+        """The `imageMirror`, `dockerHubCredentialArn` and `githubCredentialArn` keys."""
+        return cls(
+            enabled=config.image_mirror,
+            docker_hub_credential_arn=config.docker_hub_credential_arn,
+            github_credential_arn=config.github_credential_arn,
+        )
 
 
 @dataclass(frozen=True)

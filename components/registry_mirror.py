@@ -12,22 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import ConfigError, StackConfig
+from components.config import StackConfig
 from components.iam_policies import irsa_trust_policy
 from components.image_mirror import (
     GPU_PATH_IMAGES,
     MIRRORED_ELSEWHERE,
     CopySpec,
     ImageMirror,
-    MirrorSettings,
-    settings_from_raw,
 )
 from components.manifests.image_copy_job import (
     CopyJobSpec,
@@ -39,8 +36,6 @@ from components.manifests.image_copy_job import (
 )
 from components.naming import data_node_labels, tags
 
-MIRROR_KEYS = ("imageMirror", "dockerHubCredentialArn", "githubCredentialArn")
-"""Config keys of the image mirror (declared here until the config model takes them over)."""
 COPY_NAMESPACE = "image-mirror"
 COPIER_SERVICE_ACCOUNT = "image-copier"
 
@@ -55,22 +50,6 @@ class RegistryMirrorArgs:
     """Roles of every node that may pull through a cache rule (node groups, Karpenter)."""
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
-
-
-def load_mirror_settings() -> MirrorSettings:
-    """The mirror's settings from `pulumi.Config`, or ConfigError naming each bad key."""
-    config = pulumi.Config()
-    raw: dict[str, Any] = {}
-    for key in MIRROR_KEYS:
-        value = config.get(key)
-        if value is not None:
-            raw[key] = (
-                {"true": True, "false": False}.get(value, value) if key == "imageMirror" else value
-            )
-    try:
-        return settings_from_raw(raw)
-    except ValueError as error:
-        raise ConfigError(str(error).splitlines()) from None
 
 
 def image_waits(

@@ -162,15 +162,19 @@ def test_objects_that_pull_wait_for_their_images(plans: Callable[[str], Plan]) -
 
 
 def test_bad_mirror_settings_stop_the_program_before_any_resource(scratch: Path) -> None:
-    result = run_plan(
-        scratch,
-        sets={"imageMirror": "sometimes", "dockerHubCredentialArn": "docker-hub-token"},
-    )
+    result = run_plan(scratch, sets={"dockerHubCredentialArn": "docker-hub-token"})
     assert isinstance(result, PlanFailure) and result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "invalid stack configuration (2 problems):",
-        'imageMirror: "sometimes" must be true or false',
+        "invalid stack configuration (1 problems):",
         'dockerHubCredentialArn: "docker-hub-token" must be empty or the ARN of a Secrets '
         "Manager secret named ecr-pullthroughcache/<name> (ECR refuses other names)",
     ]
     assert not (scratch / "resources.json").exists()
+
+
+def test_a_non_boolean_image_mirror_is_refused_as_the_cli_would(scratch: Path) -> None:
+    result = run_plan(scratch, sets={"imageMirror": "sometimes"})
+    assert isinstance(result, PlanFailure) and result.returncode == 2
+    assert result.stderr.strip() == (
+        "plan: Stack 'dev' with configuration key 'imageMirror' must be of type 'boolean'"
+    )

@@ -13,9 +13,8 @@ from components.image_mirror import (
     ImageRef,
     MirrorSettings,
     namespace_for,
-    settings_from_raw,
-    settings_problems,
 )
+from tests.test_config import dev_raw, parse, problems, with_change
 
 ACCOUNT = "123456789012"
 ECR = f"{ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com"
@@ -56,34 +55,36 @@ def test_digest_only_and_unpinned_references() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "problem"),
+    ("key", "value", "problem"),
     [
-        ({"imageMirror": "maybe"}, 'imageMirror: "maybe" must be true or false'),
-        ({"imageMirror": 1}, "imageMirror: 1 must be true or false"),
+        ("imageMirror", "sometimes", 'imageMirror: must be true or false, got "sometimes"'),
+        ("imageMirror", 1, "imageMirror: must be true or false, got 1"),
         (
-            {"dockerHubCredentialArn": f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT}:secret:hub"},
+            "dockerHubCredentialArn",
+            f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT}:secret:hub",
             f'dockerHubCredentialArn: "arn:aws:secretsmanager:eu-central-1:{ACCOUNT}:secret:hub" '
             "must be empty or the ARN of a Secrets Manager secret named "
             "ecr-pullthroughcache/<name> (ECR refuses other names)",
         ),
         (
-            {"githubCredentialArn": "ecr-pullthroughcache/github"},
+            "githubCredentialArn",
+            "ecr-pullthroughcache/github",
             'githubCredentialArn: "ecr-pullthroughcache/github" must be empty or the ARN of a '
             "Secrets Manager secret named ecr-pullthroughcache/<name> (ECR refuses other names)",
         ),
+        ("dockerHubCredentialArn", 7, "dockerHubCredentialArn: must be a string, got 7"),
     ],
 )
-def test_bad_settings_are_refused_with_one_line_each(raw: dict, problem: str) -> None:
-    assert settings_problems(raw) == [problem]
-    with pytest.raises(ValueError, match="must be"):
-        settings_from_raw(raw)
+def test_bad_mirror_keys_are_refused_with_one_line_each(
+    key: str, value: object, problem: str
+) -> None:
+    assert problems(with_change(key, value)) == [problem]
 
 
 def test_default_settings_turn_the_mirror_on_without_credentials() -> None:
-    assert settings_from_raw({}) == MirrorSettings(True, "", "")
-    assert settings_from_raw({"dockerHubCredentialArn": SECRET}).docker_hub_credential_arn == (
-        SECRET
-    )
+    assert MirrorSettings.of(parse(dev_raw())) == MirrorSettings(True, "", "")
+    with_secret = parse(with_change("dockerHubCredentialArn", SECRET))
+    assert MirrorSettings.of(with_secret).docker_hub_credential_arn == SECRET
 
 
 def test_namespace_fits_the_pull_through_prefix_limit() -> None:

@@ -21,7 +21,6 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import boto3
@@ -30,9 +29,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from botocore.parsers import ResponseParserError
 
 from components.config import StackConfig
-from components.image_mirror import MirrorSettings, settings_from_raw
+from components.image_mirror import MirrorSettings
 from components.instance_types import CATALOGUE
-from tools.stack_config import add_stack_arguments, load_config_for_tool, load_stack_settings
+from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -623,30 +622,10 @@ def check_docker_hub_credential(clients: AwsClients, mirror: MirrorSettings) -> 
     return Check(name, "pass", f"dockerHubCredentialArn: {arn} is readable and complete")
 
 
-def mirror_settings_for(stack: str, stack_file: Path | None) -> MirrorSettings | str:
-    """The stack's image mirror settings, or the problems as one string."""
-    settings = load_stack_settings(stack, stack_file=stack_file)
-    raw = {
-        key: value
-        for key in ("imageMirror", "dockerHubCredentialArn", "githubCredentialArn")
-        if (value := settings.raw(key)) is not None
-    }
-    if isinstance(raw.get("imageMirror"), str):
-        raw["imageMirror"] = {"true": True, "false": False}.get(
-            raw["imageMirror"], raw["imageMirror"]
-        )
-    try:
-        return settings_from_raw(raw)
-    except ValueError as error:
-        return str(error)
-
-
 # --- the command -----------------------------------------------------------------------------
 
 
-def run_checks(
-    clients: AwsClients, config: StackConfig, mirror: MirrorSettings | None = None
-) -> list[Check]:
+def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
     """Every check for one stack, in the order a reader fixes them."""
     credentials = check_credentials(clients)
     if credentials.status == "fail":
@@ -670,7 +649,7 @@ def run_checks(
     checks.append(check_eks_version(clients, config.kubernetes_version))
     checks.append(check_bucket_name(clients, config.model_bucket.name))
     checks.append(check_permissions(clients))
-    checks.append(check_docker_hub_credential(clients, mirror or MirrorSettings()))
+    checks.append(check_docker_hub_credential(clients, MirrorSettings.of(config)))
     return checks
 
 
@@ -746,11 +725,6 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     config = load_config_for_tool("preflight", args.stack, args.stack_file)
     if config is None:
         return 2
-    mirror = mirror_settings_for(args.stack, args.stack_file)
-    if isinstance(mirror, str):
-        for problem in mirror.splitlines():
-            print(f"preflight: {problem}", file=sys.stderr)
-        return 2
     try:
         session = boto3.Session(profile_name=args.profile)
     except ProfileNotFound as error:
@@ -762,7 +736,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         endpoint_url=args.endpoint_url,
         service_endpoints=dict(args.service_endpoint),
     )
-    checks = run_checks(clients, config, mirror)
+    checks = run_checks(clients, config)
     render(checks, out)
     return 1 if any(check.status == "fail" for check in checks) else 0
 
