@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install plan test lint unit preview up destroy preflight bucket clean
+.PHONY: install plan test lint unit preview up destroy preflight bucket clean pulumi-cli
 
 install: $(STAMP)
 
@@ -34,19 +34,36 @@ lint: install
 preflight: install
 	$(BIN)/python -m tools.preflight --stack $(STACK)
 
-preview: install
+## The Pulumi CLI runs preview/up/destroy; say how to get it instead of "command not found".
+pulumi-cli:
+	@command -v pulumi >/dev/null 2>&1 || { \
+	  echo "make: the Pulumi CLI is not installed (needed for preview, up, destroy, bucket)."; \
+	  echo "Install it: curl -fsSL https://get.pulumi.com | sh   (https://www.pulumi.com/docs/install/)"; \
+	  echo "then log in to a backend: pulumi login (or pulumi login --local)."; \
+	  exit 127; }
+
+preview: install pulumi-cli
 	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff
 
 ## With `staging: none`: create only the model bucket (and its hardening) so the models can be
-## uploaded before the first full `make up` preloads them into the cache.
-BUCKET_URN := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore$$aws:s3/bucket:Bucket
-bucket: install
-	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(BUCKET_URN)**'
+## uploaded before the first full `make up` preloads them into the cache. The engine skips the
+## create of an untargeted resource and refuses a targeted one whose parent is such a skipped
+## create (pulumi/pulumi:pkg/resource/deploy/step_generator.go@v3.259.0, "untargeted create"),
+## so the ModelStore component that parents the bucket is targeted too. `**` matches any
+## characters, `*` any but ':' (pkg/resource/deploy/deployment.go@v3.259.0 getMatcher); a URN's
+## type is its parent's full type chain, the root stack left out (same file, generateURN).
+MODEL_STORE_URN := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore::models
+BUCKET_URNS := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore$$aws:s3/bucket:Bucket**
+bucket: install pulumi-cli
+	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)'
 
-up: install
+up: install pulumi-cli
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK)
 
-destroy: install
+## Refuses a stack whose config turns protect on (see tools/deploy_guard.py for why);
+## ALLOW_PROTECTED=yes deletes the unprotected part anyway.
+destroy: install pulumi-cli
+	$(BIN)/python -m tools.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
 	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK)
 
 clean:

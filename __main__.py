@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
+from components.cache_throughput import plan_report
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
@@ -22,6 +23,11 @@ except ConfigError as error:
     raise pulumi.RunError(
         f"invalid stack configuration ({len(error.problems)} problems):\n" + str(error)
     ) from None
+
+# Seconds the cache needs to feed each model to one GPU node (issue 12); printed by `make plan`.
+cache_throughput = plan_report(config)
+for warning in cache_throughput["warnings"]:
+    pulumi.log.warn(warning)
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -132,3 +138,4 @@ pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
 pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.hosts, platform.ingress_hostname)
 )
+pulumi.export("cacheThroughput", cache_throughput)

@@ -33,6 +33,15 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import config_rules as rules
+from components.cache_validation import (
+    GP3_MAX_IOPS,
+    GP3_MAX_SIZE_GIB,
+    GP3_MAX_THROUGHPUT_MIBPS,
+    GP3_MIN_IOPS,
+    GP3_MIN_THROUGHPUT_MIBPS,
+    gp3_problems,
+    mem_tier_problems,
+)
 from components.config_rules import (
     REGION,
     Bool,
@@ -109,9 +118,12 @@ class DataNodeGroupConfig(_Scaling):
     desired_size: Annotated[Int, Field(ge=1)] = 3
     max_size: Annotated[Int, Field(ge=1)] = 3
     root_disk_gib: Annotated[Int, Field(ge=20)] = 50
-    cache_volume_gib: Annotated[Int, Field(ge=1)] = 120
-    cache_volume_iops: Annotated[Int, Field(ge=3000, le=16000)] = 3000  # gp3's range
-    cache_volume_throughput_mibps: Annotated[Int, Field(ge=125, le=1000)] = 250  # gp3's range
+    # gp3's ranges (components/cache_validation.py); the ratios between them are cross checks.
+    cache_volume_gib: Annotated[Int, Field(ge=1, le=GP3_MAX_SIZE_GIB)] = 120
+    cache_volume_iops: Annotated[Int, Field(ge=GP3_MIN_IOPS, le=GP3_MAX_IOPS)] = 3000
+    cache_volume_throughput_mibps: Annotated[
+        Int, Field(ge=GP3_MIN_THROUGHPUT_MIBPS, le=GP3_MAX_THROUGHPUT_MIBPS)
+    ] = 250
 
 
 class GpuNodeGroupConfig(_Scaling):
@@ -132,6 +144,9 @@ class ModelCacheConfig(Settings):
     high_watermark: Num = 0.95
     low_watermark: Num = 0.7
     fuse_clean_policy: Annotated[Str, one_of("OnDemand", "OnRuntimeDeleted")] = "OnDemand"
+    # "SSD": the gp3 cache volume at `path`; "MEM": worker memory (components/cache_throughput.py
+    # says how fast each feeds a GPU node).
+    medium: Annotated[Str, one_of("SSD", "MEM")] = "SSD"
 
     @model_validator(mode="after")
     def _watermarks(self) -> ModelCacheConfig:
@@ -331,8 +346,16 @@ def _cross_checks(c: StackConfig) -> list[str]:
     problems: list[str] = []
     node = CATALOGUE[c.gpu_node_group.instance_type]
     allocatable = allocatable_for_pods(node)
-    workers, cache = c.data_node_group.desired_size, c.model_cache
-    if cache.quota_gib > c.data_node_group.cache_volume_gib:
+    data, workers, cache = c.data_node_group, c.data_node_group.desired_size, c.model_cache
+    problems += gp3_problems(
+        "dataNodeGroup",
+        data.cache_volume_gib,
+        data.cache_volume_iops,
+        data.cache_volume_throughput_mibps,
+    )
+    if cache.medium == "MEM":
+        problems += mem_tier_problems(data.instance_type, cache.quota_gib)
+    elif cache.quota_gib > data.cache_volume_gib:
         problems.append(
             f"modelCache.quotaGiB: {cache.quota_gib} GiB does not fit the data nodes' cache "
             f"volume (dataNodeGroup.cacheVolumeGiB = {c.data_node_group.cache_volume_gib})"

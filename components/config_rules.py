@@ -24,7 +24,7 @@ DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
 _S3_PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-HF_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HF_REPO = re.compile(r"(^$)|^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # empty: no Hub source
 DOMAIN = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
 # EKS access entries take IAM role and user ARNs; an STS assumed-role session ARN is refused
 # ("You can't use the STS session principal type with access entries"), and one ARN can be in
@@ -51,11 +51,12 @@ def problem(message: str) -> PydanticCustomError:
     return PydanticCustomError("config", message)
 
 
-def rule(ok: Callable[[Any], bool], message: str) -> AfterValidator:
-    """A check whose failure reads `<key>: <message>`; "{value}" in it shows the bad value."""
+def rule(ok: Callable[[Any], bool] | re.Pattern[str], message: str) -> AfterValidator:
+    """A check (a predicate or a pattern the whole value must match) whose failure reads
+    `<key>: <message>`; "{value}" in the message shows the bad value."""
 
     def check(value: Any) -> Any:
-        if not ok(value):
+        if not (ok.fullmatch(value) if isinstance(ok, re.Pattern) else ok(value)):
             raise problem(message.replace("{value}", show(value)))
         return value
 
@@ -87,7 +88,7 @@ Str = StrictStr
 Quantity = Annotated[
     StrictStr,
     BeforeValidator(_number_to_text),
-    rule(lambda v: bool(_QUANTITY.match(v)), "{value} is not a Kubernetes quantity like 24 or 4Gi"),
+    rule(_QUANTITY, "{value} is not a Kubernetes quantity like 24 or 4Gi"),
 ]
 
 
@@ -196,7 +197,7 @@ def as_float(text: str) -> float:
 KubeName = Annotated[
     Str,
     rule(
-        lambda v: bool(DNS1035.match(v)),
+        DNS1035,
         "{value} is not a valid Kubernetes name: lowercase letters, digits and '-', "
         "starting with a letter",
     ),
@@ -204,23 +205,15 @@ KubeName = Annotated[
 Namespace = Annotated[
     Str,
     rule(
-        lambda v: bool(DNS1035.match(v)) and len(v) <= 63,
+        re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"),
         "{value} is not a valid Kubernetes namespace name",
     ),
 ]
-HfRepo = Annotated[
-    Str,
-    rule(
-        lambda v: not v or bool(HF_REPO.match(v)),
-        "{value} is not a Hugging Face repo id like org/name",
-    ),
-]
-Domain = Annotated[
-    Str, rule(lambda v: bool(DOMAIN.match(v)), "{value} is not a DNS domain like example.com")
-]
+HfRepo = Annotated[Str, rule(HF_REPO, "{value} is not a Hugging Face repo id like org/name")]
+Domain = Annotated[Str, rule(DOMAIN, "{value} is not a DNS domain like example.com")]
 Cidr = Annotated[Str, rule(is_cidr, "{value} is not a CIDR block")]
 VllmArg = Annotated[
-    Str, rule(lambda v: v.startswith("--"), "{value} must be a --flag or --flag=value string")
+    Str, rule(re.compile(r"--.+"), "{value} must be a --flag or --flag=value string")
 ]
 
 

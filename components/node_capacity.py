@@ -36,6 +36,17 @@ MAX_PODS: dict[str, int] = {
     "g6e.12xlarge": 292,
     **dict.fromkeys(("g6e.24xlarge", "g6e.48xlarge"), 492),
     "p5.48xlarge": 100,
+    # Data-node types (a MEM cache tier must fit their memory): 4 ENIs x 15 IPv4 each for every
+    # one of them (aws/karpenter-provider-aws:pkg/providers/instancetype/
+    # zz_generated.vpclimits.go@1d927085), so 4 x (15 - 1) + 2 = 58 pods.
+    **dict.fromkeys(
+        (
+            f"{family}.{size}"
+            for family in ("m5n", "m5dn", "m6in", "m6idn", "c6in", "r6in", "r5n")
+            for size in ("xlarge", "2xlarge")
+        ),
+        58,
+    ),
 }
 EVICTION_HARD_MEMORY_MIB = 100
 

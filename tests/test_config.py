@@ -190,6 +190,73 @@ BAD_INPUTS = [
         'modelCache.fuseCleanPolicy: "Never" is not allowed; use one of OnDemand, OnRuntimeDeleted',
     ),
     ("staging", "rsync", 'staging: "rsync" is not allowed; use one of job, none'),
+    (
+        "modelNamespace",
+        "Models",
+        'modelNamespace: "Models" is not a valid Kubernetes namespace name',
+    ),
+    (
+        "models.0.vllmArgs",
+        ["max-model-len=1024"],
+        'models[0].vllmArgs[0]: "max-model-len=1024" must be a --flag or --flag=value string',
+    ),
+    (
+        "knative.domain",
+        "localhost",
+        'knative.domain: "localhost" is not a DNS domain like example.com',
+    ),
+    (
+        "models.0.hfRepo",
+        "llama",
+        'models[0].hfRepo: "llama" is not a Hugging Face repo id like org/name',
+    ),
+    (
+        "imdsHopLimit",
+        3,
+        "imdsHopLimit: 3 is not allowed; use one of 1 (pods cannot reach node credentials) or 2",
+    ),
+    (
+        "availabilityZoneCount",
+        1,
+        "availabilityZoneCount: 1 must be an integer from 2 to 4 (EKS needs subnets in at least "
+        "two zones)",
+    ),
+    (
+        "endpointPublicAccessCidrs",
+        ["10.0.0.0/33"],
+        'endpointPublicAccessCidrs[0]: "10.0.0.0/33" is not a CIDR block',
+    ),
+    (
+        "endpointPublicAccessCidrs",
+        [],
+        "endpointPublicAccessCidrs: must list at least one CIDR block",
+    ),
+    (
+        "clusterAdminArns",
+        ["arn:aws:iam::123456789012:group/admins"],
+        'clusterAdminArns[0]: "arn:aws:iam::123456789012:group/admins" is not an IAM role or '
+        "user ARN",
+    ),
+    (
+        "modelCache.lowWatermark",
+        0.99,
+        "modelCache: watermarks must satisfy 0 < lowWatermark < highWatermark <= 1, got 0.99, 0.95",
+    ),
+    ("models.0.minReplicas", 2, "models[0]: minReplicas 2 is greater than maxReplicas 1"),
+    (
+        "modelCache.quotaGiB",
+        130,
+        "modelCache.quotaGiB: 130 GiB does not fit the data nodes' cache volume "
+        "(dataNodeGroup.cacheVolumeGiB = 120)",
+    ),
+    (
+        "dataNodeGroup.cacheVolumeIops",
+        90000,
+        "dataNodeGroup.cacheVolumeIops: 90000 must be at most 80000",
+    ),
+    ("models.0.sizeGiB", "15", 'models[0].sizeGiB: must be a number, got "15"'),
+    ("models", {"a": 1}, 'models: must be a list, got {"a": 1}'),
+    ("knative", "fast", 'knative: must be an object, got "fast"'),
 ]
 
 

@@ -18,6 +18,7 @@ from tools.stack_config import (
     ROOT,
     cli_rule_problems,
     load_stack_settings,
+    load_typed_config,
     project_rule_problems,
     read_project,
 )
@@ -187,3 +188,46 @@ def test_current_project_declares_no_required_key() -> None:
     # Every declared key has a default, so a fresh `pulumi stack init` runs every command.
     project = copy.deepcopy(read_project())
     assert cli_rule_problems("fresh", project, {}) == []
+
+
+def test_a_stack_written_by_config_set_path_passes_both_checks(tmp_path: Path) -> None:
+    # `pulumi config set --path knative.domain llm.example.org` and
+    # `pulumi config set --path 'models[0].resources.cpu' 16` on a fresh stack: partial objects,
+    # a number where Kubernetes takes a quantity string.
+    models = copy.deepcopy(read_project()["config"]["models"]["default"])
+    models[0]["resources"]["cpu"] = 16
+    path = write(
+        tmp_path,
+        yaml.safe_dump(
+            {
+                "config": {
+                    "aws:region": "eu-central-1",
+                    "kserve-fluid:knative": {"domain": "llm.example.org"},
+                    "kserve-fluid:models": models,
+                }
+            }
+        ),
+    )
+    config = load_typed_config("t", root=tmp_path, stack_file=path)
+    assert config.knative.domain == "llm.example.org"
+    assert config.knative.progress_deadline_seconds == 1800
+    assert config.models[0].resources.cpu == "16"
+
+
+def test_a_typo_in_the_stack_file_names_the_closest_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        yaml.safe_dump(
+            {
+                "config": {
+                    "aws:region": "eu-central-1",
+                    "kserve-fluid:modelBuckett": {"protect": True},
+                }
+            }
+        ),
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_typed_config("t", root=tmp_path, stack_file=path)
+    assert caught.value.problems == [
+        'modelBuckett: is not a known key; did you mean "modelBucket"?'
+    ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -37,11 +38,13 @@ from urllib.parse import urlparse
 
 import requests
 
+from components.cache_throughput import plan_report
 from components.config import ModelConfig, StackConfig
 from components.manifests.serving import service_host
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
+SERVING_CONTAINER = "kserve-container"  # KServe's predictor container; it runs the warm-up
 COMPLETIONS_PATH = "/openai/v1/completions"
 PROMPT = "Write a poem about colors"
 MAX_TOKENS = 30
@@ -138,6 +141,72 @@ class KubernetesPodCounter:
         # A terminating pod still reports Running and still holds its GPU: it counts.
         return sum(1 for pod in pods.items if pod.status and pod.status.phase in LIVE_PHASES)
 
+    def warmup_log(self, namespace: str, inference_service: str) -> str:
+        """The serving container's log of the live pods (the warm-up runs there before vLLM)."""
+        pods = self.core_v1.list_namespaced_pod(
+            namespace, label_selector=f"{ISVC_LABEL}={inference_service}"
+        )
+        return "\n".join(
+            self.core_v1.read_namespaced_pod_log(
+                pod.metadata.name, namespace, container=SERVING_CONTAINER
+            )
+            for pod in pods.items
+            if pod.status and pod.status.phase == "Running"
+        )
+
+
+# --- weights phase (issue 12) ----------------------------------------------------------------
+
+_WARMUP_DONE = re.compile(r"^warmup level=info event=done .*?\bbytes=(\d+) seconds=([\d.]+)")
+
+
+@dataclass(frozen=True)
+class WeightsPhase:
+    """What tools/warmup.py read through the cache before the server started."""
+
+    bytes: int
+    seconds: float
+
+
+def parse_weights_phase(log: str) -> WeightsPhase | None:
+    """The last `event=done` line of tools/warmup.py's log (bytes and seconds), if any."""
+    found = None
+    for line in log.splitlines():
+        match = _WARMUP_DONE.match(line.strip())
+        if match:
+            found = WeightsPhase(int(match.group(1)), float(match.group(2)))
+    return found
+
+
+def weights_section(measured: Sequence[WeightsPhase], prediction: Mapping[str, Any] | None) -> str:
+    """The weights phase of each Fluid cold start beside the cache model's prediction for the
+    same bytes (components/cache_throughput.py: baseline and burst rate, binding limit)."""
+
+    def predicted(phase: str, size: int) -> str:
+        if not prediction:
+            return "no estimate"
+        entry = prediction[phase]
+        return f"{size / entry['bytesPerSecond']:.1f}s ({entry['binding']})"
+
+    lines = [
+        "",
+        "| Weights phase (warm-up log) | Bytes | Seconds | GB/s | Model, baseline | Model, burst |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run, phase in enumerate(measured, start=1):
+        rate = phase.bytes / phase.seconds / 1e9 if phase.seconds > 0 else 0.0
+        lines.append(
+            f"| run {run} | {phase.bytes} | {phase.seconds:.3f} | {rate:.3f} | "
+            f"{predicted('baseline', phase.bytes)} | {predicted('burst', phase.bytes)} |"
+        )
+    if not measured:
+        size = int(prediction["bytes"]) if prediction else 0
+        lines.append(
+            "| not found in the warm-up log | - | - | - | "
+            f"{predicted('baseline', size)} | {predicted('burst', size)} |"
+        )
+    return "\n".join(lines) + "\n"
+
 
 def wait_for_zero(
     counter: PodCounter,
@@ -200,6 +269,7 @@ def run_benchmark(
     http: requests.Session | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     results: list[RunResult] | None = None,
+    weights: list[WeightsPhase] | None = None,
 ) -> list[RunResult]:
     """Measure every service `runs` times, alternating services so drift hits both alike.
 
@@ -222,6 +292,12 @@ def run_benchmark(
                 f"{prefix}: total: {seconds:.3f}s, status {status}"
                 + (f" ({error})" if error else "")
             )
+            read_log = getattr(counter, "warmup_log", None)
+            if weights is not None and service.variant == "fluid" and read_log is not None:
+                phase = parse_weights_phase(read_log(service.namespace, service.name))
+                if phase is not None:
+                    weights.append(phase)
+                    log(f"{prefix}: weights phase {phase.bytes} bytes in {phase.seconds:.3f}s")
     return measured
 
 
@@ -522,6 +598,7 @@ def main(
         print(f"coldstart_bench: {error}", file=sys.stderr)
         return 2
     failure = ""
+    weights: list[WeightsPhase] = []
     try:
         run_benchmark(
             target,
@@ -531,11 +608,15 @@ def main(
             poll_s=args.poll_interval,
             request_timeout_s=args.request_timeout,
             results=results,
+            weights=weights,
         )
     except ScaleToZeroTimeout as error:
         failure = str(error)
     paths = write_reports(args.out, target, results)
-    out.write(markdown_table(target, results))
+    section = weights_section(weights, plan_report(config)["models"].get(target.model))
+    with paths[0].open("a") as table:
+        table.write(section)
+    out.write(markdown_table(target, results) + section)
     out.write("".join(f"wrote {path}\n" for path in paths))
     if failure:
         print(f"coldstart_bench: {failure}", file=sys.stderr)

@@ -30,7 +30,8 @@ import yaml
 from google.protobuf import json_format
 
 from components.config import ConfigError
-from tools.stack_config import ROOT, SECRET_PLACEHOLDER, load_stack_settings
+from tools.deploy_guard import placeholder_values
+from tools.stack_config import ROOT, SECRET_PLACEHOLDER, load_stack_settings, settings_to_config
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
@@ -410,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"plan: {problem}", file=sys.stderr)
         return 2
     config, secret_keys = dict(settings.config), list(settings.secret_keys)
+    try:
+        placeholders = placeholder_values(settings_to_config(settings))
+    except ConfigError:
+        placeholders = []  # the program reports the problems itself, before any resource
 
     import pulumi
 
@@ -427,7 +432,21 @@ def main(argv: list[str] | None = None) -> int:
     for typ, count in sorted(counts.items()):
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
+    print_cache_throughput(outputs.get("cacheThroughput"))
+    for line in placeholders:
+        print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0
+
+
+def print_cache_throughput(report: Any) -> None:
+    """The stack's `cacheThroughput` output: one line per model (components/cache_throughput.py)."""
+    if not isinstance(report, dict):
+        return
+    print(f"cache -> one GPU node ({report.get('assumption', '')}):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
+    for warning in report.get("warnings", []):
+        print(f"  warning: {warning}")
 
 
 if __name__ == "__main__":

@@ -622,6 +622,50 @@ def check_docker_hub_credential(clients: AwsClients, mirror: MirrorSettings) -> 
     return Check(name, "pass", f"dockerHubCredentialArn: {arn} is readable and complete")
 
 
+def _same_principal(admin_arn: str, principal: str) -> bool:
+    """Whether a clusterAdminArns entry names `principal`; a role matches by account and name,
+    since the caller's assumed-role ARN carries no path."""
+    if admin_arn == principal:
+        return True
+    if ":role/" not in admin_arn or ":role/" not in principal:
+        return False
+    account = admin_arn.split(":")[4]
+    return account == principal.split(":")[4] and (
+        admin_arn.rsplit("/", 1)[1] == principal.rsplit("/", 1)[1]
+    )
+
+
+def check_creator_not_listed(clients: AwsClients, admin_arns: Sequence[str]) -> Check:
+    """The deploying identity is not in clusterAdminArns.
+
+    pulumi-eks always creates the cluster with bootstrapClusterCreatorAdminPermissions: true
+    (pulumi/pulumi-eks:nodejs/eks/cluster/cluster.ts@v4.3.0), so EKS already holds an access
+    entry for the creator; a second one for the same principal fails with
+    ResourceInUseException halfway through `pulumi up` (pulumi/pulumi-eks#2373).
+    """
+    name = "cluster creator"
+    try:
+        caller = str(clients.client("sts").get_caller_identity()["Arn"])
+    except (ClientError, BotoCoreError) as error:
+        return _failure(name, error)
+    principal = simulation_principal(caller)
+    if principal is None:
+        return Check(name, "skip", f"{caller} is not an IAM user or role")
+    principal = resolve_role_arn(clients, principal)
+    for arn in admin_arns:
+        if _same_principal(arn, principal):
+            return Check(
+                name,
+                "fail",
+                f"clusterAdminArns: {arn} is the identity running pulumi up ({caller}); "
+                "pulumi-eks already gives the cluster creator admin access and EKS refuses a "
+                "second access entry for it (pulumi/pulumi-eks#2373); remove it from the list",
+            )
+    return Check(
+        name, "pass", f"{principal} gets admin as the creator and is not in clusterAdminArns"
+    )
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -648,6 +692,7 @@ def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
     checks.extend(check_vcpu_quotas(clients, config))
     checks.append(check_eks_version(clients, config.kubernetes_version))
     checks.append(check_bucket_name(clients, config.model_bucket.name))
+    checks.append(check_creator_not_listed(clients, config.cluster_admin_arns))
     checks.append(check_permissions(clients))
     checks.append(check_docker_hub_credential(clients, MirrorSettings.of(config)))
     return checks

@@ -155,8 +155,39 @@ def dataset(config: StackConfig, bucket: str) -> dict[str, Any]:
     }
 
 
+MEM_CACHE_PATH = "/dev/shm/jindo-cache"
+
+
+def cache_level(config: StackConfig) -> dict[str, Any]:
+    """The one tiered-store level: the gp3 volume's mount (SSD) or worker memory (MEM).
+
+    MEM uses an emptyDir in memory sized to the quota (tieredstore.levels[].volumeType emptyDir
+    and volumeSource, data.fluid.io_jindoruntimes.yaml), not the node's /dev/shm, whose tmpfs
+    size is the kernel's default half of RAM. Fluid takes the medium from volumeSource.emptyDir
+    (fluid-cloudnative/fluid:pkg/ddc/jindocache/transform.go@v1.0.8,
+    getMediumTypeFromVolumeSource) and its worker chart renders `emptyDir: {medium: Memory,
+    sizeLimit: <quota>}` (charts/jindocache/templates/worker/statefulset.yaml@v1.0.8).
+    """
+    cache = config.model_cache
+    level: dict[str, Any] = {
+        "mediumtype": cache.medium,
+        "volumeType": "hostPath",
+        "path": cache.path,
+        "quota": f"{cache.quota_gib}Gi",
+        "high": f"{cache.high_watermark}",
+        "low": f"{cache.low_watermark}",
+    }
+    if cache.medium == "MEM":
+        level["volumeType"] = "emptyDir"
+        level["path"] = MEM_CACHE_PATH
+        level["volumeSource"] = {
+            "emptyDir": {"medium": "Memory", "sizeLimit": f"{cache.quota_gib}Gi"}
+        }
+    return level
+
+
 def jindo_runtime(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
-    """Workers on every data node with an SSD tier on the cache volume; FUSE on GPU nodes."""
+    """Workers on every data node with the cache tier (SSD volume or memory); FUSE on GPU nodes."""
     cache = config.model_cache
     data_nodes = data_node_labels()
     return {
@@ -166,18 +197,7 @@ def jindo_runtime(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[s
         "spec": {
             "replicas": config.cache_workers,
             "jindoVersion": mirror.jindo_image(versions.JINDO_SMARTDATA_IMAGE),
-            "tieredstore": {
-                "levels": [
-                    {
-                        "mediumtype": "SSD",
-                        "volumeType": "hostPath",
-                        "path": cache.path,
-                        "quota": f"{cache.quota_gib}Gi",
-                        "high": f"{cache.high_watermark}",
-                        "low": f"{cache.low_watermark}",
-                    }
-                ]
-            },
+            "tieredstore": {"levels": [cache_level(config)]},
             "master": {"nodeSelector": data_nodes},
             "worker": {"nodeSelector": data_nodes},
             "fuse": {

@@ -458,6 +458,7 @@ def test_command_passes_and_skips_with_exit_zero(aws: str, aws_stub: AwsStub) ->
         "vCPU quota L-DB2E81BA",
         "EKS version 1.34",
         "model bucket",
+        "cluster creator",
         "IAM permissions",
         "Docker Hub credential",
     ]
@@ -469,7 +470,7 @@ def test_command_passes_and_skips_with_exit_zero(aws: str, aws_stub: AwsStub) ->
         "pass",
         "kubernetesVersion: 1.34 is in standard support",
     )
-    assert lines[-1] == "preflight: 0 failed, 7 passed, 2 skipped"
+    assert lines[-1] == "preflight: 0 failed, 8 passed, 2 skipped"
 
 
 def test_command_fails_on_low_quota_and_taken_bucket(
@@ -498,7 +499,7 @@ def test_command_fails_on_low_quota_and_taken_bucket(
     assert rows["model bucket"][1].startswith(
         'modelBucket.name: bucket "kserve-fluid-taken" exists'
     )
-    assert output.splitlines()[-1] == "preflight: 2 failed, 6 passed, 1 skipped"
+    assert output.splitlines()[-1] == "preflight: 2 failed, 7 passed, 1 skipped"
 
 
 def test_command_fails_on_a_type_the_region_lacks(
@@ -507,7 +508,7 @@ def test_command_fails_on_a_type_the_region_lacks(
     _stub_all_good(aws_stub)
     code, output = _command(aws, aws_stub, "--region", "eu-west-1")
     # moto sells g5.8xlarge in eu-west-1 too: only --region changed, so all still pass.
-    assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 7 passed, 2 skipped")
+    assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 8 passed, 2 skipped")
     gpu = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     gpu_group = dict(gpu["kserve-fluid:gpuNodeGroup"], instanceType="g6e.8xlarge")
     stack_file = _stack_file(tmp_path, gpuNodeGroup=gpu_group)
@@ -518,7 +519,7 @@ def test_command_fails_on_a_type_the_region_lacks(
         "gpuNodeGroup.instanceType: g6e.8xlarge is offered in 0 of the stack's 3 zones in "
         "eu-west-1; EKS node groups need it in at least 2; pick another instance type or region",
     )
-    assert output.splitlines()[-1] == "preflight: 1 failed, 6 passed, 2 skipped"
+    assert output.splitlines()[-1] == "preflight: 1 failed, 7 passed, 2 skipped"
 
 
 def test_command_without_credentials_fails(
@@ -556,3 +557,50 @@ def test_rich_table_on_a_terminal() -> None:
     assert "preflight" in text
     assert "credentials" in text
     assert "preflight: 0 failed, 1 passed, 0 skipped" in text
+
+
+# --- the deploying identity and clusterAdminArns (pulumi/pulumi-eks#2373) ----------------------
+
+
+def _assumed_role_clients(aws: str, role_arn: str) -> preflight.AwsClients:
+    sts = boto3.client("sts", region_name="eu-central-1", endpoint_url=aws)
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="ci")["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    return make_clients("eu-central-1", aws, session=session)
+
+
+def test_creator_listed_in_cluster_admins_fails(aws: str) -> None:
+    iam = boto3.client("iam", region_name="eu-central-1", endpoint_url=aws)
+    iam.create_role(RoleName="deployer", Path="/ci/", AssumeRolePolicyDocument="{}")
+    clients = _assumed_role_clients(aws, "arn:aws:iam::123456789012:role/ci/deployer")
+    listed = "arn:aws:iam::123456789012:role/ci/deployer"
+    check = preflight.check_creator_not_listed(clients, [listed])
+    assert check == preflight.Check(
+        "cluster creator",
+        "fail",
+        f"clusterAdminArns: {listed} is the identity running pulumi up "
+        "(arn:aws:sts::123456789012:assumed-role/deployer/ci); pulumi-eks already gives the "
+        "cluster creator admin access and EKS refuses a second access entry for it "
+        "(pulumi/pulumi-eks#2373); remove it from the list",
+    )
+
+
+def test_other_admins_pass(aws: str) -> None:
+    clients = _assumed_role_clients(aws, "arn:aws:iam::123456789012:role/deployer")
+    check = preflight.check_creator_not_listed(
+        clients, ["arn:aws:iam::123456789012:role/platform-admins"]
+    )
+    assert check.status == "pass"
+    assert check.detail.startswith("arn:aws:iam::123456789012:role/deployer gets admin")
+
+
+def test_creator_as_iam_user_is_compared_exactly(aws: str) -> None:
+    clients = make_clients("eu-central-1", aws)
+    caller = boto3.client("sts", region_name="eu-central-1", endpoint_url=aws)
+    user_arn = caller.get_caller_identity()["Arn"].replace(":sts::", ":iam::")
+    assert preflight.check_creator_not_listed(clients, [user_arn]).status == "fail"
+    assert preflight.check_creator_not_listed(clients, []).status == "pass"

@@ -1,0 +1,48 @@
+"""The plan shows how fast each stack's cache feeds one GPU node, and prod renders a MEM tier."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plan_support import Plan
+from tests.schemas import validate_custom_object
+from tools.plan import print_cache_throughput
+
+RUNTIME = "kubernetes:data.fluid.io/v1alpha1:JindoRuntime"
+MODEL = "llama-31-8b-instruct"
+
+
+def test_dev_keeps_the_seed_setup_and_its_slower_figure(dev_plan: Plan) -> None:
+    report = dev_plan.outputs["cacheThroughput"]
+    entry = report["models"][MODEL]
+    assert entry["baseline"]["binding"] == "worker EBS bandwidth"
+    assert entry["baseline"]["seconds"] == pytest.approx(15 * 2**30 / (3 * 143.75e6), abs=0.01)
+    assert entry["burst"]["binding"] == "worker disk"
+    assert report["warnings"][0].startswith("dataNodeGroup.cacheVolumeThroughputMiBps: 250 MiB/s")
+    level = dev_plan.one(RUNTIME)["inputs"]["spec"]["tieredstore"]["levels"][0]
+    assert (level["mediumtype"], level["path"]) == ("SSD", "/mnt/ssd0/cache")
+
+
+def test_prod_serves_the_model_within_ten_seconds_at_baseline(prod_plan: Plan) -> None:
+    report = prod_plan.outputs["cacheThroughput"]
+    baseline = report["models"][MODEL]["baseline"]
+    assert baseline["seconds"] <= 10
+    assert baseline["binding"] == "per-flow limit"
+    assert report["warnings"] == []
+    runtime = prod_plan.one(RUNTIME)["inputs"]
+    level = runtime["spec"]["tieredstore"]["levels"][0]
+    assert level["mediumtype"] == "MEM"
+    assert level["volumeSource"] == {"emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}
+    validate_custom_object({k: runtime[k] for k in ("apiVersion", "kind", "metadata", "spec")})
+
+
+def test_plan_prints_one_line_per_model(dev_plan: Plan, capsys: pytest.CaptureFixture[str]) -> None:
+    print_cache_throughput(dev_plan.outputs["cacheThroughput"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("cache -> one GPU node (assumes the Jindo client reads")
+    assert printed[1] == (
+        f"  {MODEL} (15 GiB): 37.3 s at baseline (bound by worker EBS bandwidth: 3 x m5n.xlarge "
+        "baseline 143.75 MB/s), 20.5 s at burst (bound by worker disk: 3 x gp3 cache volume "
+        "250 MiB/s)"
+    )
+    assert printed[2].startswith("  warning: dataNodeGroup.cacheVolumeThroughputMiBps")

@@ -1,0 +1,109 @@
+"""What `make destroy` and `make plan` must say before a real deploy or teardown.
+
+    python -m tools.deploy_guard destroy --stack prod [--allow-protected]
+    python -m tools.deploy_guard placeholders --stack prod
+
+`destroy` exits 3 for a stack whose config turns Pulumi's `protect` on, unless asked explicitly:
+the engine refuses to delete a protected resource only when its delete step runs
+(pulumi/pulumi:pkg/resource/deploy/step.go@v3.259.0, DeleteStep.Apply returns
+deleteProtectedError), so `pulumi destroy` first deletes every unprotected resource that the
+protected ones do not need (node groups, Helm releases, IAM roles) and then fails on the cluster
+and the bucket.
+`placeholders` lists the example values a stack file still holds (the plan prints them too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from collections.abc import Sequence
+
+from components.config import StackConfig
+from tools.stack_config import add_stack_arguments, load_config_for_tool
+
+PROTECTED_EXIT = 3
+# The account id of AWS's documentation examples.
+EXAMPLE_ACCOUNT = "123456789012"
+# RFC 5737 documentation ranges (TEST-NET-1/2/3): never a real office or CI egress.
+DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
+# The example organisation of the committed stack files.
+EXAMPLE_BUCKET_PREFIX = "acme-"
+
+
+def protected_resources(config: StackConfig) -> list[str]:
+    """What the config protects, one phrase each."""
+    protected = []
+    if config.cluster_deletion_protection:
+        protected.append("the EKS cluster (clusterDeletionProtection)")
+    if config.model_bucket.protect:
+        protected.append("the model bucket (modelBucket.protect)")
+    return protected
+
+
+def destroy_refusal(stack: str, config: StackConfig) -> list[str]:
+    """The lines `make destroy` prints for a protected stack; empty when nothing is protected."""
+    protected = protected_resources(config)
+    if not protected:
+        return []
+    kept = " The bucket is also retainOnDelete: once deleted from the stack it stays in AWS."
+    return [
+        f"make destroy: stack {stack} protects {' and '.join(protected)}.",
+        "Pulumi's protect does not stop `pulumi destroy`: the engine deletes every unprotected "
+        "resource that can go first (node groups, Helm releases, InferenceServices, their IAM "
+        "roles) and fails only when it reaches a protected one, leaving the stack half torn down."
+        + (kept if config.model_bucket.retain_on_delete else ""),
+        "To tear the stack down completely: set those keys to false, run `make up`, then "
+        "`make destroy`.",
+        f"To delete the unprotected part on purpose: make destroy STACK={stack} "
+        "ALLOW_PROTECTED=yes",
+    ]
+
+
+def placeholder_values(config: StackConfig) -> list[str]:
+    """Example values a real deploy must replace, one line each naming the key."""
+    found = []
+    for arn in config.cluster_admin_arns:
+        if f":{EXAMPLE_ACCOUNT}:" in arn:
+            found.append(f"clusterAdminArns: {arn} uses the example account {EXAMPLE_ACCOUNT}")
+    for cidr in config.endpoint_public_access_cidrs:
+        network = ipaddress.ip_network(cidr)
+        if not isinstance(network, ipaddress.IPv4Network):
+            continue
+        if any(network.subnet_of(d) for d in DOCUMENTATION_NETWORKS):
+            found.append(f"endpointPublicAccessCidrs: {cidr} is a documentation range (RFC 5737)")
+    if config.model_bucket.name.startswith(EXAMPLE_BUCKET_PREFIX):
+        found.append(
+            f"modelBucket.name: {config.model_bucket.name} is the example organisation's name; "
+            "bucket names are global, pick your own"
+        )
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.deploy_guard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    destroy = commands.add_parser("destroy", help="refuse to destroy a protected stack")
+    add_stack_arguments(destroy)
+    destroy.add_argument("--allow-protected", action="store_true", help="destroy anyway")
+    placeholders = commands.add_parser("placeholders", help="list example values to replace")
+    add_stack_arguments(placeholders)
+    args = parser.parse_args(argv)
+    config = load_config_for_tool("deploy_guard", args.stack, args.stack_file)
+    if config is None:
+        return 2
+    if args.command == "placeholders":
+        for line in placeholder_values(config):
+            print(f"placeholder: {line}")
+        return 0
+    refusal = destroy_refusal(args.stack, config)
+    if refusal and not args.allow_protected:
+        print("\n".join(refusal), file=sys.stderr)
+        return PROTECTED_EXIT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
