@@ -8,6 +8,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
 from components.image_mirror import ImageMirror, MirrorSettings
+from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
@@ -37,8 +38,29 @@ cluster = Cluster(
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         public_subnet_ids=network.public_subnet_ids,
+        with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
+# the managed node group otherwise.
+gpu_capacity: pulumi.Resource
+if config.gpu_nodes.karpenter:
+    karpenter = KarpenterGpuNodes(
+        "karpenter",
+        KarpenterArgs(
+            config,
+            provider=cluster.provider,
+            cluster=cluster.eks_cluster,
+            system_ready=cluster.system_ready,
+        ),
+    )
+    gpu_capacity = karpenter.node_pool
+else:
+    assert cluster.gpu_node_group is not None
+    gpu_capacity = cluster.gpu_node_group
+gpu_node_roles = [cluster.node_role.name]
+if config.gpu_nodes.karpenter:
+    gpu_node_roles.append(karpenter.node_role.name)
 mirror = ImageMirror.for_stack(
     MirrorSettings.of(config),
     aws.get_caller_identity().account_id if config.image_mirror else "",
@@ -52,7 +74,7 @@ registry_mirror = RegistryMirror(
         mirror,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
-        node_role_names=[cluster.node_role.name],
+        node_role_names=gpu_node_roles,
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
     ),
@@ -72,7 +94,7 @@ platform = ServingPlatform(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
-        gpu_node_group=cluster.gpu_node_group,
+        gpu_capacity=gpu_capacity,
         mirror=mirror,
         image_ready=registry_mirror.ready_by_image,
     ),
@@ -131,7 +153,10 @@ pulumi.export("region", config.region)
 pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelUris", model_store.model_uris)
 pulumi.export("dataNodeGroupName", f"{config.name}-data")
-pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
+if config.gpu_nodes.karpenter:
+    pulumi.export("gpuNodePool", "gpu")
+else:
+    pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
 pulumi.export("imageRegistry", mirror.registry or "upstream registries (imageMirror off)")
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)

@@ -37,6 +37,8 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     public_subnet_ids: pulumi.Input[Sequence[str]]
+    with_gpu_node_group: bool = True
+    """False when Karpenter provides the GPU nodes (gpuNodes.provisioner: karpenter)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -47,7 +49,7 @@ class Cluster(pulumi.ComponentResource):
     data_node_group: eks.ManagedNodeGroup
     system_ready: list[pulumi.Resource]
     """The data nodes and cluster DNS: what every in-cluster object waits for (and outlives)."""
-    gpu_node_group: eks.ManagedNodeGroup
+    gpu_node_group: eks.ManagedNodeGroup | None
     node_role: aws.iam.Role
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
@@ -131,7 +133,11 @@ class Cluster(pulumi.ComponentResource):
 
         node_role = self.node_role = self._node_role(name, config)
         self.data_node_group = self._data_node_group(name, config, node_role, args)
-        self.gpu_node_group = self._gpu_node_group(name, config, node_role, args)
+        self.gpu_node_group = (
+            self._gpu_node_group(name, config, node_role, args)
+            if args.with_gpu_node_group
+            else None
+        )
         core_dns = aws.eks.Addon(
             f"{name}-coredns",
             cluster_name=config.name,
@@ -160,7 +166,7 @@ class Cluster(pulumi.ComponentResource):
                 "clusterName": config.name,
                 "kubeconfig": self.kubeconfig,
                 "dataNodeGroupName": f"{config.name}-data",
-                "gpuNodeGroupName": f"{config.name}-gpu",
+                "gpuNodeGroupName": f"{config.name}-gpu" if args.with_gpu_node_group else None,
             }
         )
 

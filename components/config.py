@@ -74,6 +74,9 @@ declared `secret: true` key that the stack does not set (see tools/stack_config.
 COLD_START_NODE_AND_IMAGE_SECONDS = 420
 # ... plus the storage initializer's download: the seed's 265 s for 15 GB, rounded up.
 COLD_START_SECONDS_PER_GIB = 18
+# Karpenter waits up to settings.batchMaxDuration (10s) to batch pending pods before it launches
+# a node (aws/karpenter-provider-aws:charts/karpenter/values.yaml@v1.14.1).
+KARPENTER_BATCH_MAX_SECONDS = 10
 # vLLM's --gpu-memory-utilization: fraction of GPU memory for weights, activations and KV cache,
 # 0 < x <= 1, default 0.92 (vllm-project/vllm:vllm/config/cache.py@002f10e0 CacheConfig).
 VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
@@ -135,6 +138,34 @@ class GpuNodeGroupConfig(_Scaling):
     root_disk_gib: Annotated[Int, Field(ge=100)] = 200
     capacity_type: Annotated[Str, one_of("ON_DEMAND", "SPOT")] = "ON_DEMAND"
     instance_store_raid0: Bool = True
+
+
+class GpuNodesConfig(Settings):
+    """How GPU nodes start: Karpenter's NodePool `gpu` (only while a model pod needs one) or the
+    always-on `gpuNodeGroup` (docs/gpu-nodes.md)."""
+
+    provisioner: Annotated[Str, one_of("karpenter", "nodeGroup")] = "karpenter"
+    instance_types: Annotated[
+        tuple[Annotated[Str, AfterValidator(rules.gpu_instance_type)], ...],
+        rule(bool, "must list at least one GPU instance type like g5.8xlarge"),
+        rule(lambda v: len(set(v)) == len(v), "lists an instance type twice"),
+    ] = ("g5.8xlarge",)
+    capacity_type: Annotated[Str, one_of("ON_DEMAND", "SPOT")] = "ON_DEMAND"
+    # NodePool limits.nvidia.com/gpu: what gpuNodeGroup.maxSize meant.
+    gpu_limit: Annotated[Int, Field(ge=1)] = 2
+    # NodePool consolidateAfter: how long an empty GPU node stays for the next request.
+    keep_warm_minutes: Annotated[Int, Field(ge=0)] = 15
+    # Images and kubelet live on the NVMe RAID0 (instanceStorePolicy), not on the root volume.
+    root_disk_gib: Annotated[Int, Field(ge=20)] = 100
+
+    @property
+    def karpenter(self) -> bool:
+        return self.provisioner == "karpenter"
+
+    @property
+    def karpenter_capacity_type(self) -> str:
+        """The `karpenter.sh/capacity-type` value of the capacity type."""
+        return self.capacity_type.lower().replace("_", "-")
 
 
 class ModelCacheConfig(Settings):
@@ -213,6 +244,12 @@ class ModelConfig(Settings):
         """Worst case the Knative progress deadline must cover: new node, image, download."""
         return COLD_START_NODE_AND_IMAGE_SECONDS + round(self.size_gib * COLD_START_SECONDS_PER_GIB)
 
+    def cold_start_allowance_seconds(self, gpu_nodes: GpuNodesConfig) -> int:
+        """What a rollout or a request must wait for this model from zero: under Karpenter the
+        node launch also waits for Karpenter's batching window."""
+        extra = KARPENTER_BATCH_MAX_SECONDS if gpu_nodes.karpenter else 0
+        return self.expected_cold_start_seconds + extra
+
 
 class KnativeConfig(Settings):
     progress_deadline_seconds: Annotated[Int, Field(ge=60)] = 1800
@@ -246,6 +283,7 @@ class StackKeys(Settings):
     ]
     data_node_group: DataNodeGroupConfig
     gpu_node_group: GpuNodeGroupConfig
+    gpu_nodes: GpuNodesConfig
     model_cache: ModelCacheConfig
     model_bucket: ModelBucketConfig
     model_namespace: Namespace
@@ -342,10 +380,25 @@ def _line(error: Mapping[str, Any]) -> str:
 # --- Checks across keys (run once every key is valid on its own) ---------------------------------
 
 
+def _gpu_capacity(c: StackConfig) -> tuple[int, str]:
+    """GPUs that can run at once, and how the config says so (for messages)."""
+    if c.gpu_nodes.karpenter:
+        return c.gpu_nodes.gpu_limit, f"gpuNodes.gpuLimit {c.gpu_nodes.gpu_limit}"
+    node = CATALOGUE[c.gpu_node_group.instance_type]
+    capacity = c.gpu_node_group.max_size * node.gpus
+    return capacity, (
+        f"gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per {node.name} "
+        f"= {capacity}"
+    )
+
+
 def _cross_checks(c: StackConfig) -> list[str]:
     problems: list[str] = []
-    node = CATALOGUE[c.gpu_node_group.instance_type]
-    allocatable = allocatable_for_pods(node)
+    type_names = (
+        c.gpu_nodes.instance_types if c.gpu_nodes.karpenter else (c.gpu_node_group.instance_type,)
+    )
+    gpu_types = [CATALOGUE[name] for name in type_names]
+    capacity, capacity_text = _gpu_capacity(c)
     data, workers, cache = c.data_node_group, c.data_node_group.desired_size, c.model_cache
     problems += gp3_problems(
         "dataNodeGroup",
@@ -360,6 +413,8 @@ def _cross_checks(c: StackConfig) -> list[str]:
             f"modelCache.quotaGiB: {cache.quota_gib} GiB does not fit the data nodes' cache "
             f"volume (dataNodeGroup.cacheVolumeGiB = {c.data_node_group.cache_volume_gib})"
         )
+    if c.gpu_nodes.karpenter:
+        problems += _karpenter_checks(c)
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
         key = f"models[{index}]"
@@ -381,14 +436,27 @@ def _cross_checks(c: StackConfig) -> list[str]:
                 f"{key}.cacheReplicas: {model.cache_replicas} is more than the {workers} cache "
                 "workers (dataNodeGroup.desiredSize)"
             )
-        problems += _fits_gpu_node(c, key, model, node, allocatable)
-        if c.knative.progress_deadline_seconds < model.expected_cold_start_seconds:
-            needed = model.expected_cold_start_seconds
+        # A model must fit one GPU node type; when it fits none, the first type's reasons.
+        misfits = [_fits_gpu_node(key, model, node) for node in gpu_types]
+        if all(misfits):
+            problems += misfits[0]
+        if model.max_replicas * model.resources.gpu > capacity:
+            problems.append(
+                f"{key}.maxReplicas: {model.max_replicas} replicas x {model.resources.gpu} GPU "
+                f"never fit {capacity_text} GPUs"
+            )
+        needed = model.cold_start_allowance_seconds(c.gpu_nodes)
+        if c.knative.progress_deadline_seconds < needed:
+            karpenter = (
+                f" + {KARPENTER_BATCH_MAX_SECONDS} s Karpenter batching"
+                if c.gpu_nodes.karpenter
+                else ""
+            )
             problems.append(
                 f"knative.progressDeadlineSeconds: {c.knative.progress_deadline_seconds} is "
                 f'below the expected cold start of model "{model.name}" ({needed} s: '
                 f"{COLD_START_NODE_AND_IMAGE_SECONDS} s for node and image + "
-                f"{model.size_gib:g} GiB x {COLD_START_SECONDS_PER_GIB} s/GiB); "
+                f"{model.size_gib:g} GiB x {COLD_START_SECONDS_PER_GIB} s/GiB{karpenter}); "
                 f"use at least {needed}"
             )
         if c.staging == "job" and not model.hf_repo:
@@ -400,13 +468,11 @@ def _cross_checks(c: StackConfig) -> list[str]:
                 f'models: the S3 prefixes of "{first_name}" and "{second_name}" overlap '
                 f'("{first}", "{second}"); each model needs its own folder'
             )
-    capacity = c.gpu_node_group.max_size * node.gpus
     always_on = sum(m.min_replicas * m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
     if always_on > capacity:
         problems.append(
             f"models: the minReplicas of all models (baselines included) need {always_on} GPUs "
-            f"at once; gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per "
-            f"{node.name} = {capacity}"
+            f"at once; {capacity_text}"
         )
     cached = sum(m.size_gib * m.cache_replicas for m in c.models)
     usable = cache.quota_gib * workers * cache.high_watermark
@@ -425,12 +491,33 @@ def _cross_checks(c: StackConfig) -> list[str]:
     return problems
 
 
-def _fits_gpu_node(
-    c: StackConfig, key: str, model: ModelConfig, node: Any, allocatable: Any
-) -> list[str]:
-    """A replica must fit one GPU node after the AMI's reservations (components/node_capacity),
-    its weights must fit the GPU memory vLLM may use, and maxReplicas the node group."""
+def _karpenter_checks(c: StackConfig) -> list[str]:
+    """The NodePool can launch every listed type and start both services of a model at once."""
     problems: list[str] = []
+    limit = c.gpu_nodes.gpu_limit
+    for name in c.gpu_nodes.instance_types:
+        node = CATALOGUE[name]
+        # Karpenter never launches a node whose capacity would pass the NodePool's limits.
+        if node.gpus > limit:
+            problems.append(
+                f"gpuNodes.gpuLimit: {limit} is below the {node.gpus} GPUs of one {name}, so "
+                "Karpenter could never launch it; raise gpuLimit or drop the type"
+            )
+    # The Fluid and the baseline InferenceService of a model scale up at once, a GPU each.
+    needed = max(m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
+    if needed > limit:
+        problems.append(
+            f"gpuNodes.gpuLimit: {limit} GPUs cannot start both InferenceServices of one model "
+            f"at once (needs {needed}); use at least {needed}"
+        )
+    return problems
+
+
+def _fits_gpu_node(key: str, model: ModelConfig, node: Any) -> list[str]:
+    """A replica must fit one GPU node after the AMI's reservations (components/node_capacity)
+    and its weights the GPU memory vLLM may use."""
+    problems: list[str] = []
+    allocatable = allocatable_for_pods(node)
     res, where = model.resources, f"{key}.resources"
     cpu_m, memory_mib = quantity(res.cpu) * 1000, quantity(res.memory) / 2**20
     if cpu_m > allocatable.cpu_millicores:
@@ -452,13 +539,6 @@ def _fits_gpu_node(
             f"{key}.sizeGiB: {model.size_gib:g} GiB of weights do not fit {res.gpu} x "
             f"{node.gpu_model} ({node.gpu_memory_gib} GiB) at --gpu-memory-utilization "
             f"{model.gpu_memory_utilization:g} = {usable_gib:g} GiB"
-        )
-    capacity = c.gpu_node_group.max_size * node.gpus
-    if model.max_replicas * res.gpu > capacity:
-        problems.append(
-            f"{key}.maxReplicas: {model.max_replicas} replicas x {res.gpu} GPU never fit "
-            f"gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per "
-            f"{node.name} = {capacity} GPUs"
         )
     return problems
 

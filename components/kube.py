@@ -22,6 +22,7 @@ def pinned_release(
     depends_on: Sequence[pulumi.Resource],
     timeout: int,
     delete_timeout: str = "15m",
+    skip_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     """A pinned Helm release that waits for readiness and cleans up a failed install."""
     oci = pin.repository.startswith("oci://")
@@ -38,6 +39,8 @@ def pinned_release(
         atomic=True,
         cleanup_on_fail=True,
         skip_await=False,
+        # Where a separate CRD chart owns the CRDs (Helm never upgrades `crds/`).
+        skip_crds=True if skip_crds else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             provider=provider,

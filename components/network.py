@@ -49,7 +49,13 @@ class Network(pulumi.ComponentResource):
                 awsx.ec2.SubnetSpecArgs(
                     type=awsx.ec2.SubnetType.PRIVATE,
                     cidr_mask=vpc_prefix + 3,
-                    tags={"kubernetes.io/role/internal-elb": "1", **cluster_tag},
+                    # karpenter.sh/discovery: where Karpenter may launch GPU nodes (the
+                    # EC2NodeClass's subnetSelectorTerms); inert under a node group.
+                    tags={
+                        "kubernetes.io/role/internal-elb": "1",
+                        "karpenter.sh/discovery": config.name,
+                        **cluster_tag,
+                    },
                 ),
                 awsx.ec2.SubnetSpecArgs(
                     type=awsx.ec2.SubnetType.PUBLIC,

@@ -2,7 +2,7 @@
 
 Dependencies are explicit so that `pulumi up` creates, and `pulumi destroy` removes, in the order
 facts §3.10 gives: every release waits for the data nodes (where controllers run) and is deleted
-while they still exist; only the device plugin waits for the GPU node group.
+while they still exist; only the device plugin waits for the GPU capacity (node group or NodePool).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class PlatformArgs:
     config: StackConfig
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
-    gpu_node_group: pulumi.Resource
+    gpu_capacity: pulumi.Resource
+    """The GPU node group, or Karpenter's NodePool: what GPU pods need to exist."""
     mirror: ImageMirror = UPSTREAM
     image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
@@ -57,7 +58,7 @@ class ServingPlatform(pulumi.ComponentResource):
             manifests.device_plugin_values(args.mirror),
             depends_on=[
                 *args.system_ready,
-                args.gpu_node_group,
+                args.gpu_capacity,
                 *image_waits(args.image_ready, versions.NVIDIA_DEVICE_PLUGIN_IMAGE),
             ],
             timeout=600,

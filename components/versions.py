@@ -132,3 +132,31 @@ unrelated public repositories (the digest `crane:debug` resolved to at v0.22.1).
 ECR_LOGIN_IMAGE = STAGING_IMAGE
 """Python with boto3, already pinned and pulled for staging: turns the Job's IRSA role into an
 ECR token for crane (the crane image has no AWS SDK)."""
+
+# Karpenter: 1.14.x supports Kubernetes 1.26-1.36
+# (aws/karpenter-provider-aws:hack/docs/compatibilitymatrix_gen/compatibility.yaml@v1.14.1), so
+# every SUPPORTED_KUBERNETES_VERSIONS entry; CRDs through their own chart so upgrades manage them
+# (website/content/en/docs/upgrading/upgrade-guide.md@v1.14.1 recommends karpenter-crd).
+KARPENTER = ChartPin(
+    chart="karpenter",
+    version="1.14.1",
+    repository="oci://public.ecr.aws/karpenter",
+    reason="newest 1.14 patch; v1.14.x supports Kubernetes 1.26-1.36 (compatibility.yaml@v1.14.1)",
+)
+KARPENTER_CRD = ChartPin(
+    "karpenter-crd",
+    KARPENTER.version,
+    KARPENTER.repository,
+    "the CRDs of the same release, as a chart so `helm upgrade` updates them (upgrade-guide.md)",
+)
+KARPENTER_KUBERNETES_VERSIONS = ("1.26", "1.36")
+"""Oldest and newest Kubernetes minor Karpenter 1.14.x supports (compatibility.yaml@v1.14.1)."""
+
+GPU_NODE_AMI_ALIAS = "al2023@v20260714"
+"""EKS-optimized AL2023 release for Karpenter's GPU nodes (it resolves the NVIDIA variant per
+instance type: pkg/providers/amifamily/al2023.go@v1.14.1 reads
+/aws/service/eks/optimized-ami/<k8s>/amazon-linux-2023/x86_64/nvidia/...). Pinned, not `latest`:
+a new AMI release under `latest` drifts and replaces every GPU node (concepts/nodeclasses.md
+@v1.14.1 warns against it in production). v20260714 is the newest release whose notes list
+amazon-eks-node-al2023-x86_64-nvidia-1.33/1.34-v20260714 (awslabs/amazon-eks-ami:CHANGELOG.md
+@v20260724); move it forward after testing a newer release."""

@@ -22,3 +22,13 @@ def prod_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 @pytest.fixture()
 def scratch(tmp_path: Path) -> Path:
     return tmp_path / "plan"
+
+
+@pytest.fixture(scope="session")
+def node_group_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """dev with the managed GPU node group instead of Karpenter (gpuNodes.provisioner)."""
+    return render(
+        tmp_path_factory.mktemp("plan-node-group"),
+        stack="dev",
+        sets={"gpuNodes": {"provisioner": "nodeGroup"}},
+    )

@@ -80,14 +80,19 @@ def render_release(release: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def gpu_node(plan: Plan) -> dict[str, str]:
-    """The labels a GPU node carries (node group labels plus the automatic ones)."""
-    config = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")["inputs"]
-    return {
-        **gpu_node_labels(),
-        INSTANCE_TYPE_LABEL: config["instanceTypes"][0],
-        "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-    }
+    """The labels a GPU node carries: the Karpenter NodePool's template labels and the first
+    value of each `In` requirement, or the managed node group's labels and instance type."""
+    automatic = {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+    pools = [d for d in plan.manifests().values() if d.get("kind") == "NodePool"]
+    if pools:
+        template = pools[0]["spec"]["template"]
+        labels = {**automatic, **template["metadata"]["labels"]}
+        for requirement in template["spec"]["requirements"]:
+            if requirement["operator"] == "In":
+                labels[requirement["key"]] = requirement["values"][0]
+        return labels
+    group = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")["inputs"]
+    return {**automatic, **gpu_node_labels(), INSTANCE_TYPE_LABEL: group["instanceTypes"][0]}
 
 
 def tolerates_gpu_taint(tolerations: list[dict[str, Any]] | None) -> bool:

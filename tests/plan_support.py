@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 
 
 @dataclass
@@ -54,6 +55,22 @@ class Plan:
             seen.add(urn)
             stack.extend(index[urn]["dependencies"])
         return False
+
+    def gpu_capacity(self) -> dict[str, Any]:
+        """Karpenter's NodePool `gpu`, or the GPU managed node group when there is none."""
+        pools = self.of_type(NODE_POOL)
+        return pools[0] if pools else self.one("eks:index:ManagedNodeGroup", "cluster-gpu")
+
+    def gpu_node_labels_and_taints(self) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """The labels and taints every GPU node gets, read from whichever makes GPU nodes."""
+        capacity = self.gpu_capacity()
+        if capacity["type"] == NODE_POOL:
+            template = capacity["inputs"]["spec"]["template"]
+            return dict(template["metadata"]["labels"]), list(template["spec"]["taints"])
+        inputs = capacity["inputs"]
+        effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}
+        taints = [{**t, "effect": effects.get(t["effect"], t["effect"])} for t in inputs["taints"]]
+        return dict(inputs["labels"]), taints
 
     def manifests(self) -> dict[str, Any]:
         return {

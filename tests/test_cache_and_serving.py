@@ -175,19 +175,21 @@ def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
 
 
 def test_isvcs_land_on_gpu_nodes(plan: Plan) -> None:
-    gpu_group = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")["inputs"]
-    taint = gpu_group["taints"][0]
+    # Under Karpenter the NodePool's template, otherwise the node group, sets these.
+    labels, taints = plan.gpu_node_labels_and_taints()
+    taint = taints[0]
+    assert taint == {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
     fuse = objects(plan, RUNTIME)[0]["spec"]["fuse"]
     for name, service in isvcs(plan).items():
         predictor = service["spec"]["predictor"]
-        assert predictor["nodeSelector"].items() <= gpu_group["labels"].items(), name
+        assert predictor["nodeSelector"].items() <= labels.items(), name
         assert predictor["tolerations"] == [
             {"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}
         ]
         assert predictor["minReplicas"] == 0
         limits = predictor["model"]["resources"]["limits"]
         assert limits["nvidia.com/gpu"] == "1"
-    assert fuse["nodeSelector"].items() <= gpu_group["labels"].items()
+    assert fuse["nodeSelector"].items() <= labels.items()
     assert fuse["tolerations"][0]["key"] == taint["key"]
 
 

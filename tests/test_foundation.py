@@ -22,8 +22,8 @@ def launch_template_of(plan: Plan, group: dict) -> dict:
     return plan.by_urn()[template_urn]
 
 
-def test_gpu_node_group_matches_the_gpu_recipe(dev_plan: Plan) -> None:
-    gpu = node_group(dev_plan, "gpu")["inputs"]
+def test_gpu_node_group_matches_the_gpu_recipe(node_group_plan: Plan) -> None:
+    gpu = node_group(node_group_plan, "gpu")["inputs"]
     assert gpu["instanceTypes"] == ["g5.8xlarge"]
     assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
@@ -43,10 +43,10 @@ def test_data_node_group_matches_the_seed(dev_plan: Plan) -> None:
     assert data["subnetIds"] == ["subnet-private-0", "subnet-private-1", "subnet-private-2"]
 
 
-def test_launch_templates_require_imdsv2_and_encrypt_disks(dev_plan: Plan) -> None:
+def test_launch_templates_require_imdsv2_and_encrypt_disks(node_group_plan: Plan) -> None:
     for role, root_size in (("data", 50), ("gpu", 200)):
-        group = node_group(dev_plan, role)
-        template = launch_template_of(dev_plan, group)["inputs"]
+        group = node_group(node_group_plan, role)
+        template = launch_template_of(node_group_plan, group)["inputs"]
         assert group["inputs"]["launchTemplate"]["id"] == f"cluster-{role}-lt-id"
         metadata = template["metadataOptions"]
         assert metadata["httpTokens"] == "required"
@@ -74,8 +74,8 @@ def test_data_nodes_mount_the_cache_volume_at_the_cache_path(dev_plan: Plan) -> 
     assert "LABEL=modelcache /mnt/ssd0/cache xfs" in user_data
 
 
-def test_gpu_nodes_put_containerd_on_the_instance_store(dev_plan: Plan) -> None:
-    template = launch_template_of(dev_plan, node_group(dev_plan, "gpu"))["inputs"]
+def test_gpu_nodes_put_containerd_on_the_instance_store(node_group_plan: Plan) -> None:
+    template = launch_template_of(node_group_plan, node_group(node_group_plan, "gpu"))["inputs"]
     user_data = base64.b64decode(template["userData"]).decode()
     assert "Content-Type: application/node.eks.aws" in user_data
     assert "strategy: RAID0" in user_data
@@ -128,9 +128,8 @@ def test_model_bucket_is_hardened(dev_plan: Plan) -> None:
 
 
 def test_reader_policy_only_reads_the_model_bucket(dev_plan: Plan) -> None:
-    policy = json.loads(
-        dev_plan.one("aws:iam/policy:Policy", "models-read-models")["inputs"]["policy"]
-    )
+    reader = dev_plan.one("aws:iam/policy:Policy", "models-read-models")
+    policy = json.loads(reader["inputs"]["policy"])
     actions = sorted(
         a
         for s in policy["Statement"]
@@ -165,7 +164,8 @@ def test_stack_outputs_and_secret_kubeconfig(dev_plan: Plan) -> None:
     assert outputs["clusterName"] == "kserve-fluid-dev"
     assert outputs["kubeconfig"] == "[secret]"
     assert outputs["dataNodeGroupName"] == "kserve-fluid-dev-data"
-    assert outputs["gpuNodeGroupName"] == "kserve-fluid-dev-gpu"
+    assert outputs["gpuNodePool"] == "gpu"
+    assert "gpuNodeGroupName" not in outputs, "no GPU node group under Karpenter"
     assert outputs["modelUris"] == {
         "llama-31-8b-instruct": f"s3://{outputs['bucketName']}/models/meta-llama--Meta-Llama-3.1-8B-Instruct"
     }
@@ -196,7 +196,9 @@ def test_prod_protects_the_bucket_and_restricts_the_endpoint(prod_plan: Plan) ->
     cluster = prod_plan.one("eks:index:Cluster")
     assert cluster["protect"] is True
     assert cluster["inputs"]["publicAccessCidrs"] == ["203.0.113.0/24", "198.51.100.10/32"]
-    assert prod_plan.one(MNG, "cluster-gpu")["inputs"]["scalingConfig"]["maxSize"] == 8
+    node_pool = prod_plan.one("kubernetes:karpenter.sh/v1:NodePool")["inputs"]["spec"]
+    assert node_pool["limits"] == {"nvidia.com/gpu": "8"}
+    assert node_pool["disruption"]["consolidateAfter"] == "60m"
 
 
 def test_bad_config_exits_before_any_resource(scratch: Path) -> None:

@@ -26,6 +26,20 @@ SCENARIOS: dict[str, tuple[str, dict[str, object]]] = {
     "dev-off": ("dev", {"imageMirror": False}),
     "prod-off": ("prod", {"imageMirror": False}),
     "dev-docker-hub-cached": ("dev", {"dockerHubCredentialArn": DOCKER_HUB_SECRET}),
+    # The managed node group instead of Karpenter (gpuNodes.provisioner: nodeGroup).
+    "dev-node-group": (
+        "dev",
+        {
+            "gpuNodes": {
+                "provisioner": "nodeGroup",
+                "instanceTypes": ["g5.8xlarge"],
+                "capacityType": "ON_DEMAND",
+                "gpuLimit": 2,
+                "keepWarmMinutes": 15,
+                "rootDiskGiB": 100,
+            }
+        },
+    ),
 }
 
 
@@ -77,7 +91,9 @@ def _how_it_reaches_ecr(plan: Plan, image: GpuImage) -> str:
     return f"copied from {matching[0]['SOURCE']}"
 
 
-@pytest.mark.parametrize("scenario", ["dev-on", "prod-on", "dev-docker-hub-cached"])
+@pytest.mark.parametrize(
+    "scenario", ["dev-on", "prod-on", "dev-docker-hub-cached", "dev-node-group"]
+)
 def test_every_gpu_image_is_in_the_stacks_ecr(scenario: str, plans: Callable[[str], Plan]) -> None:
     plan = plans(scenario)
     images = gpu_images(plan)
@@ -178,3 +194,15 @@ def test_a_non_boolean_image_mirror_is_refused_as_the_cli_would(scratch: Path) -
     assert result.stderr.strip() == (
         "plan: Stack 'dev' with configuration key 'imageMirror' must be of type 'boolean'"
     )
+
+
+def test_every_gpu_node_role_may_pull_through_the_cache(plans: Callable[[str], Plan]) -> None:
+    """Karpenter's node role (GPU nodes) and the managed nodes' role both get the policy."""
+    plan = plans("dev-on")
+    attached = {
+        a["inputs"]["role"]
+        for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a["name"].startswith("images-pull-through-")
+    }
+    karpenter = plan.one("aws:iam/role:Role", "karpenter-node-role")
+    assert karpenter["name"] in attached and "cluster-node-role" in attached

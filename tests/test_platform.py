@@ -119,7 +119,7 @@ def test_ordering_edges(plan: Plan) -> None:
     found = releases(plan)
     serving = plan.one(KNATIVE_SERVING)
     data = plan.one("eks:index:ManagedNodeGroup", "cluster-data")
-    gpu = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")
+    gpu = plan.gpu_capacity()
     coredns = plan.one("aws:eks/addon:Addon", "cluster-coredns")
     assert coredns["inputs"]["addonName"] == "coredns"
     assert plan.depends_on(coredns, data)

@@ -518,7 +518,10 @@ def build_target(
         model=model.name,
         title=model_title(model),
         size=f"{model.size_gib:g}GiB",
-        machine_type=config.gpu_node_group.instance_type,
+        # Under Karpenter the NodePool's types, not the unused node group's.
+        machine_type="/".join(config.gpu_nodes.instance_types)
+        if config.gpu_nodes.karpenter
+        else config.gpu_node_group.instance_type,
         ingress_url=_ingress_url(ingress),
         services=services,
     )
@@ -549,6 +552,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--poll-interval", type=float, default=5.0, help="seconds between counts")
     parser.add_argument(
+        "--cold-node",
+        action="store_true",
+        help="wait for no GPU node before each request; split it into phases (tools/coldnode.py)",
+    )
+    parser.add_argument(
+        "--no-node-timeout",
+        type=float,
+        default=3600.0,
+        help="--cold-node: seconds to wait for no GPU node (keep-warm window + termination)",
+    )
+    parser.add_argument(
         "--request-timeout",
         type=float,
         default=REQUEST_TIMEOUT_SECONDS,
@@ -562,27 +576,79 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _kubeconfig_source(args: argparse.Namespace, from_stack: bool) -> dict[str, Any]:
+    """--kubeconfig, else the stack's kubeconfig output, else the default kubeconfig
+    (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
+    if args.kubeconfig or not from_stack:
+        return {"path": args.kubeconfig}
+    kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
+    if isinstance(kubeconfig, str):
+        kubeconfig = json.loads(kubeconfig)
+    return {"kubeconfig": kubeconfig}
+
+
 def _pod_counter(args: argparse.Namespace, from_stack: bool) -> PodCounter:
-    """The cluster's pods through --kubeconfig, else the stack's kubeconfig output, else the
-    default kubeconfig (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        if args.kubeconfig or not from_stack:
-            return KubernetesPodCounter.from_kubeconfig(path=args.kubeconfig)
-        kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
-        if isinstance(kubeconfig, str):
-            kubeconfig = json.loads(kubeconfig)
-        return KubernetesPodCounter.from_kubeconfig(kubeconfig=kubeconfig)
+        return KubernetesPodCounter.from_kubeconfig(**_kubeconfig_source(args, from_stack))
     except (ConfigException, OSError) as error:
         raise BenchError(f"cannot load a kubeconfig ({error}); pass --kubeconfig") from None
+
+
+def _cold_node(
+    args: argparse.Namespace,
+    target: BenchTarget,
+    from_stack: bool,
+    out: TextIO,
+    clock: Callable[[], Any] | None,
+) -> int:
+    """--cold-node: the phases of a request that has to start a GPU node (tools/coldnode.py)."""
+    from kubernetes.config.config_exception import ConfigException
+
+    from tools import coldnode
+
+    try:
+        reader = coldnode.KubernetesClusterReader.from_kubeconfig(
+            **_kubeconfig_source(args, from_stack)
+        )
+    except (ConfigException, OSError, BenchError) as error:
+        print(
+            f"coldstart_bench: cannot load a kubeconfig ({error}); pass --kubeconfig",
+            file=sys.stderr,
+        )
+        return 2
+    results: list[coldnode.ColdNodeRun] = []
+    failure = ""
+    try:
+        results = coldnode.run_cold_node(
+            target,
+            reader,
+            args.runs,
+            no_node_timeout_s=args.no_node_timeout,
+            poll_s=args.poll_interval,
+            request_timeout_s=args.request_timeout,
+            clock=clock or coldnode.utc_now,
+        )
+    except coldnode.NoGpuNodeTimeout as error:
+        failure = str(error)
+    if results:
+        paths = coldnode.write_reports(args.out, target, results)
+        out.write(coldnode.markdown_table(target, results))
+        out.write("".join(f"wrote {path}\n" for path in paths))
+    if failure:
+        print(f"coldstart_bench: {failure}", file=sys.stderr)
+        return 1
+    return 0 if all(200 <= r.status < 300 for r in results) else 1
 
 
 def main(
     argv: Sequence[str] | None = None,
     pod_counter: PodCounter | None = None,
     stdout: TextIO | None = None,
+    clock: Callable[[], Any] | None = None,
 ) -> int:
+    """`clock` (wall time for --cold-node) lets a recorded run be played back."""
     args = parse_args(argv)
     out = stdout or sys.stdout
     config = load_config_for_tool("coldstart_bench", args.stack, args.stack_file)
@@ -593,6 +659,8 @@ def main(
     try:
         outputs = read_stack_outputs(args.stack) if from_stack else None
         target = build_target(args, config, outputs)
+        if args.cold_node:
+            return _cold_node(args, target, from_stack, out, clock)
         counter = pod_counter or _pod_counter(args, from_stack)
     except BenchError as error:
         print(f"coldstart_bench: {error}", file=sys.stderr)

@@ -170,13 +170,16 @@ def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]
                 args.typ, args.name, args.inputs, bool(args.custom), secret
             )
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+            # No failures is an empty list: the mock monitor iterates it.
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
                 arn = f"arn:aws:iam::{ACCOUNT_ID}:user/plan"
                 return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "plan"}, []
             if args.token == "aws:index/getRegion:getRegion":
                 return {"name": "eu-central-1", "region": "eu-central-1"}, []
-            return {}, []  # no failures (None breaks MockMonitor.Invoke)
+            if args.token == "aws:eks/getCluster:getCluster":
+                return {"vpcConfig": {"clusterSecurityGroupId": "sg-eks-cluster"}}, []
+            return {}, []
 
     class RecordingMonitor(MockMonitor):
         def RegisterResource(self, request: Any) -> Any:

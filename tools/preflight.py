@@ -28,7 +28,7 @@ from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from botocore.parsers import ResponseParserError
 
-from components.config import StackConfig
+from components.config import GpuNodesConfig, StackConfig
 from components.image_mirror import MirrorSettings
 from components.instance_types import CATALOGUE
 from tools.stack_config import add_stack_arguments, load_config_for_tool
@@ -80,6 +80,13 @@ REQUIRED_ACTIONS: tuple[str, ...] = (
     "iam:CreateAccessKey",
 )
 """Actions `pulumi up` performs that an identity is most often missing (simulated, not run)."""
+KARPENTER_ACTIONS: tuple[str, ...] = (
+    "sqs:CreateQueue",
+    "events:PutRule",
+    "eks:CreatePodIdentityAssociation",
+    "eks:CreateAddon",
+)
+"""What Karpenter's AWS side adds (components/karpenter.py)."""
 
 # Error codes meaning "this endpoint does not implement the operation" rather than "no".
 _UNSUPPORTED_CODES = frozenset(
@@ -242,6 +249,40 @@ def check_instance_type(
     )
 
 
+def check_karpenter_instance_type(
+    clients: AwsClients, instance_type: str, zone_count: int
+) -> Check:
+    """A type of the NodePool is sold in at least one zone of the private subnets: Karpenter
+    launches in any subnet its EC2NodeClass selects, so one zone suffices to start a node."""
+    name = f"instance type {instance_type}"
+    key = f"{'gpuNodes'}.instanceTypes"
+    try:
+        zones = stack_zones(clients, zone_count)
+        offered = offering_zones(clients, instance_type)
+    except (ClientError, BotoCoreError) as error:
+        return _failure(name, error)
+    usable = [zone for zone in zones if zone in offered]
+    if usable:
+        return Check(
+            name,
+            "pass",
+            f"{key}: offered in {len(usable)} of the private subnets' {len(zones)} zones "
+            f"({', '.join(usable)})",
+        )
+    elsewhere = [zone for zone in offered if zone not in zones]
+    hint = (
+        f"; the region offers it only in {', '.join(elsewhere)}"
+        if elsewhere
+        else "; drop it from the list or pick another region"
+    )
+    return Check(
+        name,
+        "fail",
+        f"{key}: {instance_type} is offered in none of the private subnets' {len(zones)} zones "
+        f"in {clients.region} ({', '.join(zones)}), so Karpenter can never launch it{hint}",
+    )
+
+
 # --- vCPU quotas -----------------------------------------------------------------------------
 
 
@@ -268,26 +309,70 @@ class QuotaDemand:
     max_size: int
     vcpus_per_instance: int
     quota_code: str
+    limit_key: str = "maxSize"
+    """The key that bounds the node count (a node group's maxSize, Karpenter's gpuLimit)."""
+    limit: int | None = None
+    """Its value when it is not the node count itself (GPUs for gpuLimit)."""
 
     @property
     def vcpus(self) -> int:
         return self.max_size * self.vcpus_per_instance
 
+    @property
+    def limit_setting(self) -> str:
+        return f"{self.config_key}.{self.limit_key}"
+
     def describe(self) -> str:
+        if self.limit is not None:
+            return (
+                f"{self.limit_setting} {self.limit} = {self.max_size} x {self.instance_type} "
+                f"{self.vcpus_per_instance} vCPUs"
+            )
         return (
-            f"{self.config_key}.maxSize {self.max_size} x {self.instance_type} "
+            f"{self.limit_setting} {self.max_size} x {self.instance_type} "
             f"{self.vcpus_per_instance} vCPUs"
         )
 
 
+def karpenter_quota_demand(settings: GpuNodesConfig) -> QuotaDemand | None:
+    """vCPUs Karpenter may run at the GPU limit: the listed type that needs the most of them
+    (gpuLimit // its GPUs nodes), since Karpenter picks among the types at launch time."""
+    worst: QuotaDemand | None = None
+    for name in settings.instance_types:
+        known = CATALOGUE.get(name)
+        kind = instance_class(name)
+        if known is None or kind is None or not known.gpus:
+            continue
+        demand = QuotaDemand(
+            "gpuNodes",
+            name,
+            settings.gpu_limit // known.gpus,
+            known.vcpus,
+            _QUOTA_CODES[(kind, settings.capacity_type)],
+            limit_key="gpuLimit",
+            limit=settings.gpu_limit,
+        )
+        if worst is None or demand.vcpus > worst.vcpus:
+            worst = demand
+    return worst
+
+
 def quota_demands(config: StackConfig) -> tuple[list[QuotaDemand], list[Check]]:
-    """The vCPU demand per node group, and a skip for any group whose quota is unknown."""
-    groups = (
+    """The vCPU demand per node group (and of Karpenter's GPU limit), and a skip for any whose
+    quota is unknown."""
+    groups: tuple[tuple[str, str, int, str], ...] = (
         ("dataNodeGroup", config.data_node_group.instance_type,
          config.data_node_group.max_size, "ON_DEMAND"),
-        ("gpuNodeGroup", config.gpu_node_group.instance_type,
-         config.gpu_node_group.max_size, config.gpu_node_group.capacity_type),
     )  # fmt: skip
+    karpenter: list[QuotaDemand] = []
+    if config.gpu_nodes.karpenter:
+        demand = karpenter_quota_demand(config.gpu_nodes)
+        karpenter = [demand] if demand is not None else []
+    else:
+        groups += (
+            ("gpuNodeGroup", config.gpu_node_group.instance_type,
+             config.gpu_node_group.max_size, config.gpu_node_group.capacity_type),
+        )  # fmt: skip
     demands: list[QuotaDemand] = []
     skipped: list[Check] = []
     for key, instance_type, max_size, capacity in groups:
@@ -305,7 +390,7 @@ def quota_demands(config: StackConfig) -> tuple[list[QuotaDemand], list[Check]]:
         demands.append(
             QuotaDemand(key, instance_type, max_size, known.vcpus, _QUOTA_CODES[(kind, capacity)])
         )
-    return demands, skipped
+    return demands + karpenter, skipped
 
 
 def _quota_value(clients: AwsClients, code: str) -> tuple[float, str]:
@@ -350,7 +435,7 @@ def check_vcpu_quota(clients: AwsClients, code: str, demands: Sequence[QuotaDema
     limit = f"{value:g}"
     if needed <= value:
         return Check(name, "pass", f'"{title}" is {limit} vCPUs{source}; needs {needed} ({how})')
-    keys = " or ".join(f"{demand.config_key}.maxSize" for demand in demands)
+    keys = " or ".join(demand.limit_setting for demand in demands)
     return Check(
         name,
         "fail",
@@ -682,18 +767,29 @@ def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
             config.data_node_group.instance_type,
             config.availability_zone_count,
         ),
-        check_instance_type(
-            clients,
-            "gpuNodeGroup.instanceType",
-            config.gpu_node_group.instance_type,
-            config.availability_zone_count,
-        ),
     ]
+    if config.gpu_nodes.karpenter:
+        checks.extend(
+            check_karpenter_instance_type(clients, name, config.availability_zone_count)
+            for name in config.gpu_nodes.instance_types
+        )
+    else:
+        checks.append(
+            check_instance_type(
+                clients,
+                "gpuNodeGroup.instanceType",
+                config.gpu_node_group.instance_type,
+                config.availability_zone_count,
+            )
+        )
     checks.extend(check_vcpu_quotas(clients, config))
     checks.append(check_eks_version(clients, config.kubernetes_version))
     checks.append(check_bucket_name(clients, config.model_bucket.name))
     checks.append(check_creator_not_listed(clients, config.cluster_admin_arns))
-    checks.append(check_permissions(clients))
+    karpenter = config.gpu_nodes.karpenter
+    checks.append(
+        check_permissions(clients, REQUIRED_ACTIONS + (KARPENTER_ACTIONS if karpenter else ()))
+    )
     checks.append(check_docker_hub_credential(clients, MirrorSettings.of(config)))
     return checks
 

@@ -8,6 +8,7 @@ from typing import Any
 from components.config import ModelConfig, StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
 from components.manifests.cache import DATASET_NAME, mount_path, s3_annotations
+from components.manifests.karpenter import predictor_annotations
 from components.manifests.platform import gpu_toleration
 from components.naming import gpu_node_labels
 from components.versions import HUGGINGFACE_SERVER_GPU_IMAGE
@@ -118,7 +119,12 @@ def _predictor(model: ModelConfig, networking: str) -> dict[str, Any]:
         "memory": model.resources.memory,
         "nvidia.com/gpu": str(model.resources.gpu),
     }
-    annotations = {"autoscaling.knative.dev/initial-scale": "1" if model.warm_start else "0"}
+    annotations = {
+        "autoscaling.knative.dev/initial-scale": "1" if model.warm_start else "0",
+        # Karpenter never voluntarily removes the node under a serving predictor (inert on a
+        # managed node group); the pod leaves at scale to zero and the node follows.
+        **predictor_annotations(),
+    }
     if networking == "istio":
         # The seed's setting: S3 traffic bypasses an (optional) mesh sidecar.
         annotations["traffic.sidecar.istio.io/excludeOutboundPorts"] = "443"

@@ -24,7 +24,10 @@ ENOUGH_QUOTAS = {"L-1216C47A": 640.0, "L-DB2E81BA": 64.0}
 
 @pytest.fixture(scope="module")
 def dev_config() -> Any:
-    return load_typed_config("dev")
+    """dev with the GPU node group these checks are about (Karpenter: see the next file)."""
+    config = load_typed_config("dev")
+    node_group = config.gpu_nodes.model_copy(update={"provisioner": "nodeGroup"})
+    return config.model_copy(update={"gpu_nodes": node_group})
 
 
 def _with_gpu(config: Any, **changes: Any) -> Any:
@@ -485,7 +488,7 @@ def test_command_fails_on_low_quota_and_taken_bucket(
     )
     bucket = {"name": "kserve-fluid-taken", "forceDestroy": True, "retainOnDelete": False,
               "protect": False}  # fmt: skip
-    stack_file = _stack_file(tmp_path, modelBucket=bucket)
+    stack_file = _stack_file(tmp_path, modelBucket=bucket, gpuNodes={"provisioner": "nodeGroup"})
     code, output = _command(aws, aws_stub, "--stack-file", str(stack_file))
     assert code == 1
     rows = _rows(output)
@@ -511,7 +514,9 @@ def test_command_fails_on_a_type_the_region_lacks(
     assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 8 passed, 2 skipped")
     gpu = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     gpu_group = dict(gpu["kserve-fluid:gpuNodeGroup"], instanceType="g6e.8xlarge")
-    stack_file = _stack_file(tmp_path, gpuNodeGroup=gpu_group)
+    stack_file = _stack_file(
+        tmp_path, gpuNodeGroup=gpu_group, gpuNodes={"provisioner": "nodeGroup"}
+    )
     code, output = _command(aws, aws_stub, "--region", "eu-west-1", "--stack-file", str(stack_file))
     assert code == 1
     assert _rows(output)["instance type g6e.8xlarge"] == (
