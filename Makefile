@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install plan test lint unit preview up destroy preflight bucket clean pulumi-cli
+.PHONY: install plan test lint unit preview up destroy preflight bucket smoke clean pulumi-cli
 
 install: $(STAMP)
 
@@ -42,8 +42,12 @@ pulumi-cli:
 	  echo "then log in to a backend: pulumi login (or pulumi login --local)."; \
 	  exit 127; }
 
+## The policy pack (policy/) runs with every preview and up; policy/config/<stack>.json lowers
+## or configures its rules for one stack.
+POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
+
 preview: install pulumi-cli
-	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff
+	PATH="$(abspath $(BIN)):$$PATH" pulumi preview --stack $(STACK) --diff $(POLICY)
 
 ## With `staging: none`: create only the model bucket (and its hardening) so the models can be
 ## uploaded before the first full `make up` preloads them into the cache. The engine skips the
@@ -58,7 +62,11 @@ bucket: install pulumi-cli
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)'
 
 up: install pulumi-cli
-	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK)
+	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) $(POLICY)
+
+## After `pulumi up`: every InferenceService Ready, answering through the ingress, on a GPU node
+smoke: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.smoke --stack $(STACK)
 
 ## Refuses a stack whose config turns protect on (see tools/deploy_guard.py for why);
 ## ALLOW_PROTECTED=yes deletes the unprotected part anyway.

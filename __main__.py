@@ -100,7 +100,7 @@ platform = ServingPlatform(
     ),
 )
 
-models_namespace = model_namespace(config, cluster.provider, cluster.system_ready)
+models_namespace = model_namespace(config, cluster.provider)
 staging_jobs: dict[str, pulumi.Resource] = {}
 if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
@@ -126,6 +126,7 @@ model_cache = ModelCache(
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
+        gpu_capacity=gpu_capacity,
         staging_jobs=staging_jobs,
         mirror=mirror,
         image_ready=registry_mirror.ready_by_image,
@@ -137,11 +138,15 @@ serving = ModelServing(
         config,
         provider=cluster.provider,
         system_ready=cluster.system_ready,
+        webhook_ready=platform.webhook_ready,
         kserve_ready=platform.kserve_ready,
+        builtin_runtimes=platform.builtin_runtimes,
+        gpu_capacity=gpu_capacity,
         namespace=models_namespace,
-        dataloads=model_cache.dataloads,
+        dataload_gates=model_cache.dataload_gates,
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
+        staging_jobs=staging_jobs,
         mirror=mirror,
         image_ready=registry_mirror.ready_by_image,
     ),
@@ -161,6 +166,6 @@ pulumi.export("imageRegistry", mirror.registry or "upstream registries (imageMir
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
 pulumi.export(
-    "inferenceServices", inference_endpoints(config, serving.hosts, platform.ingress_hostname)
+    "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)

@@ -50,6 +50,7 @@ class Cluster(pulumi.ComponentResource):
     system_ready: list[pulumi.Resource]
     """The data nodes and cluster DNS: what every in-cluster object waits for (and outlives)."""
     gpu_node_group: eks.ManagedNodeGroup | None
+    """The managed GPU node group (gpuNodes.provisioner: nodeGroup); None under Karpenter."""
     node_role: aws.iam.Role
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
@@ -131,10 +132,11 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_provider_arn = self.eks_cluster.oidc_provider_arn
         self.oidc_provider_url = self.eks_cluster.oidc_provider_url
 
-        node_role = self.node_role = self._node_role(name, config)
-        self.data_node_group = self._data_node_group(name, config, node_role, args)
+        node_role, role_policies = self._node_role(name, config)
+        self.data_node_group = self._data_node_group(name, config, node_role, role_policies, args)
+        self.node_role = node_role
         self.gpu_node_group = (
-            self._gpu_node_group(name, config, node_role, args)
+            self._gpu_node_group(name, config, node_role, role_policies, args)
             if args.with_gpu_node_group
             else None
         )
@@ -170,7 +172,9 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
-    def _node_role(self, name: str, config: StackConfig) -> aws.iam.Role:
+    def _node_role(
+        self, name: str, config: StackConfig
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
         role = aws.iam.Role(
             f"{name}-node-role",
             assume_role_policy=json.dumps(
@@ -188,14 +192,16 @@ class Cluster(pulumi.ComponentResource):
             tags=tags(config),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        for index, policy_arn in enumerate(NODE_MANAGED_POLICIES):
+        attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-role-policy-{index}",
                 role=role.name,
                 policy_arn=policy_arn,
                 opts=pulumi.ResourceOptions(parent=role),
             )
-        return role
+            for index, policy_arn in enumerate(NODE_MANAGED_POLICIES)
+        ]
+        return role, attachments
 
     def _launch_template(
         self,
@@ -236,7 +242,12 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _data_node_group(
-        self, name: str, config: StackConfig, node_role: aws.iam.Role, args: ClusterArgs
+        self,
+        name: str,
+        config: StackConfig,
+        node_role: aws.iam.Role,
+        role_policies: list[aws.iam.RolePolicyAttachment],
+        args: ClusterArgs,
     ) -> eks.ManagedNodeGroup:
         group = config.data_node_group
         cache_volume = aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
@@ -280,6 +291,11 @@ class Cluster(pulumi.ComponentResource):
             tags=tags(config),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # "Ensure that IAM Role permissions are created before and deleted after EKS Node
+                # Group handling. Otherwise, EKS will not be able to properly delete EC2 Instances
+                # and Elastic Network Interfaces." (the aws_eks_node_group example of
+                # hashicorp/terraform-provider-aws, the resource pulumi-aws wraps).
+                depends_on=role_policies,
                 # Node group names are fixed: a replacement must delete the old one first.
                 delete_before_replace=True,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="60m", delete="30m"),
@@ -287,7 +303,12 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _gpu_node_group(
-        self, name: str, config: StackConfig, node_role: aws.iam.Role, args: ClusterArgs
+        self,
+        name: str,
+        config: StackConfig,
+        node_role: aws.iam.Role,
+        role_policies: list[aws.iam.RolePolicyAttachment],
+        args: ClusterArgs,
     ) -> eks.ManagedNodeGroup:
         group = config.gpu_node_group
         parts = []
@@ -327,6 +348,7 @@ class Cluster(pulumi.ComponentResource):
             tags=tags(config),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                depends_on=role_policies,
                 delete_before_replace=True,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="60m", delete="30m"),
             ),

@@ -15,6 +15,7 @@ object it belongs to); its checks go in the annotation (`Field(ge=...)`, `one_of
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import itertools
 import json
 import typing
@@ -257,6 +258,27 @@ class KnativeConfig(Settings):
     domain: Domain = "example.com"
 
 
+def _ipv4_cidr(value: str) -> bool:
+    return rules.is_cidr(value) and ":" not in value
+
+
+class IngressConfig(Settings):
+    """Who may reach the ingress load balancer (components/exposure.py applies it)."""
+
+    # Empty: everyone (Kubernetes' default 0.0.0.0/0); a production stack must list networks.
+    allowed_source_cidrs: tuple[
+        Annotated[
+            Str,
+            rule(
+                _ipv4_cidr,
+                "{value} is not an IPv4 CIDR block like 203.0.113.0/24 (the ingress load "
+                "balancer is IPv4)",
+            ),
+        ],
+        ...,
+    ] = ()
+
+
 class StackKeys(Settings):
     """Every key of the project's namespace; required here because the CLI always passes
     Pulumi.yaml's default for a key the stack does not set."""
@@ -290,6 +312,7 @@ class StackKeys(Settings):
     models: Annotated[tuple[ModelConfig, ...], rule(bool, "must list at least one model")]
     networking: Annotated[Str, one_of("istio", "kourier")]
     knative: KnativeConfig
+    ingress: IngressConfig
     staging: Annotated[Str, one_of("job", "none")]
     image_mirror: Bool
     docker_hub_credential_arn: Annotated[Str, AfterValidator(rules.pull_through_credential)]
@@ -415,16 +438,19 @@ def _cross_checks(c: StackConfig) -> list[str]:
         )
     if c.gpu_nodes.karpenter:
         problems += _karpenter_checks(c)
+    # Imported here: both modules build on this one's types.
+    from components.hostnames import name_problems
+    from components.manifests.serving import baseline_name
+
+    problems += _ingress_checks(c)
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
         key = f"models[{index}]"
-        host = f"{model.name}-baseline-predictor-{c.model_namespace}"
-        # KServe builds the host `<isvc>-predictor-<namespace>` as one DNS label (<= 63).
-        if len(host) > 63:
-            problems.append(
-                f'{key}.name: "{model.name}" is too long: the host label "{host}" has '
-                f"{len(host)} characters, at most 63"
-            )
+        # The longest InferenceService name decides: the baseline's when there is one.
+        longest = baseline_name(model) if model.baseline else model.name
+        problems += name_problems(
+            f"{key}.name", model.name, longest, c.model_namespace, c.knative.domain
+        )
         if model.name in seen:
             problems.append(
                 f'{key}.name: "{model.name}" is already used by models[{seen[model.name]}]; '
@@ -489,6 +515,25 @@ def _cross_checks(c: StackConfig) -> list[str]:
             "set it with `pulumi config set --secret hfToken <token>`",
         )
     return problems
+
+
+def _ingress_checks(c: StackConfig) -> list[str]:
+    """A production stack (clusterDeletionProtection: true) must say who may call the models."""
+    if not c.cluster_deletion_protection:
+        return []
+    key = "ingress.allowedSourceCidrs"
+    cidrs = c.ingress.allowed_source_cidrs
+    if not cidrs:
+        return [
+            f"{key}: is required when clusterDeletionProtection is true (a production stack); "
+            "list the client networks allowed to call the models"
+        ]
+    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
+        return [
+            f"{key}: 0.0.0.0/0 opens a production stack's GPUs to the internet; list the "
+            "client networks instead"
+        ]
+    return []
 
 
 def _karpenter_checks(c: StackConfig) -> list[str]:

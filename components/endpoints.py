@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 
 from components.config import StackConfig
+from components.hostnames import service_host
 
 
 def curl_command(ingress: str, host: str, model_name: str) -> str:
@@ -28,20 +29,23 @@ def curl_command(ingress: str, host: str, model_name: str) -> str:
 
 def inference_endpoints(
     config: StackConfig,
-    hosts: dict[str, dict[str, str | None]],
+    names: dict[str, dict[str, str | None]],
     ingress_hostname: pulumi.Input[str],
 ) -> pulumi.Output[dict[str, Any]]:
-    """Per model and variant: name, namespace, Host header, URL and the curl command."""
+    """Per model and variant: name, namespace, Host header, URL and the curl command.
+
+    The host is the one `status.url` will show (components/hostnames.py); `make smoke` checks it.
+    """
 
     def build(ingress: str) -> dict[str, Any]:
         endpoints: dict[str, Any] = {}
-        for model, variants in hosts.items():
+        for model, variants in names.items():
             endpoints[model] = {}
-            for variant, host in variants.items():
-                if host is None:
+            for variant, name in variants.items():
+                if name is None:
                     endpoints[model][variant] = None
                     continue
-                name = host.split("-predictor-")[0]
+                host = service_host(config, name)
                 endpoints[model][variant] = {
                     "name": name,
                     "namespace": config.model_namespace,

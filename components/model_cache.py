@@ -18,6 +18,7 @@ from components.config import StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
 from components.manifests import cache as manifests
+from components.manifests import dataload_gate
 from components.registry_mirror import image_waits
 
 
@@ -30,20 +31,21 @@ class ModelCacheArgs:
     bucket_name: pulumi.Input[str]
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
+    gpu_capacity: pulumi.Resource | None = None
+    """The GPU nodes (node group today, a Karpenter NodePool later): FUSE pods run there."""
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     mirror: ImageMirror = UPSTREAM
     image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
-def model_namespace(
-    config: StackConfig, provider: k8s.Provider, system_ready: Sequence[pulumi.Resource]
-) -> k8s.core.v1.Namespace:
-    """The models' namespace: staging Jobs, the cache and the InferenceServices live here."""
+def model_namespace(config: StackConfig, provider: k8s.Provider) -> k8s.core.v1.Namespace:
+    """The models' namespace: staging Jobs, the cache and the InferenceServices live here.
+
+    A Namespace needs only the API server, so it waits for no node group.
+    """
     namespace = manifests.namespace(config)
     return k8s.core.v1.Namespace(
-        "models",
-        metadata=namespace["metadata"],
-        opts=pulumi.ResourceOptions(provider=provider, depends_on=list(system_ready)),
+        "models", metadata=namespace["metadata"], opts=pulumi.ResourceOptions(provider=provider)
     )
 
 
@@ -60,6 +62,9 @@ class ModelCache(pulumi.ComponentResource):
         config = args.config
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         on_data_nodes = list(args.system_ready)
+        # Fluid's CSI plugin and the Jindo FUSE pods run on the GPU nodes: created after them,
+        # deleted while they still run (Fluid's finalizers need their pods).
+        on_gpu_nodes = [args.gpu_capacity] if args.gpu_capacity is not None else []
         fluid = pinned_release(
             "fluid",
             versions.FLUID,
@@ -69,6 +74,7 @@ class ModelCache(pulumi.ComponentResource):
             provider=args.provider,
             depends_on=[
                 *on_data_nodes,
+                *on_gpu_nodes,
                 *image_waits(
                     args.image_ready,
                     versions.FLUID_CSI_REGISTRAR_IMAGE,
@@ -117,6 +123,7 @@ class ModelCache(pulumi.ComponentResource):
                     depends_on=[
                         *cr_after,
                         self.dataset,
+                        *on_gpu_nodes,
                         *image_waits(
                             args.image_ready,
                             versions.JINDO_SMARTDATA_IMAGE,
@@ -128,21 +135,60 @@ class ModelCache(pulumi.ComponentResource):
             ),
         )
         self.dataloads = {}
+        self.dataload_gates: dict[str, k8s.batch.v1.Job] = {}
+        gate_reader = self._gate_reader(config, k8s_opts, [args.namespace])
         for model in config.models:
             document = manifests.dataload(config, model)
             staged = [args.staging_jobs[model.name]] if model.name in args.staging_jobs else []
-            self.dataloads[model.name] = custom_resource(
-                f"{model.name}-dataload",
+            load = custom_resource(
+                manifests.dataload_name(model),
                 document,
                 pulumi.ResourceOptions.merge(
                     k8s_opts,
                     pulumi.ResourceOptions(
                         depends_on=[*cr_after, self.dataset, runtime, *staged],
-                        custom_timeouts=pulumi.CustomTimeouts(
-                            create=f"{manifests.dataload_timeout_seconds(model) // 60 + 5}m",
-                            delete="10m",
-                        ),
+                        custom_timeouts=pulumi.CustomTimeouts(delete="10m"),
+                    ),
+                ),
+            )
+            self.dataloads[model.name] = load
+            gate = dataload_gate.gate_job(config, model, versions.CURL_IMAGE)
+            timeout = manifests.dataload_timeout_seconds(model)
+            self.dataload_gates[model.name] = k8s.batch.v1.Job(
+                dataload_gate.gate_name(model),
+                metadata=gate["metadata"],
+                spec=gate["spec"],
+                opts=pulumi.ResourceOptions.merge(
+                    k8s_opts,
+                    pulumi.ResourceOptions(
+                        depends_on=[load, *gate_reader, *on_data_nodes],
+                        custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout // 60 + 5}m"),
                     ),
                 ),
             )
         self.register_outputs({"dataset": manifests.DATASET_NAME})
+
+    def _gate_reader(
+        self,
+        config: StackConfig,
+        k8s_opts: pulumi.ResourceOptions,
+        after: list[pulumi.Resource],
+    ) -> list[pulumi.Resource]:
+        """The ServiceAccount, Role and RoleBinding the DataLoad gate Jobs read with."""
+        opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=after))
+        account = dataload_gate.reader_account(config)
+        role = dataload_gate.reader_role(config)
+        binding = dataload_gate.reader_binding(config)
+        return [
+            k8s.core.v1.ServiceAccount("dataload-reader", metadata=account["metadata"], opts=opts),
+            k8s.rbac.v1.Role(
+                "dataload-reader", metadata=role["metadata"], rules=role["rules"], opts=opts
+            ),
+            k8s.rbac.v1.RoleBinding(
+                "dataload-reader",
+                metadata=binding["metadata"],
+                role_ref=binding["roleRef"],
+                subjects=binding["subjects"],
+                opts=opts,
+            ),
+        ]

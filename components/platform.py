@@ -17,6 +17,8 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.exposure import source_ranges
+from components.hostnames import url_pattern
 from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
@@ -37,8 +39,12 @@ class PlatformArgs:
 class ServingPlatform(pulumi.ComponentResource):
     """Helm releases and the KnativeServing object that KServe InferenceServices run on."""
 
+    webhook_ready: list[pulumi.Resource]
+    """What a ClusterServingRuntime needs: KServe's controller with its webhook answering."""
     kserve_ready: list[pulumi.Resource]
-    """What a ClusterServingRuntime or InferenceService must depend on."""
+    """What every InferenceService needs: the webhook, Knative Serving and the ingress gateway."""
+    builtin_runtimes: pulumi.Resource
+    """KServe's built-in runtimes, which the baseline InferenceServices auto-select."""
     knative_serving: k8s.apiextensions.CustomResource
     ingress_hostname: pulumi.Output[str]
 
@@ -48,6 +54,7 @@ class ServingPlatform(pulumi.ComponentResource):
         super().__init__("kserve-fluid:platform:ServingPlatform", name, None, opts)
         config = args.config
         on_data_nodes = list(args.system_ready)
+        allowed = source_ranges(config)
 
         release = functools.partial(pinned_release, parent=self, provider=args.provider)
 
@@ -74,12 +81,13 @@ class ServingPlatform(pulumi.ComponentResource):
         ingress_ready: list[pulumi.Resource] = []
         operator_after: list[pulumi.Resource] = list(on_data_nodes)
         if config.networking == "istio":
+            # CRDs and cluster-scoped objects only: needs the API server, no node.
             istio_base = release(
                 "istio-base",
                 versions.ISTIO_BASE,
                 manifests.ISTIO_NAMESPACE,
                 manifests.istio_base_values(),
-                depends_on=on_data_nodes,
+                depends_on=[],
                 timeout=300,
             )
             istiod = release(
@@ -94,7 +102,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 manifests.INGRESS_GATEWAY_RELEASE,
                 versions.ISTIO_GATEWAY,
                 manifests.ISTIO_NAMESPACE,
-                manifests.ingress_gateway_values(),
+                manifests.ingress_gateway_values(allowed),
                 depends_on=[*on_data_nodes, istiod],
                 # Helm waits for the NLB's hostname on create, and on delete for the Service
                 # (and its load-balancer-cleanup finalizer, i.e. the NLB) to be gone, before
@@ -117,27 +125,29 @@ class ServingPlatform(pulumi.ComponentResource):
         knative_namespace = k8s.core.v1.Namespace(
             "knative-serving",
             metadata={"name": manifests.KNATIVE_NAMESPACE},
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=on_data_nodes
-            ),
+            # A Namespace needs only the API server.
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         self.knative_serving = custom_resource(
             "knative-serving",
-            manifests.knative_serving(config, args.mirror),
+            manifests.knative_serving(config, allowed, args.mirror),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
                 # Deleted before the operator, or its finalizer never clears (operator#1950).
-                depends_on=[knative_operator, knative_namespace, *ingress_ready],
+                # Not the gateway: net-istio only needs Istio's CRDs; the InferenceServices,
+                # whose routes the gateway serves, wait for it.
+                depends_on=[knative_operator, knative_namespace],
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", delete="20m"),
             ),
         )
+        # CRDs only: needs the API server, no node.
         kserve_crd = release(
             "kserve-crd",
             versions.KSERVE_CRD,
             manifests.KSERVE_NAMESPACE,
             {},
-            depends_on=on_data_nodes,
+            depends_on=[],
             timeout=300,
         )
         kserve = release(
@@ -168,7 +178,9 @@ class ServingPlatform(pulumi.ComponentResource):
             depends_on=[*on_data_nodes, kserve, webhook_ready],
             timeout=300,
         )
-        self.kserve_ready = [kserve, webhook_ready, runtimes, self.knative_serving]
+        self.webhook_ready = [kserve, webhook_ready]
+        self.kserve_ready = [kserve, webhook_ready, self.knative_serving, *ingress_ready]
+        self.builtin_runtimes = runtimes
 
         namespace, service_name = manifests.ingress_service(config)
         ingress = k8s.core.v1.Service.get(
@@ -181,7 +193,7 @@ class ServingPlatform(pulumi.ComponentResource):
             ),
         )
         self.ingress_hostname = ingress.status.apply(_load_balancer_hostname)
-        self.url_pattern = manifests.url_pattern(config)
+        self.url_pattern = url_pattern(config)
         self.register_outputs(
             {"ingressHostname": self.ingress_hostname, "urlPattern": self.url_pattern}
         )

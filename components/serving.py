@@ -23,11 +23,16 @@ class ModelServingArgs:
     config: StackConfig
     provider: k8s.Provider
     system_ready: Sequence[pulumi.Resource]
+    webhook_ready: list[pulumi.Resource]
     kserve_ready: list[pulumi.Resource]
+    builtin_runtimes: pulumi.Resource
+    gpu_capacity: pulumi.Resource
     namespace: pulumi.Resource
-    dataloads: Mapping[str, pulumi.Resource]
+    dataload_gates: Mapping[str, pulumi.Resource]
+    """Per model, the Job that succeeds once its DataLoad has filled the cache."""
     bucket_name: pulumi.Input[str]
     storage_initializer_role_arn: pulumi.Input[str]
+    staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     mirror: ImageMirror = UPSTREAM
     image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
@@ -35,8 +40,8 @@ class ModelServingArgs:
 class ModelServing(pulumi.ComponentResource):
     """Per model: a Fluid InferenceService and, when asked for, a storage-initializer baseline."""
 
-    hosts: dict[str, dict[str, str | None]]
-    """Per model, the Host header of its Fluid and baseline predictors."""
+    names: dict[str, dict[str, str | None]]
+    """Per model, the InferenceService names of its Fluid and baseline variants (None: absent)."""
 
     def __init__(
         self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None
@@ -67,10 +72,11 @@ class ModelServing(pulumi.ComponentResource):
             data=warmup["data"],
             opts=after(args.namespace),
         )
+        # Validated by KServe's webhook; the built-in runtimes are not needed (autoSelect false).
         runtime = custom_resource(
             "warmup-serving-runtime",
             manifests.cluster_serving_runtime(args.mirror),
-            after(*args.kserve_ready),
+            after(*args.webhook_ready),
         )
         needs_baseline = any(m.baseline for m in config.models)
         service_account = None
@@ -96,29 +102,32 @@ class ModelServing(pulumi.ComponentResource):
             custom_resource(
                 model.name,
                 manifests.fluid_inference_service(config, model),
+                # GPU capacity: destroy removes the service while its nodes still exist.
                 after(
                     *args.kserve_ready,
                     runtime,
                     warmup_code,
-                    args.dataloads[model.name],
+                    args.dataload_gates[model.name],
+                    args.gpu_capacity,
                     *pulled,
                     timeout=timeout,
                 ),
             )
-            services[model.name] = {
-                "fluid": manifests.service_host(config, model.name),
-                "baseline": None,
-            }
+            services[model.name] = {"fluid": model.name, "baseline": None}
             if model.baseline and service_account is not None:
                 name = manifests.baseline_name(model)
+                staged = [args.staging_jobs[m] for m in (model.name,) if m in args.staging_jobs]
                 custom_resource(
                     name,
                     # Only the spec names the bucket; it comes from the Output below.
                     manifests.baseline_inference_service(config, model, "BUCKET"),
+                    # Reads the model from S3 (staged by the Job when there is one), not the cache.
                     after(
                         *args.kserve_ready,
+                        args.builtin_runtimes,
                         service_account,
-                        args.dataloads[model.name],
+                        *staged,
+                        args.gpu_capacity,
                         *pulled,
                         timeout=timeout,
                     ),
@@ -126,9 +135,9 @@ class ModelServing(pulumi.ComponentResource):
                         functools.partial(_baseline_spec, config, model)
                     ),
                 )
-                services[model.name]["baseline"] = manifests.service_host(config, name)
-        self.hosts = services
-        self.register_outputs({"hosts": services})
+                services[model.name]["baseline"] = name
+        self.names = services
+        self.register_outputs({"names": services})
 
 
 def _baseline_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Any:

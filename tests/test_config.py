@@ -137,13 +137,6 @@ BAD_INPUTS = [
         'models[0].name: "Llama_3" is not a valid Kubernetes name: lowercase letters, digits '
         "and '-', starting with a letter",
     ),
-    (
-        "models.0.name",
-        "llama-31-8b-instruct-with-a-very-long-name",
-        'models[0].name: "llama-31-8b-instruct-with-a-very-long-name" is too long: the host '
-        'label "llama-31-8b-instruct-with-a-very-long-name-baseline-predictor-kserve-fluid-demo"'
-        " has 79 characters, at most 63",
-    ),
     ("networking", "linkerd", 'networking: "linkerd" is not allowed; use one of istio, kourier'),
     (
         "knative.progressDeadlineSeconds",

@@ -137,6 +137,8 @@ def test_prod_placeholders_are_reported_until_replaced() -> None:
         "account 123456789012",
         "endpointPublicAccessCidrs: 203.0.113.0/24 is a documentation range (RFC 5737)",
         "endpointPublicAccessCidrs: 198.51.100.10/32 is a documentation range (RFC 5737)",
+        "ingress.allowedSourceCidrs: 203.0.113.0/24 is a documentation range (RFC 5737)",
+        "ingress.allowedSourceCidrs: 198.51.100.10/32 is a documentation range (RFC 5737)",
         "modelBucket.name: acme-llm-models-prod-eu-central-1 is the example organisation's name; "
         "bucket names are global, pick your own",
     ]

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import urlparse
@@ -40,10 +40,11 @@ import requests
 
 from components.cache_throughput import plan_report
 from components.config import ModelConfig, StackConfig
-from components.manifests.serving import service_host
+from components.hostnames import service_host
+from tools.cluster_reader import ISVC_LABEL, ClusterReader, status_host
+from tools.ingress_http import keepalive_session
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
 SERVING_CONTAINER = "kserve-container"  # KServe's predictor container; it runs the warm-up
 COMPLETIONS_PATH = "/openai/v1/completions"
 PROMPT = "Write a poem about colors"
@@ -277,7 +278,7 @@ def run_benchmark(
     raises ScaleToZeroTimeout.
     """
     measured: list[RunResult] = [] if results is None else results
-    session = http or requests.Session()
+    session = http or keepalive_session()
     for run in range(1, runs + 1):
         for service in target.services:
             prefix = f"[run {run}/{runs}] {service.variant} {service.namespace}/{service.name}"
@@ -576,24 +577,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _kubeconfig_source(args: argparse.Namespace, from_stack: bool) -> dict[str, Any]:
-    """--kubeconfig, else the stack's kubeconfig output, else the default kubeconfig
-    (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
+def _kubeconfig(args: argparse.Namespace, from_stack: bool) -> dict[str, Any] | None:
+    """The stack's kubeconfig output, or None for --kubeconfig / the default kubeconfig."""
     if args.kubeconfig or not from_stack:
-        return {"path": args.kubeconfig}
+        return None
     kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
-    if isinstance(kubeconfig, str):
-        kubeconfig = json.loads(kubeconfig)
-    return {"kubeconfig": kubeconfig}
+    return dict(json.loads(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig)
 
 
-def _pod_counter(args: argparse.Namespace, from_stack: bool) -> PodCounter:
+def _cluster_clients(
+    args: argparse.Namespace, from_stack: bool
+) -> tuple[PodCounter, ClusterReader]:
+    """Pods and InferenceServices through --kubeconfig, else the stack's kubeconfig output,
+    else the default kubeconfig (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        return KubernetesPodCounter.from_kubeconfig(**_kubeconfig_source(args, from_stack))
+        kubeconfig = _kubeconfig(args, from_stack)
+        counter = KubernetesPodCounter.from_kubeconfig(path=args.kubeconfig, kubeconfig=kubeconfig)
+        reader = ClusterReader.from_kubeconfig(path=args.kubeconfig, kubeconfig=kubeconfig)
     except (ConfigException, OSError) as error:
         raise BenchError(f"cannot load a kubeconfig ({error}); pass --kubeconfig") from None
+    return counter, reader
+
+
+def hosts_from_status(
+    target: BenchTarget, reader: ClusterReader, log: Callable[[str], None]
+) -> BenchTarget:
+    """Each service's Host header from its `status.url`, the host its ingress really routes;
+    the predicted host (stack outputs, components/hostnames.py) stays when there is none."""
+    services = []
+    for service in target.services:
+        host = status_host(reader.inference_service(service.namespace, service.name))
+        if host is None:
+            log(f"{service.namespace}/{service.name}: no status.url; using {service.host}")
+        elif host != service.host:
+            log(f"{service.namespace}/{service.name}: status.url host {host} (not {service.host})")
+        services.append(replace(service, host=host or service.host))
+    return replace(target, services=tuple(services))
 
 
 def _cold_node(
@@ -610,7 +631,7 @@ def _cold_node(
 
     try:
         reader = coldnode.KubernetesClusterReader.from_kubeconfig(
-            **_kubeconfig_source(args, from_stack)
+            path=args.kubeconfig, kubeconfig=_kubeconfig(args, from_stack)
         )
     except (ConfigException, OSError, BenchError) as error:
         print(
@@ -647,6 +668,7 @@ def main(
     pod_counter: PodCounter | None = None,
     stdout: TextIO | None = None,
     clock: Callable[[], Any] | None = None,
+    reader: ClusterReader | None = None,
 ) -> int:
     """`clock` (wall time for --cold-node) lets a recorded run be played back."""
     args = parse_args(argv)
@@ -661,7 +683,11 @@ def main(
         target = build_target(args, config, outputs)
         if args.cold_node:
             return _cold_node(args, target, from_stack, out, clock)
-        counter = pod_counter or _pod_counter(args, from_stack)
+        counter = pod_counter
+        if counter is None:
+            counter, reader = _cluster_clients(args, from_stack)
+        if reader is not None and not (args.fluid_host or args.baseline_host):
+            target = hosts_from_status(target, reader, lambda line: print(line, file=sys.stderr))
     except BenchError as error:
         print(f"coldstart_bench: {error}", file=sys.stderr)
         return 2

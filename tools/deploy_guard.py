@@ -68,12 +68,14 @@ def placeholder_values(config: StackConfig) -> list[str]:
     for arn in config.cluster_admin_arns:
         if f":{EXAMPLE_ACCOUNT}:" in arn:
             found.append(f"clusterAdminArns: {arn} uses the example account {EXAMPLE_ACCOUNT}")
-    for cidr in config.endpoint_public_access_cidrs:
+    cidrs = [("endpointPublicAccessCidrs", c) for c in config.endpoint_public_access_cidrs]
+    cidrs += [("ingress.allowedSourceCidrs", c) for c in config.ingress.allowed_source_cidrs]
+    for key, cidr in cidrs:
         network = ipaddress.ip_network(cidr)
         if not isinstance(network, ipaddress.IPv4Network):
             continue
         if any(network.subnet_of(d) for d in DOCUMENTATION_NETWORKS):
-            found.append(f"endpointPublicAccessCidrs: {cidr} is a documentation range (RFC 5737)")
+            found.append(f"{key}: {cidr} is a documentation range (RFC 5737)")
     if config.model_bucket.name.startswith(EXAMPLE_BUCKET_PREFIX):
         found.append(
             f"modelBucket.name: {config.model_bucket.name} is the example organisation's name; "

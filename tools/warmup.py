@@ -42,10 +42,14 @@ WARMUP_CONCURRENCY         32          reader threads (1..1024)
 WARMUP_RANGE_SIZE          256MiB      files are split into ranges of this size, each read
                                        by one thread through its own file descriptor (its
                                        own stream); 0 = one range per file
-WARMUP_FAIL_OPEN           false       true: on a warm-up failure log it and still start
-                                       the server; false: exit 1 (the pod restarts)
-WARMUP_TIMEOUT             0           seconds; stop the warm-up after this long and treat
-                                       it as a failure (see WARMUP_FAIL_OPEN); 0 = no limit
+WARMUP_FAIL_OPEN           true        true: on a warm-up failure log it and still start
+                                       the server (it reads the files itself, slower);
+                                       false: exit 1 (the pod restarts: one FUSE read error
+                                       would crash-loop the predictor)
+WARMUP_TIMEOUT             auto        seconds; stop the warm-up after this long and treat
+                                       it as a failure (see WARMUP_FAIL_OPEN); 0 = no limit;
+                                       auto = 60 s + the model's bytes at 50 MB/s, so a hung
+                                       FUSE read cannot hold the server back forever
 WARMUP_ENABLED             true        false: skip the warm-up, only start the server
 WARMUP_EXEC                (unset)     server command (split like a shell would, no shell
                                        features) used when no command follows ``--``;
@@ -82,10 +86,15 @@ bounds a warm-up more than WARMUP_CONCURRENCY does; the page cache filled here i
 the pod's memory cgroup (reclaimable, but size the memory limit above the model size).
 ``bench/warmup_bench.py`` measures this against the seed's ``dd`` loop.
 
+SIGTERM during the warm-up (the pod is deleted or scaled down) stops it at once: the process
+logs ``event=terminated`` and exits 143 without starting the server. Once the server has
+replaced this process, signals are the server's.
+
 Exit status: 0 warmed (or nothing to warm; or failed with WARMUP_FAIL_OPEN=true and no
-command); 1 warm-up failed; 2 usage error or bad environment value (always fatal, regardless
-of WARMUP_FAIL_OPEN); 127 the server command could not be executed. With a server command
-and success (or fail-open) the process becomes the server and its status is the server's.
+command); 1 warm-up failed; 143 SIGTERM during the warm-up; 2 usage error or bad environment
+value (always fatal, regardless of WARMUP_FAIL_OPEN); 127 the server command could not be
+executed. With a server command and success (or fail-open) the process becomes the server
+and its status is the server's.
 """
 
 from __future__ import annotations
@@ -95,6 +104,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import stat
 import sys
 import threading
@@ -137,6 +147,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_EXEC_FAILED = 127
+EXIT_TERMINATED = 128 + 15  # the shell's convention for "killed by SIGTERM"
+AUTO_TIMEOUT_BASE_SECONDS = 60.0
+AUTO_TIMEOUT_FLOOR_BYTES_PER_SECOND = 50e6
+"""The slowest read-through worth waiting for: well below a cold S3 read (the seed's storage
+initializer managed 15 GB in 265 s, ~60 MB/s) and far below a warm cache."""
 
 LogFn = Callable[..., None]
 
@@ -234,8 +249,9 @@ class Settings:
     block_size: int = DEFAULT_BLOCK_SIZE
     concurrency: int = DEFAULT_CONCURRENCY
     range_size: int = DEFAULT_RANGE_SIZE
-    fail_open: bool = False
-    timeout: float = 0.0
+    fail_open: bool = True
+    timeout: float | None = None
+    """Seconds; None derives it from the model's size (``auto_timeout``); 0 = no limit."""
     enabled: bool = True
     exec_argv: tuple[str, ...] = ()
     debug: bool = False
@@ -285,6 +301,26 @@ def _env_seconds(env: dict[str, str], var: str, default: float) -> float:
     return value
 
 
+def _env_timeout(env: dict[str, str]) -> float | None:
+    raw = env.get("WARMUP_TIMEOUT")
+    if raw is None or raw.strip().lower() in ("", "auto"):
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):  # also rejects NaN
+        raise ConfigError(
+            "WARMUP_TIMEOUT", raw, "auto, or a number of seconds >= 0 (0 = no limit)"
+        ) from None
+    return value
+
+
+def auto_timeout(total_bytes: int) -> float:
+    """The warm-up's time limit for a model of ``total_bytes``: a base plus a floor rate."""
+    return AUTO_TIMEOUT_BASE_SECONDS + total_bytes / AUTO_TIMEOUT_FLOOR_BYTES_PER_SECOND
+
+
 def _env_bool(env: dict[str, str], var: str, default: bool) -> bool:
     raw = env.get(var)
     if raw is None or raw.strip() == "":
@@ -316,8 +352,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         ),
         concurrency=_env_int(env, "WARMUP_CONCURRENCY", DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
         range_size=_env_size(env, "WARMUP_RANGE_SIZE", DEFAULT_RANGE_SIZE, 0, None),
-        fail_open=_env_bool(env, "WARMUP_FAIL_OPEN", False),
-        timeout=_env_seconds(env, "WARMUP_TIMEOUT", 0.0),
+        fail_open=_env_bool(env, "WARMUP_FAIL_OPEN", True),
+        timeout=_env_timeout(env),
         enabled=_env_bool(env, "WARMUP_ENABLED", True),
         exec_argv=exec_argv,
         debug=level == "debug",
@@ -596,14 +632,21 @@ def warm(
     range_size: int = DEFAULT_RANGE_SIZE,
     *,
     timeout: float | None = None,
+    timeout_for: Callable[[int], float] | None = None,
     log: LogFn = _null_log,
     progress_interval: float = 0.0,
 ) -> WarmupResult:
-    """Read every regular file under ``dir`` once; raise WarmupError naming failed files."""
+    """Read every regular file under ``dir`` once; raise WarmupError naming failed files.
+
+    ``timeout`` (seconds, None or 0 = no limit) or, when it is None, ``timeout_for(total bytes)``
+    bounds the reading.
+    """
     start = time.monotonic()
     files, found_errors = discover(dir)
     ranges = plan_ranges(files, range_size)
     total = sum(f.size for f in files)
+    if timeout is None and timeout_for is not None:
+        timeout = timeout_for(total)
     errors: list[str] = []
     for path, message in found_errors:
         log("error", "read_error", path=path, error=message)
@@ -624,6 +667,7 @@ def warm(
         block_size=block_size,
         concurrency=concurrency,
         range_size=range_size,
+        timeout=timeout or 0.0,
     )
     done, _, read_errors = read_ranges(
         ranges,
@@ -652,6 +696,27 @@ def warm(
 
 
 # --------------------------------------------------------------------------- CLI
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived during the warm-up (a BaseException so no ``except Exception`` eats it)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _on_sigterm_raise() -> object:
+    """Turn SIGTERM into ``Terminated`` in the main thread (which only waits on the readers,
+    so it handles the signal within a second); returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore_sigterm(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
 
 
 def _exec(argv: Sequence[str], log: LogFn) -> int:
@@ -699,16 +764,22 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     if not settings.enabled:
         log("info", "disabled", dir=settings.dir)
     else:
+        previous = _on_sigterm_raise()
         try:
             warm(
                 settings.dir,
                 settings.block_size,
                 settings.concurrency,
                 settings.range_size,
-                timeout=settings.timeout or None,
+                timeout=settings.timeout,
+                timeout_for=auto_timeout,
                 log=log,
                 progress_interval=settings.progress_interval,
             )
+        except Terminated:
+            # The pod is going away: do not start a server that would only be killed.
+            log("error", "terminated", dir=settings.dir, signal="SIGTERM")
+            return EXIT_TERMINATED
         except WarmupError as exc:
             res = exc.result
             log(
@@ -725,6 +796,8 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
             if not settings.fail_open:
                 return EXIT_FAILED
             status = EXIT_OK
+        finally:
+            _restore_sigterm(previous)
     if command:
         return _exec(command, log)
     return status

@@ -59,14 +59,17 @@ def s3_endpoint(region: str) -> str:
     return f"s3.{region}.amazonaws.com"
 
 
-def s3_annotations(region: str) -> dict[str, str]:
-    """What KServe's storage initializer reads to reach S3 (seed's s3creds.yaml)."""
-    return {
-        "serving.kserve.io/s3-endpoint": s3_endpoint(region),
-        "serving.kserve.io/s3-usehttps": "1",
-        "serving.kserve.io/s3-region": region,
-        "serving.kserve.io/s3-useanoncredential": "false",
-    }
+def irsa_s3_annotations(region: str) -> dict[str, str]:
+    """What KServe's storage initializer reads from an IRSA service account: the region only.
+
+    KServe turns these annotations into env vars only on a service account carrying
+    `eks.amazonaws.com/role-arn` (kserve/kserve:pkg/credentials/service_account_credentials.go
+    @v0.20.0) through `BuildS3EnvVars` (pkg/credentials/s3/utils.go@v0.20.0). `s3-endpoint` becomes
+    `AWS_ENDPOINT_URL`, which botocore also applies to STS `AssumeRoleWithWebIdentity`, so the role
+    cannot be assumed (kserve#3482); `s3-usehttps` is read only together with an endpoint, so it
+    is left out too; boto3 then uses the regional HTTPS endpoint of S3 and of STS.
+    """
+    return {"serving.kserve.io/s3-region": region}
 
 
 def namespace(config: StackConfig) -> dict[str, Any]:
@@ -95,8 +98,10 @@ def credentials_secret(config: StackConfig) -> dict[str, Any]:
         "type": "Opaque",
         "metadata": {
             "name": CREDENTIALS_SECRET,
+            # No serving.kserve.io/s3-* annotations: KServe reads them only from a Secret that a
+            # service account lists or `storageSecretName` names, and this one is JindoFS's alone
+            # (the Dataset's encryptOptions); the baseline uses IRSA.
             "namespace": config.model_namespace,
-            "annotations": s3_annotations(config.region),
         },
     }
 
@@ -196,6 +201,16 @@ def jindo_runtime(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[s
         "metadata": {"name": DATASET_NAME, "namespace": config.model_namespace},
         "spec": {
             "replicas": config.cache_workers,
+            # Pod network instead of the node's: fluid-cloudnative/fluid:pkg/ddc/jindocache/
+            # transform.go@v1.0.8 `transformNetworkMode` maps ContainerNetwork to
+            # useHostNetwork=false, and charts/jindocache/templates/{master,worker}/statefulset.yaml
+            # and fuse/daemonset.yaml then run without hostNetwork (workers advertise status.podIP,
+            # fixed ports). Off the host network, the IMDS hop limit of 1 keeps the Jindo pods
+            # from the node role's credentials.
+            "networkmode": "ContainerNetwork",
+            # Fluid defaults every Jindo image to imagePullPolicy Always (transform.go@v1.0.8
+            # `getSmartDataConfigs`, `parseFuseImage`); jindo_image pins IfNotPresent, and the image
+            # itself comes from the image mirror (ECR) or the fluid chart's pinned tag.
             "jindoVersion": mirror.jindo_image(versions.JINDO_SMARTDATA_IMAGE),
             "tieredstore": {"levels": [cache_level(config)]},
             "master": {"nodeSelector": data_nodes},
@@ -230,19 +245,19 @@ def dataload_timeout_seconds(model: ModelConfig) -> int:
     return RUNTIME_START_SECONDS + round(model.size_gib * model.cache_replicas * 20)
 
 
+def dataload_name(model: ModelConfig) -> str:
+    return f"{model.name}-dataload"
+
+
 def dataload(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
-    """Preload one model into the cache, as many copies as the model asks for."""
+    """Preload one model into the cache, as many copies as the model asks for.
+
+    Not awaited itself: its gate Job (components/manifests/dataload_gate.py) fails fast.
+    """
     return {
         "apiVersion": "data.fluid.io/v1alpha1",
         "kind": "DataLoad",
-        "metadata": {
-            "name": f"{model.name}-dataload",
-            "namespace": config.model_namespace,
-            "annotations": {
-                "pulumi.com/waitFor": "jsonpath={.status.phase}=Complete",
-                "pulumi.com/timeoutSeconds": str(dataload_timeout_seconds(model)),
-            },
-        },
+        "metadata": {"name": dataload_name(model), "namespace": config.model_namespace},
         "spec": {
             "dataset": {"name": DATASET_NAME, "namespace": config.model_namespace},
             "loadMetadata": True,

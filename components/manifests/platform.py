@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from components import versions
 from components.config import StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
 from components.naming import GPU_PRESENT_LABEL, GPU_TAINT_KEY
+from components.timeouts import request_timeout_seconds
 from components.versions import KNATIVE_SERVING_VERSION
 
 ISTIO_NAMESPACE = "istio-system"
@@ -23,6 +25,9 @@ NLB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
     "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
 }
+
+
+SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 
 
 def gpu_toleration() -> dict[str, str]:
@@ -63,14 +68,18 @@ def istiod_values() -> dict[str, Any]:
     return {"global": {"proxy": {"autoInject": "disabled"}}}
 
 
-def ingress_gateway_values() -> dict[str, Any]:
-    return {
-        "labels": INGRESS_GATEWAY_LABELS,
-        "service": {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS},
-    }
+def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
+    """The gateway behind an internet-facing NLB, open only to `source_ranges` when given."""
+    service: dict[str, Any] = {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS}
+    if source_ranges:
+        # The chart copies this into Service.spec (gateway-1.29.2 templates/service.yaml).
+        service["loadBalancerSourceRanges"] = list(source_ranges)
+    return {"labels": INGRESS_GATEWAY_LABELS, "service": service}
 
 
-def knative_serving(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+def knative_serving(
+    config: StackConfig, source_ranges: Sequence[str] = (), mirror: ImageMirror = UPSTREAM
+) -> dict[str, Any]:
     """The KnativeServing object; its `config` replaces the seed's `kubectl patch`.
 
     The operator owns the `config-*` ConfigMaps and reverts direct edits (knative/operator#264),
@@ -85,6 +94,8 @@ def knative_serving(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict
                 "kubernetes.podspec-tolerations": "enabled",
                 "kubernetes.podspec-affinity": "enabled",
             },
+            # The activator holds a cold-start request this long at most (components/timeouts.py).
+            "defaults": {"max-revision-timeout-seconds": str(request_timeout_seconds(config))},
             "deployment": {
                 "progress-deadline": f"{knative.progress_deadline_seconds}s",
                 "registries-skipping-tag-resolving": mirror.skip_tag_resolution(
@@ -109,7 +120,14 @@ def knative_serving(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict
             "istio": {"enabled": False},
         }
         spec["config"]["network"] = {"ingress-class": "kourier.ingress.networking.knative.dev"}
-        spec["services"] = [{"name": KOURIER_SERVICE, "annotations": NLB_ANNOTATIONS}]
+        annotations = dict(NLB_ANNOTATIONS)
+        if source_ranges:
+            # KnativeServing's service overrides carry only labels, annotations and selector
+            # (operator.knative.dev_knativeservings.yaml); Kubernetes reads the source ranges
+            # from this annotation when spec.loadBalancerSourceRanges is empty
+            # (kubernetes/cloud-provider:service/helpers/helper.go GetLoadBalancerSourceRanges).
+            annotations[SOURCE_RANGES_ANNOTATION] = ",".join(source_ranges)
+        spec["services"] = [{"name": KOURIER_SERVICE, "annotations": annotations}]
     else:
         spec["ingress"] = {"istio": {"enabled": True}}
     return {
@@ -189,11 +207,6 @@ def ingress_service(config: StackConfig) -> tuple[str, str]:
     return ISTIO_NAMESPACE, INGRESS_GATEWAY_RELEASE
 
 
-def url_pattern(config: StackConfig) -> str:
-    """KServe's default domain template for a predictor, as the Host header to send."""
-    return f"http://{{name}}-predictor-{config.model_namespace}.{config.knative.domain}"
-
-
 def webhook_wait_job(image: str) -> dict[str, Any]:
     """A Job that succeeds once KServe's webhook answers TLS, so CRs are not refused.
 
@@ -215,7 +228,16 @@ def webhook_wait_job(image: str) -> dict[str, Any]:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 100},
+                    # The restricted Pod Security profile (policy rule workloads-restricted):
+                    # curl needs no token, no capability and no writable root; a UID above
+                    # 10000 keeps clear of host users (checkov CKV_K8S_40).
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": "wait",
@@ -224,6 +246,11 @@ def webhook_wait_job(image: str) -> dict[str, Any]:
                             "resources": {
                                 "requests": {"cpu": "10m", "memory": "16Mi"},
                                 "limits": {"cpu": "100m", "memory": "64Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
                             },
                         }
                     ],

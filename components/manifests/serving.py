@@ -7,10 +7,11 @@ from typing import Any
 
 from components.config import ModelConfig, StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
-from components.manifests.cache import DATASET_NAME, mount_path, s3_annotations
+from components.manifests.cache import DATASET_NAME, irsa_s3_annotations, mount_path
 from components.manifests.karpenter import predictor_annotations
 from components.manifests.platform import gpu_toleration
 from components.naming import gpu_node_labels
+from components.timeouts import request_timeout_seconds
 from components.versions import HUGGINGFACE_SERVER_GPU_IMAGE
 
 RUNTIME_NAME = "custom-kserve-huggingfaceserver"
@@ -103,7 +104,7 @@ def baseline_service_account(config: StackConfig, role_arn: str) -> dict[str, An
             "namespace": config.model_namespace,
             "annotations": {
                 "eks.amazonaws.com/role-arn": role_arn,
-                **s3_annotations(config.region),
+                **irsa_s3_annotations(config.region),
             },
         },
     }
@@ -113,7 +114,7 @@ def isvc_ready_timeout_seconds(model: ModelConfig) -> int:
     return model.expected_cold_start_seconds + 300
 
 
-def _predictor(model: ModelConfig, networking: str) -> dict[str, Any]:
+def _predictor(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
     resources = {
         "cpu": model.resources.cpu,
         "memory": model.resources.memory,
@@ -125,10 +126,12 @@ def _predictor(model: ModelConfig, networking: str) -> dict[str, Any]:
         # managed node group); the pod leaves at scale to zero and the node follows.
         **predictor_annotations(),
     }
-    if networking == "istio":
+    if config.networking == "istio":
         # The seed's setting: S3 traffic bypasses an (optional) mesh sidecar.
         annotations["traffic.sidecar.istio.io/excludeOutboundPorts"] = "443"
     return {
+        # Without it the activator drops a cold-start request after 300 s (components/timeouts.py).
+        "timeout": request_timeout_seconds(config),
         "minReplicas": model.min_replicas,
         "maxReplicas": model.max_replicas,
         "annotations": annotations,
@@ -160,7 +163,7 @@ def _isvc(config: StackConfig, model: ModelConfig, name: str, predictor: dict[st
 
 def fluid_inference_service(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
     """Reads the model through the Fluid PVC with the warm-up runtime."""
-    predictor = _predictor(model, config.networking)
+    predictor = _predictor(config, model)
     predictor["model"]["runtime"] = RUNTIME_NAME
     predictor["model"]["storageUri"] = f"pvc://{DATASET_NAME}{mount_path(model)}"
     return _isvc(config, model, model.name, predictor)
@@ -174,12 +177,7 @@ def baseline_inference_service(
     config: StackConfig, model: ModelConfig, bucket: str
 ) -> dict[str, Any]:
     """The seed's comparison: KServe's storage initializer downloads from S3 at every start."""
-    predictor = _predictor(model, config.networking)
+    predictor = _predictor(config, model)
     predictor["serviceAccountName"] = BASELINE_SERVICE_ACCOUNT
     predictor["model"]["storageUri"] = f"s3://{bucket}/{model.s3_prefix}"
     return _isvc(config, model, baseline_name(model), predictor)
-
-
-def service_host(config: StackConfig, name: str) -> str:
-    """KServe's default host for a predictor: `{{ .Name }}-{{ .Namespace }}.{{ .Domain }}`."""
-    return f"{name}-predictor-{config.model_namespace}.{config.knative.domain}"

@@ -19,13 +19,14 @@ import pytest
 import requests
 
 from tools import coldstart_bench as bench
+from tools.cluster_reader import ClusterReader
 from tools.coldstart_bench import RunResult, ServiceEndpoint
 from tools.stack_config import load_typed_config
 
 COLD_START_SECONDS = 0.3
 MODEL = "llama-31-8b-instruct"
-FLUID_HOST = f"{MODEL}-predictor-kserve-fluid-demo.example.com"
-BASELINE_HOST = f"{MODEL}-baseline-predictor-kserve-fluid-demo.example.com"
+FLUID_HOST = f"{MODEL}.kserve-fluid-demo.example.com"
+BASELINE_HOST = f"{MODEL}-baseline.kserve-fluid-demo.example.com"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TITLE = (
     "[meta-llama/Meta-Llama-3.1-8B-Instruct]"
@@ -42,6 +43,7 @@ class FakeInference:
     cold: dict[str, bool] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)  # Host -> forced HTTP status
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    status_urls: dict[str, str] = field(default_factory=dict)  # InferenceService -> status.url
     url: str = ""
 
     def scale_to_zero(self, host: str) -> None:
@@ -60,6 +62,14 @@ def _handler(fake: FakeInference) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            # The Kubernetes API's InferenceService read, for status.url.
+            name = self.path.rstrip("/").rsplit("/", 1)[-1]
+            if "/inferenceservices/" in self.path and name in fake.status_urls:
+                self._answer(200, {"status": {"url": fake.status_urls[name]}})
+            else:
+                self._answer(404, {"kind": "Status", "code": 404})
 
         def do_POST(self) -> None:
             host = self.headers.get("Host", "")
@@ -377,4 +387,34 @@ def test_missing_kubeconfig_is_a_usage_error(
     assert capsys.readouterr().err == (
         "coldstart_bench: cannot load a kubeconfig (Invalid kube-config file. "
         "No configuration found.); pass --kubeconfig\n"
+    )
+
+
+def test_hosts_come_from_status_url_when_the_cluster_answers(
+    inference: FakeInference, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The ingress routes other hosts than the stack predicts (e.g. a changed domain template):
+    # the benchmark must follow each InferenceService's status.url, not the prediction.
+    routed = {"fluid.models.example.org": MODEL, "baseline.models.example.org": f"{MODEL}-baseline"}
+    inference.served = routed
+    inference.status_urls = {name: f"http://{host}" for host, name in routed.items()}
+    reader = ClusterReader.from_kubeconfig(
+        kubeconfig={
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": inference.url}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+    )
+    argv = [
+        "--stack", "dev", "--runs", "1", "--out", str(tmp_path), "--ingress-url", inference.url,
+        "--poll-interval", "0.01",
+    ]  # fmt: skip
+    assert bench.main(argv, pod_counter=_pods(inference), reader=reader) == 0
+    assert [host for _, host, _ in inference.requests] == list(routed)
+    assert (
+        f"kserve-fluid-demo/{MODEL}: status.url host fluid.models.example.org (not {FLUID_HOST})"
+        in capsys.readouterr().err
     )

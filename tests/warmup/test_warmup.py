@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,12 @@ def test_settings_defaults() -> None:
     assert s.block_size == 4 * MIB
     assert s.concurrency == 32
     assert s.range_size == 256 * MIB
-    assert s.fail_open is False
+    # Fail open with a size-derived limit: a FUSE error or a hung read must not keep the
+    # predictor from starting (it then reads the weights itself).
+    assert s.fail_open is True
+    assert s.timeout is None
+    assert warmup.settings_from_env({"WARMUP_TIMEOUT": "auto"}).timeout is None
+    assert warmup.settings_from_env({"WARMUP_TIMEOUT": "0"}).timeout == 0.0
     assert s.exec_argv == ()
 
 
@@ -143,7 +149,13 @@ def test_settings_defaults() -> None:
             "WARMUP_TIMEOUT",
             "-5",
             "warmup level=error event=bad_env var=WARMUP_TIMEOUT value=-5 "
-            'allowed="a number of seconds >= 0 (0 = off)"',
+            'allowed="auto, or a number of seconds >= 0 (0 = no limit)"',
+        ),
+        (
+            "WARMUP_TIMEOUT",
+            "soon",
+            "warmup level=error event=bad_env var=WARMUP_TIMEOUT value=soon "
+            'allowed="auto, or a number of seconds >= 0 (0 = no limit)"',
         ),
         (
             "WARMUP_LOG_LEVEL",
@@ -275,7 +287,7 @@ def test_empty_dir_exits_0(tmp_path: Path) -> None:
 def test_dangling_symlink_fails_naming_file(model_dir: Path) -> None:
     bad = model_dir / "model-00003-of-00003.safetensors"
     os.symlink(model_dir / "gone" / "blob", bad)
-    proc = _run([], {"WARMUP_DIR": str(model_dir)})
+    proc = _run([], {"WARMUP_DIR": str(model_dir), "WARMUP_FAIL_OPEN": "false"})
     assert proc.returncode == 1, proc.stdout
     assert (
         f"warmup level=error event=read_error path={bad} "
@@ -343,7 +355,7 @@ def test_unreadable_file_fails_fast_exit_1_and_fail_open(tmp_path: Path) -> None
     _write(d / "a.bin", 1000)
     os.symlink(tmp_path / "missing", d / "b.bin")
     server = [sys.executable, "-c", "print('server started')"]
-    closed = _run(["--", *server], {"WARMUP_DIR": str(d)})
+    closed = _run(["--", *server], {"WARMUP_DIR": str(d), "WARMUP_FAIL_OPEN": "false"})
     assert closed.returncode == 1
     assert "server started" not in closed.stdout
     assert f"path={d}/b.bin" in closed.stdout
@@ -423,3 +435,87 @@ def test_main_in_process(model_dir: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "event=done" in out
     assert "concurrency=2" in out
+
+
+# --------------------------------------------------------------------------- fail-open paths
+
+
+def _sparse(path: Path, size: int) -> None:
+    """A file of `size` bytes that takes no disk: reading it 4 KiB at a time is slow enough."""
+    with path.open("wb") as f:
+        f.truncate(size)
+
+
+def test_read_error_fails_open_by_default(tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    d.mkdir()
+    _write(d / "a.bin", 1000)
+    os.symlink(tmp_path / "missing", d / "b.bin")
+    proc = _run(["--", sys.executable, "-c", "print('server started')"], {"WARMUP_DIR": str(d)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any("event=failed" in ln and "fail_open=true" in ln for ln in lines)
+    assert lines[-1] == "server started"
+
+
+def test_auto_timeout_grows_with_model_size() -> None:
+    assert warmup.auto_timeout(0) == 60.0
+    assert warmup.auto_timeout(15 * 10**9) == 360.0  # the seed's 15 GB model: 6 minutes
+
+
+def test_default_timeout_is_derived_from_the_bytes_found(model_dir: Path) -> None:
+    proc = _run(["--", sys.executable, "-c", "print('ok')"], {"WARMUP_DIR": str(model_dir)})
+    start = proc.stdout.splitlines()[0]
+    expected = warmup.auto_timeout(_total(model_dir))
+    assert f" timeout={expected:.3f}" in start, start
+
+
+def test_hung_read_times_out_and_the_server_still_starts(tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    d.mkdir()
+    _sparse(d / "huge.bin", 64 * 1024**3)  # minutes at 4 KiB per read: stands in for a hang
+    env = {
+        "WARMUP_DIR": str(d),
+        "WARMUP_TIMEOUT": "1",
+        "WARMUP_BLOCK_SIZE": "4K",
+        "WARMUP_CONCURRENCY": "1",
+        "WARMUP_RANGE_SIZE": "0",
+    }
+    proc = _run(["--", sys.executable, "-c", "print('server started')"], env, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    failed = next(ln for ln in lines if " event=failed " in ln)
+    assert "fail_open=true" in failed
+    assert "timed out after 1 s" in failed
+    assert lines[-1] == "server started"
+
+
+def test_sigterm_stops_the_warmup_and_skips_the_server(tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    d.mkdir()
+    _sparse(d / "huge.bin", 64 * 1024**3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARMUP_")}
+    env.update(
+        {
+            "WARMUP_DIR": str(d),
+            "WARMUP_TIMEOUT": "0",
+            "WARMUP_BLOCK_SIZE": "4K",
+            "WARMUP_CONCURRENCY": "1",
+            "WARMUP_RANGE_SIZE": "0",
+        }
+    )
+    server = [sys.executable, "-c", "print('server started')"]
+    proc = subprocess.Popen(
+        [sys.executable, str(WARMUP), "--", *server],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the start line: the warm-up is reading
+    assert " event=start " in first
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 143
+    assert out.splitlines()[-1].startswith("warmup level=error event=terminated ")
+    assert "server started" not in out

@@ -1,0 +1,253 @@
+"""`tools/smoke.py` against local stand-ins on 127.0.0.1: a Kubernetes API and an ingress."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tools import smoke
+from tools.stack_config import load_typed_config
+
+NS = "kserve-fluid-demo"
+MODEL = "llama-31-8b-instruct"
+BASELINE = f"{MODEL}-baseline"
+# Knative mode with Istio: KServe's status.url host (components/hostnames.py).
+HOSTS = {MODEL: f"{MODEL}.{NS}.example.com", BASELINE: f"{BASELINE}.{NS}.example.com"}
+HEADER = "| model | variant | Ready | status.url | HTTP | seconds | first tokens | node | result |"
+
+
+@dataclass
+class Cluster:
+    """What the stand-in API server and ingress answer."""
+
+    isvcs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    routes: dict[str, str] = field(default_factory=dict)  # Host -> served model name
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    url: str = ""
+
+
+def _isvc(name: str, ready: str = "True", url: str | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NS},
+        "status": {
+            "url": url if url is not None else f"http://{HOSTS[name]}",
+            "conditions": [{"type": "Ready", "status": ready, "message": "revision failed"}],
+        },
+    }
+
+
+def _pod(node: str, claim: str = "s3-data") -> dict[str, Any]:
+    return {
+        "spec": {
+            "nodeName": node,
+            "volumes": [
+                {"name": "kserve-pvc-source", "persistentVolumeClaim": {"claimName": claim}}
+            ],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def _healthy() -> Cluster:
+    return Cluster(
+        isvcs={MODEL: _isvc(MODEL), BASELINE: _isvc(BASELINE)},
+        pods={MODEL: [_pod("gpu-1")]},
+        nodes={
+            "gpu-1": {"metadata": {"labels": {"nvidia.com/gpu.present": "true"}}},
+            "data-1": {"metadata": {"labels": {"kserve-fluid/node-role": "data"}}},
+        },
+        routes={HOSTS[MODEL]: MODEL, HOSTS[BASELINE]: BASELINE},
+    )
+
+
+def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _json(self, status: int, document: Any) -> None:
+            data = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            parts = url.path.strip("/").split("/")
+            if (
+                url.path.startswith("/apis/serving.kserve.io/v1beta1/")
+                and parts[-1] in cluster.isvcs
+            ):
+                self._json(200, cluster.isvcs[parts[-1]])
+            elif url.path == f"/api/v1/namespaces/{NS}/pods":
+                selector = parse_qs(url.query)["labelSelector"][0]
+                name = selector.split("=", 1)[1]
+                self._json(200, {"items": cluster.pods.get(name, [])})
+            elif url.path.startswith("/api/v1/nodes/") and parts[-1] in cluster.nodes:
+                self._json(200, cluster.nodes[parts[-1]])
+            else:
+                self._json(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+
+        def do_POST(self) -> None:
+            host = self.headers.get("Host", "")
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            cluster.requests.append((host, body["model"]))
+            if self.path != "/openai/v1/completions" or host not in cluster.routes:
+                self._json(404, {"error": f"no route for {host}"})
+                return
+            text = " Red is the color of passion, blue the color of calm"
+            self._json(200, {"choices": [{"index": 0, "text": text}]})
+
+    return Handler
+
+
+@pytest.fixture()
+def cluster() -> Iterator[Cluster]:
+    state = _healthy()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _reader(cluster: Cluster) -> smoke.ClusterReader:
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": cluster.url}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    return smoke.ClusterReader.from_kubeconfig(kubeconfig=kubeconfig)
+
+
+def _run(cluster: Cluster) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    argv = ["--stack", "dev", "--ingress-url", cluster.url, "--request-timeout", "10"]
+    code = smoke.main(argv, reader=_reader(cluster), stdout=out)
+    return code, out.getvalue().splitlines()
+
+
+def test_healthy_stack_passes(cluster: Cluster) -> None:
+    code, lines = _run(cluster)
+    assert code == 0, lines
+    assert lines[0] == HEADER
+    fluid, baseline = lines[2], lines[3]
+    assert fluid.startswith(f"| {MODEL} | fluid | True | http://{HOSTS[MODEL]} | 200 | "), fluid
+    assert fluid.endswith("| Red is the color of passion, blue the co | gpu-1 | ok |")
+    assert baseline.startswith(f"| {MODEL} | baseline | True | http://{HOSTS[BASELINE]} | 200 |")
+    # The requests carried KServe's host and the served model name (the InferenceService's).
+    assert cluster.requests == [(HOSTS[MODEL], MODEL), (HOSTS[BASELINE], BASELINE)]
+
+
+def test_wrong_host_is_a_404_with_its_cause(cluster: Cluster) -> None:
+    # The ingress routes only `<isvc>.<ns>.<domain>`; a predictor-style host gets a 404.
+    wrong = f"{MODEL}-predictor-{NS}.example.com"
+    cluster.isvcs[MODEL] = _isvc(MODEL, url=f"http://{wrong}")
+    code, lines = _run(cluster)
+    assert code == 1
+    assert f"| {MODEL} | fluid | True | http://{wrong} | 404 |" in lines[2]
+    assert lines[2].endswith("| FAILED |")
+    assert (
+        f"{MODEL}/fluid: HTTP 404: no route for this Host header: the host differs from "
+        "KServe's status.url, or the Istio VirtualService / Knative route is missing" in lines
+    )
+    assert (
+        f'{MODEL}/fluid: status.url host "{wrong}" differs from the stack outputs\' '
+        f'"{HOSTS[MODEL]}": the outputs and docs send the wrong Host header '
+        "(components/hostnames.py)"
+    ) in lines
+
+
+def test_not_ready_is_reported(cluster: Cluster) -> None:
+    cluster.isvcs[BASELINE] = _isvc(BASELINE, ready="False")
+    code, lines = _run(cluster)
+    assert code == 1
+    assert (
+        f"{MODEL}/baseline: not Ready (revision failed): check `kubectl describe "
+        f"inferenceservice {BASELINE}`, the KServe controller logs and the predictor's revision"
+    ) in lines
+
+
+def test_missing_service_is_reported(cluster: Cluster) -> None:
+    del cluster.isvcs[BASELINE]
+    code, lines = _run(cluster)
+    assert code == 1
+    assert f"| {MODEL} | baseline | - | - | - | - | - | - | FAILED |" in lines
+    assert (
+        f"{MODEL}/baseline: InferenceService not found: `pulumi up` did not finish, or the "
+        "stack was changed"
+    ) in lines
+
+
+def test_fluid_pod_off_gpu_and_without_the_pvc(cluster: Cluster) -> None:
+    cluster.pods[MODEL] = [_pod("data-1", claim="other")]
+    code, lines = _run(cluster)
+    assert code == 1
+    assert (
+        f'{MODEL}/fluid: pod ran on "data-1", not a GPU node (nvidia.com/gpu.present=true '
+        "missing): check the InferenceService's nodeSelector and the GPU node labels"
+    ) in lines
+    assert (
+        f'{MODEL}/fluid: pod does not mount the PVC "s3-data": the storageUri is not the Fluid '
+        "Dataset's pvc:// path, so the model did not come from the cache"
+    ) in lines
+
+
+def test_unreachable_ingress(cluster: Cluster) -> None:
+    rows = smoke.smoke(
+        load_typed_config("dev"), _reader(cluster), "http://127.0.0.1:9", 5, log=lambda _: None
+    )
+    assert [r.status for r in rows] == [0, 0]
+    assert (
+        rows[0]
+        .failures[0]
+        .startswith(
+            "HTTP 0: no answer from the ingress: the load balancer is not ready, this machine is "
+            "outside ingress.allowedSourceCidrs, or the request ran past 5 s (ConnectionError: "
+        )
+    )
+
+
+def test_ingress_connections_send_tcp_keepalives(cluster: Cluster) -> None:
+    # The NLB drops a flow idle for 350 s; a cold start sends nothing for longer than that.
+    import socket
+
+    from requests.adapters import HTTPAdapter
+
+    from tools.ingress_http import KEEPALIVE_SECONDS, keepalive_session
+
+    with keepalive_session() as http:
+        assert smoke.send(http, cluster.url, MODEL, HOSTS[MODEL], 10)[1] == 200
+        # A fresh connection from the session's pool, as the next request would get it.
+        adapter = http.get_adapter(cluster.url)
+        assert isinstance(adapter, HTTPAdapter)
+        pool = adapter.poolmanager.connection_from_url(cluster.url)
+        connection = pool._new_conn()
+        connection.connect()
+        try:
+            sock = connection.sock
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_SECONDS
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == KEEPALIVE_SECONDS
+        finally:
+            connection.close()
