@@ -221,7 +221,8 @@ class RegistryMirror(pulumi.ComponentResource):
                 "name": COPY_NAMESPACE,
                 "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
             },
-            opts=k8s_opts,
+            # A Namespace needs only the API server (DESIGN "Contracts").
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-copier",
