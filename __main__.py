@@ -1,16 +1,19 @@
 """KServe + Fluid LLM serving on EKS: one `pulumi up` from VPC to InferenceServices."""
 
 import pulumi
+import pulumi_aws as aws
 
 from components.cache_throughput import plan_report
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
+from components.image_mirror import ImageMirror, MirrorSettings
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.platform import PlatformArgs, ServingPlatform
+from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
 from components.serving import ModelServing, ModelServingArgs
 from components.staging import ModelStaging, StagingArgs
 
@@ -55,6 +58,27 @@ if config.gpu_nodes.karpenter:
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
+gpu_node_roles = [cluster.node_role.name]
+if config.gpu_nodes.karpenter:
+    gpu_node_roles.append(karpenter.node_role.name)
+mirror = ImageMirror.for_stack(
+    MirrorSettings.of(config),
+    aws.get_caller_identity().account_id if config.image_mirror else "",
+    config.region,
+    config.name,
+)
+registry_mirror = RegistryMirror(
+    "images",
+    RegistryMirrorArgs(
+        config,
+        mirror,
+        provider=cluster.provider,
+        system_ready=cluster.system_ready,
+        node_role_names=gpu_node_roles,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+    ),
+)
 model_store = ModelStore(
     "models",
     ModelStoreArgs(
@@ -71,6 +95,8 @@ platform = ServingPlatform(
         provider=cluster.provider,
         system_ready=cluster.system_ready,
         gpu_capacity=gpu_capacity,
+        mirror=mirror,
+        image_ready=registry_mirror.ready_by_image,
     ),
 )
 
@@ -102,6 +128,8 @@ model_cache = ModelCache(
         secret_access_key=model_store.reader_secret_access_key,
         gpu_capacity=gpu_capacity,
         staging_jobs=staging_jobs,
+        mirror=mirror,
+        image_ready=registry_mirror.ready_by_image,
     ),
 )
 serving = ModelServing(
@@ -119,6 +147,8 @@ serving = ModelServing(
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
         staging_jobs=staging_jobs,
+        mirror=mirror,
+        image_ready=registry_mirror.ready_by_image,
     ),
 )
 
@@ -132,6 +162,7 @@ if config.gpu_nodes.karpenter:
     pulumi.export("gpuNodePool", "gpu")
 else:
     pulumi.export("gpuNodeGroupName", f"{config.name}-gpu")
+pulumi.export("imageRegistry", mirror.registry or "upstream registries (imageMirror off)")
 pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("inferenceServiceUrlPattern", platform.url_pattern)
 pulumi.export(

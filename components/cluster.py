@@ -51,6 +51,7 @@ class Cluster(pulumi.ComponentResource):
     """The data nodes and cluster DNS: what every in-cluster object waits for (and outlives)."""
     gpu_node_group: eks.ManagedNodeGroup | None
     """The managed GPU node group (gpuNodes.provisioner: nodeGroup); None under Karpenter."""
+    node_role: aws.iam.Role
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
@@ -133,6 +134,7 @@ class Cluster(pulumi.ComponentResource):
 
         node_role, role_policies = self._node_role(name, config)
         self.data_node_group = self._data_node_group(name, config, node_role, role_policies, args)
+        self.node_role = node_role
         self.gpu_node_group = (
             self._gpu_node_group(name, config, node_role, role_policies, args)
             if args.with_gpu_node_group

@@ -314,6 +314,9 @@ class StackKeys(Settings):
     knative: KnativeConfig
     ingress: IngressConfig
     staging: Annotated[Str, one_of("job", "none")]
+    image_mirror: Bool
+    docker_hub_credential_arn: Annotated[Str, AfterValidator(rules.pull_through_credential)]
+    github_credential_arn: Annotated[Str, AfterValidator(rules.pull_through_credential)]
 
 
 class StackConfig(StackKeys):

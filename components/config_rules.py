@@ -36,6 +36,13 @@ _UNITS = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi":
 _UNITS |= {"Gi": 2**30, "Ti": 2**40, "": 1}
 
 
+# ECR reads pull-through credentials only from secrets named `ecr-pullthroughcache/...` (ECR API
+# Reference, CreatePullThroughCacheRule credentialArn).
+_PULL_THROUGH_CREDENTIAL = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/[\w/+=.@-]+$"
+)
+
+
 def show(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else json.dumps(value)
 
@@ -208,3 +215,13 @@ Cidr = Annotated[Str, rule(is_cidr, "{value} is not a CIDR block")]
 VllmArg = Annotated[
     Str, rule(re.compile(r"--.+"), "{value} must be a --flag or --flag=value string")
 ]
+
+
+def pull_through_credential(value: str) -> str:
+    """Empty, or the ARN of a secret ECR may use as an upstream registry credential."""
+    if value and not _PULL_THROUGH_CREDENTIAL.match(value):
+        raise problem(
+            f"{show(value)} must be empty or the ARN of a Secrets Manager secret named "
+            "ecr-pullthroughcache/<name> (ECR refuses other names)"
+        )
+    return value

@@ -15,9 +15,11 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
 from components.manifests import cache as manifests
 from components.manifests import dataload_gate
+from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class ModelCacheArgs:
     gpu_capacity: pulumi.Resource | None = None
     """The GPU nodes (node group today, a Karpenter NodePool later): FUSE pods run there."""
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 def model_namespace(config: StackConfig, provider: k8s.Provider) -> k8s.core.v1.Namespace:
@@ -65,10 +69,18 @@ class ModelCache(pulumi.ComponentResource):
             "fluid",
             versions.FLUID,
             manifests.FLUID_NAMESPACE,
-            manifests.fluid_values(),
+            manifests.fluid_values(args.mirror),
             parent=self,
             provider=args.provider,
-            depends_on=[*on_data_nodes, *on_gpu_nodes],
+            depends_on=[
+                *on_data_nodes,
+                *on_gpu_nodes,
+                *image_waits(
+                    args.image_ready,
+                    versions.FLUID_CSI_REGISTRAR_IMAGE,
+                    versions.FLUID_CSI_PLUGIN_IMAGE,
+                ),
+            ],
             timeout=900,
         )
         secret = manifests.credentials_secret(config)
@@ -103,12 +115,21 @@ class ModelCache(pulumi.ComponentResource):
         )
         runtime = custom_resource(
             "model-cache-runtime",
-            manifests.jindo_runtime(config),
+            manifests.jindo_runtime(config, args.mirror),
             pulumi.ResourceOptions.merge(
                 k8s_opts,
                 pulumi.ResourceOptions(
                     # Deleted before the Dataset it serves (fluid#1419).
-                    depends_on=[*cr_after, self.dataset, *on_gpu_nodes],
+                    depends_on=[
+                        *cr_after,
+                        self.dataset,
+                        *on_gpu_nodes,
+                        *image_waits(
+                            args.image_ready,
+                            versions.JINDO_SMARTDATA_IMAGE,
+                            versions.JINDO_FUSE_IMAGE,
+                        ),
+                    ],
                     custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
                 ),
             ),

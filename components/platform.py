@@ -8,8 +8,8 @@ while they still exist; only the device plugin waits for the GPU capacity (node 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -19,8 +19,10 @@ from components import versions
 from components.config import StackConfig
 from components.exposure import source_ranges
 from components.hostnames import url_pattern
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
 from components.manifests import platform as manifests
+from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class PlatformArgs:
     system_ready: Sequence[pulumi.Resource]
     gpu_capacity: pulumi.Resource
     """The GPU node group, or Karpenter's NodePool: what GPU pods need to exist."""
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -58,8 +62,12 @@ class ServingPlatform(pulumi.ComponentResource):
             "nvidia-device-plugin",
             versions.NVIDIA_DEVICE_PLUGIN,
             "nvidia-device-plugin",
-            manifests.device_plugin_values(),
-            depends_on=[*args.system_ready, args.gpu_capacity],
+            manifests.device_plugin_values(args.mirror),
+            depends_on=[
+                *args.system_ready,
+                args.gpu_capacity,
+                *image_waits(args.image_ready, versions.NVIDIA_DEVICE_PLUGIN_IMAGE),
+            ],
             timeout=600,
         )
         cert_manager = release(
@@ -122,7 +130,7 @@ class ServingPlatform(pulumi.ComponentResource):
         )
         self.knative_serving = custom_resource(
             "knative-serving",
-            manifests.knative_serving(config, allowed),
+            manifests.knative_serving(config, allowed, args.mirror),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
@@ -146,7 +154,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "kserve",
             versions.KSERVE_RESOURCES,
             manifests.KSERVE_NAMESPACE,
-            manifests.kserve_resources_values(config),
+            manifests.kserve_resources_values(config, args.mirror),
             depends_on=[*on_data_nodes, kserve_crd, cert_manager, self.knative_serving],
             timeout=900,
         )
@@ -166,7 +174,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "kserve-runtime-configs",
             versions.KSERVE_RUNTIME_CONFIGS,
             manifests.KSERVE_NAMESPACE,
-            manifests.kserve_runtime_values(),
+            manifests.kserve_runtime_values(args.mirror),
             depends_on=[*on_data_nodes, kserve, webhook_ready],
             timeout=300,
         )

@@ -10,9 +10,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import versions
 from components.config import ModelConfig, StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource
 from components.manifests import serving as manifests
+from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class ModelServingArgs:
     bucket_name: pulumi.Input[str]
     storage_initializer_role_arn: pulumi.Input[str]
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -70,7 +75,7 @@ class ModelServing(pulumi.ComponentResource):
         # Validated by KServe's webhook; the built-in runtimes are not needed (autoSelect false).
         runtime = custom_resource(
             "warmup-serving-runtime",
-            manifests.cluster_serving_runtime(),
+            manifests.cluster_serving_runtime(args.mirror),
             after(*args.webhook_ready),
         )
         needs_baseline = any(m.baseline for m in config.models)
@@ -84,6 +89,13 @@ class ModelServing(pulumi.ComponentResource):
                 opts=after(args.namespace),
             )
 
+        # Every InferenceService pod pulls these on its GPU node.
+        pulled = image_waits(
+            args.image_ready,
+            versions.HUGGINGFACE_SERVER_GPU_IMAGE,
+            versions.KNATIVE_QUEUE_PROXY_IMAGE,
+            versions.STORAGE_INITIALIZER_IMAGE,
+        )
         services: dict[str, dict[str, str | None]] = {}
         for model in config.models:
             timeout = manifests.isvc_ready_timeout_seconds(model)
@@ -97,6 +109,7 @@ class ModelServing(pulumi.ComponentResource):
                     warmup_code,
                     args.dataload_gates[model.name],
                     args.gpu_capacity,
+                    *pulled,
                     timeout=timeout,
                 ),
             )
@@ -115,6 +128,7 @@ class ModelServing(pulumi.ComponentResource):
                         service_account,
                         *staged,
                         args.gpu_capacity,
+                        *pulled,
                         timeout=timeout,
                     ),
                     spec=pulumi.Output.from_input(args.bucket_name).apply(

@@ -95,6 +95,44 @@ STAGING_IMAGE = f"kserve/storage-initializer:{KSERVE_VERSION}"
 """Carries boto3 and huggingface_hub (kserve python/storage/pyproject.toml at v0.20.0 lists
 both), so the staging Job installs nothing at start; USER 1000, python3 from /prod_venv."""
 
+# Images on a GPU node's cold path, as the pinned charts and controllers reference them; the
+# image mirror (components/image_mirror.py) rewrites them to ECR. Each equals the chart default.
+NVIDIA_DEVICE_PLUGIN_IMAGE = f"nvcr.io/nvidia/k8s-device-plugin:v{NVIDIA_DEVICE_PLUGIN.version}"
+"""Chart default: `image.repository` + appVersion (nvidia-device-plugin-0.20.0 values.yaml)."""
+FLUID_CSI_REGISTRAR_IMAGE = "fluidcloudnative/csi-node-driver-registrar:v2.14.0"
+"""Chart default `csi.registrar.*` (fluid-1.0.8 values.yaml)."""
+FLUID_CSI_PLUGIN_IMAGE = "fluidcloudnative/fluid-csi:v1.0.8-6533239"
+"""Chart default `csi.plugins.*` (fluid-1.0.8 values.yaml; appVersion 1.0.8-6533239)."""
+JINDO_FUSE_IMAGE = "registry.cn-shanghai.aliyuncs.com/jindofs/jindo-fuse:6.9.1-202509151826"
+"""Chart default `runtime.jindo.fuse.*` (fluid-1.0.8 values.yaml); the controller's fallback
+without it is 6.2.0 (fluid-cloudnative/fluid:pkg/ddc/jindocache/transform.go@v1.0.8)."""
+JINDO_SMARTDATA_IMAGE = "registry.cn-shanghai.aliyuncs.com/jindofs/smartdata:6.9.1-202509151826"
+"""Chart default `runtime.jindo.smartdata.*` (fluid-1.0.8 values.yaml): master and workers."""
+KNATIVE_SERVING_PATCH = "1.22.1"
+"""What `version: "1.22"` installs: the newest 1.22 bundled with operator v1.22.3
+(knative/operator:cmd/operator/kodata/knative-serving/@knative-v1.22.3 holds 1.22.0 and 1.22.1;
+pkg/reconciler/common/releases.go `TargetVersion` picks the latest matching patch)."""
+KNATIVE_QUEUE_PROXY_IMAGE = (
+    "gcr.io/knative-releases/knative.dev/serving/cmd/queue"
+    "@sha256:b1af8bda6c1d32b1cf5fbf8f1f6068c5007a5cebf091039fdea83b88b1fd87f4"
+)
+"""`queue-sidecar-image` of Serving 1.22.1 (knative/operator:cmd/operator/kodata/knative-serving/
+1.22.1/2-serving-core.yaml@knative-v1.22.3); Knative publishes it by digest only."""
+STORAGE_INITIALIZER_IMAGE = f"kserve/storage-initializer:{KSERVE_VERSION}"
+"""Chart default `kserve.storage.image` + version (kserve-resources-v0.20.0 values.yaml)."""
+
+CRANE_IMAGE = (
+    "gcr.io/go-containerregistry/crane/debug:v0.22.1"
+    "@sha256:e78770b31258a3846f878036d9c1f63fbe4c871f9f56990bf77fd95c013e3c1b"
+)
+"""Registry copy tool of the image-copy Jobs: `crane copy` keeps every platform and the
+manifest digest; the debug variant carries busybox `sh` for the idempotence check
+(google/go-containerregistry cmd/crane README "Images"). Tag and digest as pinned by several
+unrelated public repositories (the digest `crane:debug` resolved to at v0.22.1)."""
+ECR_LOGIN_IMAGE = STAGING_IMAGE
+"""Python with boto3, already pinned and pulled for staging: turns the Job's IRSA role into an
+ECR token for crane (the crane image has no AWS SDK)."""
+
 # Karpenter: 1.14.x supports Kubernetes 1.26-1.36
 # (aws/karpenter-provider-aws:hack/docs/compatibilitymatrix_gen/compatibility.yaml@v1.14.1), so
 # every SUPPORTED_KUBERNETES_VERSIONS entry; CRDs through their own chart so upgrades manage them

@@ -209,7 +209,8 @@ def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
     runtime = objects(plan, CSR)[0]
     container = runtime["spec"]["containers"][0]
     assert runtime["spec"]["supportedModelFormats"][0]["autoSelect"] is False
-    assert container["image"] == "kserve/huggingfaceserver:v0.20.0-gpu"
+    # The -gpu build, from the stack's ECR (tests/test_image_inventory.py checks the mirror).
+    assert container["image"].endswith("/kserve/huggingfaceserver:v0.20.0-gpu")
     assert container["command"][:2] == ["python3", "/opt/warmup/warmup.py"]
     assert container["command"][2:] == ["--", "python3", "-m", "huggingfaceserver"]
     for name, service in isvcs(plan).items():

@@ -17,6 +17,7 @@ partition without it) is reported as `skip` with the reason, never as `fail`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from botocore.parsers import ResponseParserError
 
 from components.config import GpuNodesConfig, StackConfig
+from components.image_mirror import MirrorSettings
 from components.instance_types import CATALOGUE
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
@@ -638,6 +640,73 @@ def check_permissions(clients: AwsClients, actions: Sequence[str] = REQUIRED_ACT
     return Check(name, "fail", f"{principal} may not perform: {listed}")
 
 
+# --- image mirror ----------------------------------------------------------------------------
+
+
+DOCKER_HUB_SECRET_KEYS = ("username", "accessToken")
+"""The JSON keys ECR reads from a Docker Hub pull-through credential (ECR user guide,
+"Creating a pull through cache rule": Secrets Manager secret `ecr-pullthroughcache/...`)."""
+
+
+def check_docker_hub_credential(clients: AwsClients, mirror: MirrorSettings) -> Check:
+    """The Docker Hub credential of the pull-through rule exists here and holds what ECR reads.
+
+    Without it `pulumi up` fails at the rule (ECR validates the secret), or, when it is not
+    configured at all, Docker Hub images are copied by Jobs instead of cached."""
+    name = "Docker Hub credential"
+    arn = mirror.docker_hub_credential_arn
+    if not mirror.enabled:
+        return Check(name, "skip", "imageMirror is off: images come from their upstreams")
+    if not arn:
+        return Check(
+            name,
+            "skip",
+            "dockerHubCredentialArn is empty: Docker Hub images on the GPU path are copied into "
+            "ECR by Jobs (anonymous pulls) instead of pulled through the cache",
+        )
+    region = arn.split(":")[3]
+    if region != clients.region:
+        return Check(
+            name,
+            "fail",
+            f"dockerHubCredentialArn: the secret is in {region}; ECR needs it in the stack's "
+            f"region {clients.region}",
+        )
+    try:
+        value = clients.client("secretsmanager").get_secret_value(SecretId=arn)
+    except ClientError as error:
+        code = _error_code(error)
+        if code == "ResourceNotFoundException":
+            return Check(name, "fail", f"dockerHubCredentialArn: no secret {arn}")
+        if code == "AccessDeniedException":
+            return Check(
+                name,
+                "fail",
+                f"dockerHubCredentialArn: this identity may not read {arn} "
+                "(secretsmanager:GetSecretValue, and kms:Decrypt for a customer key)",
+            )
+        return _failure(name, error)
+    except BotoCoreError as error:
+        return _failure(name, error)
+    try:
+        document = json.loads(value.get("SecretString") or "")
+    except json.JSONDecodeError:
+        document = None
+    missing = [
+        key
+        for key in DOCKER_HUB_SECRET_KEYS
+        if not isinstance(document, dict) or not document.get(key)
+    ]
+    if missing:
+        return Check(
+            name,
+            "fail",
+            f"dockerHubCredentialArn: the secret is not JSON with non-empty "
+            f"{' and '.join(DOCKER_HUB_SECRET_KEYS)} (missing: {', '.join(missing)})",
+        )
+    return Check(name, "pass", f"dockerHubCredentialArn: {arn} is readable and complete")
+
+
 def _same_principal(admin_arn: str, principal: str) -> bool:
     """Whether a clusterAdminArns entry names `principal`; a role matches by account and name,
     since the caller's assumed-role ARN carries no path."""
@@ -721,6 +790,7 @@ def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
     checks.append(
         check_permissions(clients, REQUIRED_ACTIONS + (KARPENTER_ACTIONS if karpenter else ()))
     )
+    checks.append(check_docker_hub_credential(clients, MirrorSettings.of(config)))
     return checks
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import versions
 from components.config import ModelConfig, StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.manifests.platform import gpu_toleration
 from components.naming import INSTANCE_TYPE_LABEL, NODE_ROLE_LABEL, data_node_labels
 
@@ -18,12 +20,39 @@ CREDENTIALS_SECRET = "s3creds"
 ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 FLUID_NAMESPACE = "fluid-system"
+FLUID_RUNTIMES = ("alluxio", "jindo", "goosefs", "juicefs", "thin", "efc", "vineyard")
 RUNTIME_START_SECONDS = 1200  # Jindo images come from a registry in Shanghai (facts §0.5)
 
 
-def fluid_values() -> dict[str, Any]:
-    """Jindo controller always on; CSI without kubelet node authorization (EKS, fluid#4496)."""
-    return {"runtime": {"jindo": {"enabled": True}}, "csi": {"useNodeAuthorization": False}}
+def fluid_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+    """Jindo controller always on; CSI without kubelet node authorization (EKS, fluid#4496).
+
+    The CSI images and the Jindo defaults the controller passes to every runtime (env
+    `JINDO_*_IMAGE_ENV`, fluid-1.0.8 templates/controller/jindoruntime_controller.yaml) come
+    from the image mirror.
+    """
+    # The chart's controllers, webhook and CRD upgrader tolerate every taint (`operator:
+    # Exists`, fluid-1.0.8 values.yaml), so they could land on a GPU node and keep it from
+    # scaling in; without tolerations they stay on the data nodes. The CSI plugin keeps them.
+    off_gpu_nodes: dict[str, Any] = {"tolerations": []}
+    runtimes: dict[str, Any] = {name: dict(off_gpu_nodes) for name in FLUID_RUNTIMES}
+    runtimes["jindo"].update(
+        enabled=True,
+        smartdata=mirror.fluid_image(versions.JINDO_SMARTDATA_IMAGE),
+        fuse=mirror.fluid_image(versions.JINDO_FUSE_IMAGE),
+    )
+    return {
+        "crdUpgrade": off_gpu_nodes,
+        "dataset": off_gpu_nodes,
+        "webhook": off_gpu_nodes,
+        "fluidapp": off_gpu_nodes,
+        "runtime": runtimes,
+        "csi": {
+            "useNodeAuthorization": False,
+            "registrar": mirror.fluid_image(versions.FLUID_CSI_REGISTRAR_IMAGE),
+            "plugins": mirror.fluid_image(versions.FLUID_CSI_PLUGIN_IMAGE),
+        },
+    }
 
 
 def s3_endpoint(region: str) -> str:
@@ -162,7 +191,7 @@ def cache_level(config: StackConfig) -> dict[str, Any]:
     return level
 
 
-def jindo_runtime(config: StackConfig) -> dict[str, Any]:
+def jindo_runtime(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     """Workers on every data node with the cache tier (SSD volume or memory); FUSE on GPU nodes."""
     cache = config.model_cache
     data_nodes = data_node_labels()
@@ -180,15 +209,14 @@ def jindo_runtime(config: StackConfig) -> dict[str, Any]:
             # from the node role's credentials.
             "networkmode": "ContainerNetwork",
             # Fluid defaults every Jindo image to imagePullPolicy Always (transform.go@v1.0.8
-            # `getSmartDataConfigs`, `parseFuseImage`); with cleanPolicy OnDemand each scale-up
-            # would pull from registry.cn-shanghai.aliyuncs.com again. The tags are pinned by the
-            # fluid chart (runtime.jindo.{smartdata,fuse}.imageTag 6.9.1-202509151826).
-            "jindoVersion": {"imagePullPolicy": "IfNotPresent"},
+            # `getSmartDataConfigs`, `parseFuseImage`); jindo_image pins IfNotPresent, and the image
+            # itself comes from the image mirror (ECR) or the fluid chart's pinned tag.
+            "jindoVersion": mirror.jindo_image(versions.JINDO_SMARTDATA_IMAGE),
             "tieredstore": {"levels": [cache_level(config)]},
             "master": {"nodeSelector": data_nodes},
             "worker": {"nodeSelector": data_nodes},
             "fuse": {
-                "imagePullPolicy": "IfNotPresent",
+                **mirror.jindo_image(versions.JINDO_FUSE_IMAGE),
                 "cleanPolicy": cache.fuse_clean_policy,
                 "nodeSelector": {NODE_ROLE_LABEL: "gpu"},
                 "tolerations": [gpu_toleration()],

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from components import versions
 from components.config import StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.manifests.restricted import restricted_container_security, restricted_pod_security
 from components.naming import GPU_PRESENT_LABEL, GPU_TAINT_KEY
 from components.timeouts import request_timeout_seconds
@@ -33,9 +35,10 @@ def gpu_toleration() -> dict[str, str]:
     return {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 
 
-def device_plugin_values() -> dict[str, Any]:
+def device_plugin_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     """Run only on GPU nodes, tolerating their taint."""
     return {
+        "image": mirror.chart_image(versions.NVIDIA_DEVICE_PLUGIN_IMAGE),
         "tolerations": [gpu_toleration()],
         "affinity": {
             "nodeAffinity": {
@@ -75,7 +78,9 @@ def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
     return {"labels": INGRESS_GATEWAY_LABELS, "service": service}
 
 
-def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> dict[str, Any]:
+def knative_serving(
+    config: StackConfig, source_ranges: Sequence[str] = (), mirror: ImageMirror = UPSTREAM
+) -> dict[str, Any]:
     """The KnativeServing object; its `config` replaces the seed's `kubectl patch`.
 
     The operator owns the `config-*` ConfigMaps and reverts direct edits (knative/operator#264),
@@ -94,7 +99,12 @@ def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> d
             "defaults": {"max-revision-timeout-seconds": str(request_timeout_seconds(config))},
             "deployment": {
                 "progress-deadline": f"{knative.progress_deadline_seconds}s",
-                "registries-skipping-tag-resolving": "nvcr.io,index.docker.io",
+                "registries-skipping-tag-resolving": mirror.skip_tag_resolution(
+                    "nvcr.io,index.docker.io"
+                ),
+                # The operator writes spec.config into config-deployment (knative/operator:
+                # pkg/reconciler/common/config_maps.go@knative-v1.22.3).
+                "queue-sidecar-image": mirror.ref(versions.KNATIVE_QUEUE_PROXY_IMAGE),
             },
             "autoscaler": {
                 "enable-scale-to-zero": "true",
@@ -136,7 +146,7 @@ def knative_serving(config: StackConfig, source_ranges: Sequence[str] = ()) -> d
     }
 
 
-def kserve_resources_values(config: StackConfig) -> dict[str, Any]:
+def kserve_resources_values(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     """KServe controller in Knative (serverless) mode, wired to the chosen ingress."""
     gateway: dict[str, Any] = {"domain": config.knative.domain, "urlScheme": "http"}
     if config.networking == "kourier":
@@ -162,20 +172,31 @@ def kserve_resources_values(config: StackConfig) -> dict[str, Any]:
             # the shard count of an 8B model) files in parallel processes (kserve PR #4714);
             # the chart's 1-CPU limit would serialise them, so give each process a core.
             "storage": {
+                **mirror.chart_image(versions.STORAGE_INITIALIZER_IMAGE, "image", "tag"),
                 "resources": {
                     "requests": {"cpu": "1", "memory": "1Gi"},
                     "limits": {"cpu": "4", "memory": "4Gi"},
-                }
+                },
             },
         }
     }
 
 
-def kserve_runtime_values() -> dict[str, Any]:
-    """The built-in runtimes; huggingfaceserver serves the baseline InferenceServices."""
+def kserve_runtime_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+    """The built-in runtimes; huggingfaceserver serves the baseline InferenceServices.
+
+    Only its repository changes: the controller appends `-gpu` to the tag for GPU requests
+    (kserve:pkg/controller/v1beta1/inferenceservice/utils/utils.go@v0.20.0 `UpdateImageTag`),
+    and `-gpu` is the tag the mirror holds (the multinode runtime appends it in its template).
+    """
+    huggingfaceserver = {
+        "disabled": False,
+        "image": mirror.repository(versions.HUGGINGFACE_SERVER_GPU_IMAGE),
+        "tag": versions.KSERVE_VERSION,
+    }
     return {
         "kserve": {
-            "servingruntime": {"enabled": True, "huggingfaceserver": {"disabled": False}},
+            "servingruntime": {"enabled": True, "huggingfaceserver": huggingfaceserver},
         }
     }
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ModelConfig, StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.manifests.cache import DATASET_NAME, irsa_s3_annotations, mount_path
 from components.manifests.karpenter import predictor_annotations
 from components.manifests.platform import gpu_toleration
@@ -31,7 +32,7 @@ def warmup_configmap(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def cluster_serving_runtime() -> dict[str, Any]:
+def cluster_serving_runtime(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     """huggingfaceserver (vLLM) that first reads every model file through the cache.
 
     `autoSelect: false`: the built-in kserve-huggingfaceserver claims the same model format and
@@ -53,7 +54,7 @@ def cluster_serving_runtime() -> dict[str, Any]:
             "containers": [
                 {
                     "name": "kserve-container",
-                    "image": HUGGINGFACE_SERVER_GPU_IMAGE,
+                    "image": mirror.ref(HUGGINGFACE_SERVER_GPU_IMAGE),
                     "command": [
                         "python3",
                         f"{WARMUP_MOUNT}/warmup.py",

@@ -463,6 +463,7 @@ def test_command_passes_and_skips_with_exit_zero(aws: str, aws_stub: AwsStub) ->
         "model bucket",
         "cluster creator",
         "IAM permissions",
+        "Docker Hub credential",
     ]
     assert _rows(output)["model bucket"] == (
         "skip",
@@ -472,7 +473,7 @@ def test_command_passes_and_skips_with_exit_zero(aws: str, aws_stub: AwsStub) ->
         "pass",
         "kubernetesVersion: 1.34 is in standard support",
     )
-    assert lines[-1] == "preflight: 0 failed, 8 passed, 1 skipped"
+    assert lines[-1] == "preflight: 0 failed, 8 passed, 2 skipped"
 
 
 def test_command_fails_on_low_quota_and_taken_bucket(
@@ -501,7 +502,7 @@ def test_command_fails_on_low_quota_and_taken_bucket(
     assert rows["model bucket"][1].startswith(
         'modelBucket.name: bucket "kserve-fluid-taken" exists'
     )
-    assert output.splitlines()[-1] == "preflight: 2 failed, 7 passed, 0 skipped"
+    assert output.splitlines()[-1] == "preflight: 2 failed, 7 passed, 1 skipped"
 
 
 def test_command_fails_on_a_type_the_region_lacks(
@@ -510,7 +511,7 @@ def test_command_fails_on_a_type_the_region_lacks(
     _stub_all_good(aws_stub)
     code, output = _command(aws, aws_stub, "--region", "eu-west-1")
     # moto sells g5.8xlarge in eu-west-1 too: only --region changed, so all still pass.
-    assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 8 passed, 1 skipped")
+    assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 8 passed, 2 skipped")
     gpu = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     gpu_group = dict(gpu["kserve-fluid:gpuNodeGroup"], instanceType="g6e.8xlarge")
     stack_file = _stack_file(
@@ -523,7 +524,7 @@ def test_command_fails_on_a_type_the_region_lacks(
         "gpuNodeGroup.instanceType: g6e.8xlarge is offered in 0 of the stack's 3 zones in "
         "eu-west-1; EKS node groups need it in at least 2; pick another instance type or region",
     )
-    assert output.splitlines()[-1] == "preflight: 1 failed, 7 passed, 1 skipped"
+    assert output.splitlines()[-1] == "preflight: 1 failed, 7 passed, 2 skipped"
 
 
 def test_command_without_credentials_fails(

@@ -1,0 +1,260 @@
+"""Every image a GPU node pulls, found from the offline plan and the real charts it installs.
+
+Nothing here trusts the program's own image list: Helm releases are rendered from the chart
+archives in `../shared/charts/` with the values the plan would pass (helm-python-sdk 0.2.2, Helm
+v4's engine), pods are kept when they can land on a GPU node (tolerate its taint, and their node
+selection admits its labels), and the pods controllers create at run time are derived from the
+objects that configure them: the Jindo FUSE DaemonSet from the JindoRuntime and the Jindo
+controller's environment (fluid-cloudnative/fluid:pkg/ddc/jindocache/transform.go@v1.0.8), the
+InferenceService pods from their runtime (plus `-gpu` as kserve's `UpdateImageTag` adds it,
+pkg/controller/v1beta1/inferenceservice/utils/utils.go@v0.20.0), the storage initializer from
+the ClusterStorageContainer, and queue-proxy from KnativeServing's config-deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+from components.naming import GPU_TAINT_KEY, INSTANCE_TYPE_LABEL, gpu_node_labels
+from tests.plan_support import ROOT, Plan
+
+CHARTS = ROOT.parent / "shared" / "charts"
+POD_TEMPLATES = {
+    "Deployment": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+JINDO_FALLBACK = {
+    # The controller's built-in defaults when neither the runtime nor its env names an image
+    # (fluid-cloudnative/fluid:pkg/ddc/jindocache/transform.go@v1.0.8).
+    "JINDO_FUSE_IMAGE_ENV": "registry.cn-shanghai.aliyuncs.com/jindofs/jindo-fuse:6.2.0",
+    "JINDO_SMARTDATA_IMAGE_ENV": "registry.cn-shanghai.aliyuncs.com/jindofs/smartdata:6.2.0",
+}
+KNATIVE_DEFAULT_QUEUE = "gcr.io/knative-releases/knative.dev/serving/cmd/queue@<operator default>"
+
+
+@dataclass(frozen=True)
+class GpuImage:
+    image: str
+    source: str  # which object puts it on the GPU node
+
+
+def chart_archive(chart: str, version: str) -> Path:
+    name = chart.rsplit("/", 1)[-1]
+    for candidate in (f"{name}-{version}.tgz", f"{name}-{version.lstrip('v')}.tgz"):
+        if (CHARTS / candidate).exists():
+            return CHARTS / candidate
+    raise FileNotFoundError(f"no chart archive for {chart} {version} in {CHARTS}")
+
+
+def render_release(release: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects one Helm release of the plan installs, rendered from the real chart."""
+    chart = helm.Chart.load(str(chart_archive(release["chart"], release["version"])))
+    rendered = chart.render(
+        release["values"] or {},
+        name=release["helmRelease"],
+        namespace=release["namespace"],
+        is_install=True,
+    )
+    documents = []
+    for path, text in rendered.items():
+        if path.endswith("NOTES.txt"):
+            continue
+        for part in re.split(r"(?:^|\s*\n)---\s*", text):
+            if part.strip():
+                document = yaml.safe_load(part)
+                if isinstance(document, dict) and "kind" in document:
+                    documents.append(document)
+    return documents
+
+
+def gpu_node(plan: Plan) -> dict[str, str]:
+    """The labels a GPU node carries: the Karpenter NodePool's template labels and the first
+    value of each `In` requirement, or the managed node group's labels and instance type."""
+    automatic = {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+    pools = [d for d in plan.manifests().values() if d.get("kind") == "NodePool"]
+    if pools:
+        template = pools[0]["spec"]["template"]
+        labels = {**automatic, **template["metadata"]["labels"]}
+        for requirement in template["spec"]["requirements"]:
+            if requirement["operator"] == "In":
+                labels[requirement["key"]] = requirement["values"][0]
+        return labels
+    group = plan.one("eks:index:ManagedNodeGroup", "cluster-gpu")["inputs"]
+    return {**automatic, **gpu_node_labels(), INSTANCE_TYPE_LABEL: group["instanceTypes"][0]}
+
+
+def tolerates_gpu_taint(tolerations: list[dict[str, Any]] | None) -> bool:
+    for toleration in tolerations or []:
+        if toleration.get("effect") not in (None, "", "NoSchedule"):
+            continue
+        key, operator = toleration.get("key"), toleration.get("operator", "Equal")
+        if operator == "Exists" and key in (None, "", GPU_TAINT_KEY):
+            return True
+        if operator == "Equal" and key == GPU_TAINT_KEY and toleration.get("value") == "true":
+            return True
+    return False
+
+
+def _matches(expression: dict[str, Any], labels: dict[str, str]) -> bool:
+    key, operator = expression["key"], expression["operator"]
+    values = expression.get("values") or []
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    if operator == "DoesNotExist":
+        return key not in labels
+    raise AssertionError(f"operator {operator} not handled")
+
+
+def admits(pod: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether the pod's nodeSelector and required node affinity allow a node with `labels`."""
+    if any(labels.get(k) != v for k, v in (pod.get("nodeSelector") or {}).items()):
+        return False
+    required = (
+        (pod.get("affinity") or {})
+        .get("nodeAffinity", {})
+        .get("requiredDuringSchedulingIgnoredDuringExecution")
+    )
+    if not required:
+        return True
+    return any(
+        all(_matches(e, labels) for e in term.get("matchExpressions") or [])
+        for term in required["nodeSelectorTerms"]
+    )
+
+
+def _pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:
+    path = POD_TEMPLATES.get(document.get("kind", ""))
+    node: Any = document
+    for key in path or ():
+        node = (node or {}).get(key)
+    return node if path else None
+
+
+def _images(pod: dict[str, Any]) -> list[str]:
+    return [c["image"] for c in [*pod.get("initContainers", []), *pod.get("containers", [])]]
+
+
+def _manifests(plan: Plan) -> list[dict[str, Any]]:
+    return list(plan.manifests().values())
+
+
+def gpu_images(plan: Plan) -> list[GpuImage]:
+    """Every (image, source) a GPU node of this plan pulls."""
+    if plan.folder not in _FOUND:
+        _FOUND[plan.folder] = _gpu_images(plan)
+    return list(_FOUND[plan.folder])
+
+
+_FOUND: dict[Path, tuple[GpuImage, ...]] = {}  # rendering charts is slow; plans do not change
+
+
+def _gpu_images(plan: Plan) -> tuple[GpuImage, ...]:
+    labels = gpu_node(plan)
+    found: list[GpuImage] = []
+    rendered: dict[str, list[dict[str, Any]]] = {}
+    objects: list[dict[str, Any]] = []
+    for document in _manifests(plan):
+        if "helmRelease" in document:
+            rendered[document["helmRelease"]] = render_release(document)
+        else:
+            objects.append(document)
+
+    # Workloads the charts and the plan create directly.
+    for release, documents in [*rendered.items(), ("plan", objects)]:
+        for document in documents:
+            pod = _pod_spec(document)
+            if pod and tolerates_gpu_taint(pod.get("tolerations")) and admits(pod, labels):
+                source = f"{release}: {document['kind']}/{document['metadata']['name']}"
+                found.extend(GpuImage(image, source) for image in _images(pod))
+
+    everything = [d for documents in rendered.values() for d in documents] + objects
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for document in everything:
+        by_kind.setdefault(document["kind"], []).append(document)
+
+    # Jindo FUSE: a DaemonSet the Jindo controller creates from the JindoRuntime's fuse spec.
+    controller_env = {
+        env["name"]: env.get("value", "")
+        for deployment in by_kind.get("Deployment", [])
+        if deployment["metadata"]["name"] == "jindoruntime-controller"
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        for env in container.get("env", [])
+    }
+    for runtime in by_kind.get("JindoRuntime", []):
+        fuse = runtime["spec"].get("fuse", {})
+        if tolerates_gpu_taint(fuse.get("tolerations")) and admits(fuse, labels):
+            default = (
+                controller_env.get("JINDO_FUSE_IMAGE_ENV") or JINDO_FALLBACK["JINDO_FUSE_IMAGE_ENV"]
+            )
+            repository, _, tag = default.rpartition(":")
+            image = f"{fuse.get('image') or repository}:{fuse.get('imageTag') or tag}"
+            found.append(GpuImage(image, f"JindoRuntime/{runtime['metadata']['name']} fuse"))
+
+    # InferenceService pods: runtime container, queue-proxy, storage initializer.
+    runtimes = {
+        r["metadata"]["name"]: r
+        for r in by_kind.get("ClusterServingRuntime", []) + by_kind.get("ServingRuntime", [])
+    }
+    storage = [c["spec"]["container"]["image"] for c in by_kind.get("ClusterStorageContainer", [])]
+    serving = by_kind.get("KnativeServing", [{}])[0].get("spec", {})
+    queue = serving.get("config", {}).get("deployment", {}).get("queue-sidecar-image")
+    for isvc in by_kind.get("InferenceService", []):
+        predictor = isvc["spec"]["predictor"]
+        if not (tolerates_gpu_taint(predictor.get("tolerations")) and admits(predictor, labels)):
+            continue
+        name = f"InferenceService/{isvc['metadata']['name']}"
+        model = predictor["model"]
+        runtime_name = model.get("runtime") or _auto_selected(
+            runtimes, model["modelFormat"], multinode="workerSpec" in isvc["spec"]
+        )
+        container = runtimes[runtime_name]["spec"]["containers"][0]
+        image = container["image"]
+        gpu = "nvidia.com/gpu" in model.get("resources", {}).get("limits", {})
+        server_type = runtimes[runtime_name]["spec"].get("annotations", {}).get(
+            "serving.kserve.io/server-type"
+        ) or runtimes[runtime_name]["metadata"].get("annotations", {}).get(
+            "serving.kserve.io/server-type"
+        )
+        if gpu and server_type == "huggingfaceserver" and not image.endswith("-gpu"):
+            image += "-gpu"  # kserve UpdateImageTag@v0.20.0
+        found.append(GpuImage(image, f"{name} runtime {runtime_name}"))
+        found.append(GpuImage(queue or KNATIVE_DEFAULT_QUEUE, f"{name} queue-proxy"))
+        if str(model.get("storageUri", "")).startswith(("s3://", "gs://", "hf://", "https://")):
+            assert storage, "no ClusterStorageContainer rendered"
+            found.extend(GpuImage(image, f"{name} storage-initializer") for image in storage)
+    return tuple(found)
+
+
+def _auto_selected(
+    runtimes: dict[str, dict[str, Any]], model_format: dict[str, Any], multinode: bool
+) -> str:
+    """KServe's choice: enabled, single-model, multi-node only for worker specs, auto-selectable,
+    highest priority (kserve:pkg/apis/serving/v1beta1/predictor_model.go@v0.20.0
+    `GetSupportingRuntimes`)."""
+    candidates = [
+        (fmt.get("priority", 0), name)
+        for name, runtime in runtimes.items()
+        if not runtime["spec"].get("disabled")
+        and not runtime["spec"].get("multiModel")
+        and ("workerSpec" in runtime["spec"]) == multinode
+        for fmt in runtime["spec"]["supportedModelFormats"]
+        if fmt["name"] == model_format["name"] and fmt.get("autoSelect")
+    ]
+    assert candidates, f"no runtime auto-selects {json.dumps(model_format)}"
+    return max(candidates)[1]
