@@ -199,7 +199,11 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
         )
 
         node_class = manifests.ec2_node_class(
-            config.gpu_nodes, config.name, "NODE_ROLE", tags(config)
+            config.gpu_nodes,
+            config.name,
+            "NODE_ROLE",
+            tags(config),
+            imds_hop_limit=config.imds_hop_limit,
         )
         node_class_resource = custom_resource(
             "gpu-node-class",
@@ -213,7 +217,11 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             # Only the spec names the node role; it comes from the Output below.
             spec=self.node_role.name.apply(
                 lambda role: manifests.ec2_node_class(
-                    config.gpu_nodes, config.name, role, tags(config)
+                    config.gpu_nodes,
+                    config.name,
+                    role,
+                    tags(config),
+                    imds_hop_limit=config.imds_hop_limit,
                 )["spec"]
             ),
         )

@@ -56,12 +56,14 @@ def spec_of(plan: Plan, typ: str) -> dict[str, Any]:
     ids=["default", "spot-three-types-no-keep-warm"],
 )
 def test_node_class_and_pool_fit_the_crds(settings: GpuNodesConfig) -> None:
-    validate_custom_object(manifests.ec2_node_class(settings, "c", "role", {"project": "p"}))
+    validate_custom_object(
+        manifests.ec2_node_class(settings, "c", "role", {"project": "p"}, imds_hop_limit=1)
+    )
     validate_custom_object(manifests.node_pool(settings))
 
 
 def test_the_crd_check_refuses_a_wrong_field() -> None:
-    node_class = manifests.ec2_node_class(SETTINGS, "c", "role", {})
+    node_class = manifests.ec2_node_class(SETTINGS, "c", "role", {}, imds_hop_limit=1)
     node_class["spec"]["instanceStorePolicy"] = "RAID1"
     with pytest.raises(jsonschema.ValidationError):
         validate_custom_object(node_class)
@@ -72,7 +74,9 @@ def test_the_crd_check_refuses_a_wrong_field() -> None:
 
 
 def test_node_class_launches_hardened_gpu_nodes() -> None:
-    spec = manifests.ec2_node_class(SETTINGS, "cluster-x", "node-role", {"stack": "dev"})["spec"]
+    spec = manifests.ec2_node_class(
+        SETTINGS, "cluster-x", "node-role", {"stack": "dev"}, imds_hop_limit=1
+    )["spec"]
     assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
     assert "latest" not in spec["amiSelectorTerms"][0]["alias"]
     assert spec["role"] == "node-role"
@@ -146,6 +150,21 @@ def test_dev_plan_has_karpenter_and_no_gpu_node_group(dev_plan: Plan) -> None:
         assert inputs["namespace"] == "kube-system"
     node_class = dev_plan.one(NODE_CLASS)["inputs"]["spec"]
     assert node_class["role"] == "karpenter-node-role"
+
+
+@pytest.mark.parametrize("hop_limit", [1, 2])
+def test_gpu_nodes_get_the_stacks_imds_hop_limit_like_the_data_nodes(
+    tmp_path: Path, hop_limit: int
+) -> None:
+    # imdsHopLimit is documented for every node: Karpenter's GPU nodes must not keep a fixed 1
+    # while the node groups' launch templates follow the key (nodeclasses.md@v1.14.1,
+    # spec.metadataOptions).
+    plan = run_plan(tmp_path / "plan", sets={"imdsHopLimit": hop_limit})
+    assert isinstance(plan, Plan), plan.stderr
+    node_class = plan.one(NODE_CLASS)["inputs"]["spec"]["metadataOptions"]
+    (template,) = plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert node_class["httpPutResponseHopLimit"] == hop_limit
+    assert template["inputs"]["metadataOptions"]["httpPutResponseHopLimit"] == hop_limit
 
 
 def test_interruption_queue_is_encrypted_tls_only_and_fed_by_five_rules(dev_plan: Plan) -> None:

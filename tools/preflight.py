@@ -283,6 +283,36 @@ def check_karpenter_instance_type(
     )
 
 
+SPOT_SERVICE_LINKED_ROLE = "AWSServiceRoleForEC2Spot"
+
+
+def check_spot_service_linked_role(clients: AwsClients) -> Check:
+    """Spot GPU nodes under Karpenter need the account's EC2 Spot service-linked role.
+
+    Karpenter's controller policy has no `iam:CreateServiceLinkedRole`, so in an account that
+    never ran Spot every launch fails with `AuthFailure.ServiceLinkedRoleCreationNotPermitted`
+    (aws/karpenter-provider-aws:website/content/en/docs/troubleshooting.md@v1.14.1; the guide
+    creates it once: getting-started-with-karpenter/scripts/step06-add-spot-role.sh@v1.14.1).
+    The program does not create it: an account-wide role outlives every stack.
+    """
+    name = "spot service-linked role"
+    try:
+        clients.client("iam").get_role(RoleName=SPOT_SERVICE_LINKED_ROLE)
+    except ClientError as error:
+        if _error_code(error) != "NoSuchEntity":
+            return _failure(name, error)
+        return Check(
+            name,
+            "fail",
+            f"gpuNodes.capacityType: SPOT needs the role {SPOT_SERVICE_LINKED_ROLE}, which "
+            "Karpenter may not create; run once per account: aws iam create-service-linked-role "
+            "--aws-service-name spot.amazonaws.com",
+        )
+    except BotoCoreError as error:
+        return _failure(name, error)
+    return Check(name, "pass", f"gpuNodes.capacityType: SPOT: {SPOT_SERVICE_LINKED_ROLE} exists")
+
+
 # --- vCPU quotas -----------------------------------------------------------------------------
 
 
@@ -773,6 +803,8 @@ def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
             check_karpenter_instance_type(clients, name, config.availability_zone_count)
             for name in config.gpu_nodes.instance_types
         )
+        if config.gpu_nodes.capacity_type == "SPOT":
+            checks.append(check_spot_service_linked_role(clients))
     else:
         checks.append(
             check_instance_type(

@@ -56,9 +56,20 @@ spec:
 
 
 def ec2_node_class(
-    settings: GpuNodesConfig, cluster_name: str, node_role_name: str, tags: dict[str, str]
+    settings: GpuNodesConfig,
+    cluster_name: str,
+    node_role_name: str,
+    tags: dict[str, str],
+    *,
+    imds_hop_limit: int,
 ) -> dict[str, Any]:
-    """How a GPU node is launched: AMI, subnets, security groups, disks, IMDS, user data."""
+    """How a GPU node is launched: AMI, subnets, security groups, disks, IMDS, user data.
+
+    `imds_hop_limit` is the stack's `imdsHopLimit`, the same value the managed node groups'
+    launch templates get, so the key means the same on every node whichever provisioner runs
+    the GPUs (aws/karpenter-provider-aws:website/content/en/docs/concepts/nodeclasses.md@v1.14.1
+    `spec.metadataOptions.httpPutResponseHopLimit`).
+    """
     discovery = [{"tags": {DISCOVERY_TAG: cluster_name}}]
     return {
         "apiVersion": "karpenter.k8s.aws/v1",
@@ -75,8 +86,8 @@ def ec2_node_class(
             "metadataOptions": {
                 "httpEndpoint": "enabled",
                 "httpProtocolIPv6": "disabled",
-                # 1: pods cannot reach the node role's credentials through IMDS.
-                "httpPutResponseHopLimit": 1,
+                # 1 (the default): pods cannot reach the node role's credentials through IMDS.
+                "httpPutResponseHopLimit": imds_hop_limit,
                 "httpTokens": "required",
             },
             "blockDeviceMappings": [
