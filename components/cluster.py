@@ -12,6 +12,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.config import StackConfig
+from components.karpenter_policies import node_role_trust
 from components.naming import GPU_TAINT_KEY, data_node_labels, gpu_node_labels, tags
 from components.node_userdata import (
     CACHE_DEVICE,
@@ -177,18 +178,7 @@ class Cluster(pulumi.ComponentResource):
     ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
         role = aws.iam.Role(
             f"{name}-node-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=json.dumps(node_role_trust()),
             tags=tags(config),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -215,17 +215,24 @@ def offering_zones(clients: AwsClients, instance_type: str) -> list[str]:
     return sorted(zones)
 
 
+def _zones_offering(
+    clients: AwsClients, instance_type: str, zone_count: int
+) -> tuple[list[str], list[str], list[str]]:
+    """The stack's zones, the region's zones selling `instance_type`, and their overlap."""
+    zones = stack_zones(clients, zone_count)
+    offered = offering_zones(clients, instance_type)
+    return zones, offered, [zone for zone in zones if zone in offered]
+
+
 def check_instance_type(
     clients: AwsClients, config_key: str, instance_type: str, zone_count: int
 ) -> Check:
     """`instance_type` is sold in at least two of the zones the stack's subnets use."""
     name = f"instance type {instance_type}"
     try:
-        zones = stack_zones(clients, zone_count)
-        offered = offering_zones(clients, instance_type)
+        zones, offered, usable = _zones_offering(clients, instance_type, zone_count)
     except (ClientError, BotoCoreError) as error:
         return _failure(name, error)
-    usable = [zone for zone in zones if zone in offered]
     if len(usable) >= MIN_ZONES_PER_INSTANCE_TYPE:
         return Check(
             name,
@@ -255,13 +262,11 @@ def check_karpenter_instance_type(
     """A type of the NodePool is sold in at least one zone of the private subnets: Karpenter
     launches in any subnet its EC2NodeClass selects, so one zone suffices to start a node."""
     name = f"instance type {instance_type}"
-    key = f"{'gpuNodes'}.instanceTypes"
+    key = "gpuNodes.instanceTypes"
     try:
-        zones = stack_zones(clients, zone_count)
-        offered = offering_zones(clients, instance_type)
+        zones, offered, usable = _zones_offering(clients, instance_type, zone_count)
     except (ClientError, BotoCoreError) as error:
         return _failure(name, error)
-    usable = [zone for zone in zones if zone in offered]
     if usable:
         return Check(
             name,
