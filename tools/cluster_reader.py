@@ -21,6 +21,18 @@ def status_host(isvc: Mapping[str, Any] | None) -> str | None:
     return urlparse(url).hostname or None
 
 
+def api_client_from_kubeconfig(
+    path: Path | None = None, kubeconfig: Mapping[str, Any] | None = None
+) -> Any:
+    """A Kubernetes ApiClient from a kubeconfig dict (the stack output) or file (None: the
+    default KUBECONFIG or ~/.kube/config); one place for every operator tool."""
+    from kubernetes import config
+
+    if kubeconfig is not None:
+        return config.new_client_from_config_dict(dict(kubeconfig))
+    return config.new_client_from_config(str(path) if path else None)
+
+
 class ClusterReader:
     """The few Kubernetes reads the smoke test needs, as plain JSON dicts."""
 
@@ -31,11 +43,7 @@ class ClusterReader:
     def from_kubeconfig(
         cls, path: Path | None = None, kubeconfig: Mapping[str, Any] | None = None
     ) -> ClusterReader:
-        from kubernetes import config
-
-        if kubeconfig is not None:
-            return cls(config.new_client_from_config_dict(dict(kubeconfig)))
-        return cls(config.new_client_from_config(str(path) if path else None))
+        return cls(api_client_from_kubeconfig(path, kubeconfig))
 
     def _get(self, path: str, query: list[tuple[str, str]] | None = None) -> Any:
         from kubernetes.client.exceptions import ApiException

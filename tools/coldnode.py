@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import requests
 
+from tools.cluster_reader import api_client_from_kubeconfig
 from tools.coldstart_bench import (
     ISVC_LABEL,
     BenchError,
@@ -103,11 +104,7 @@ class KubernetesClusterReader:
     def from_kubeconfig(
         cls, path: Path | None = None, kubeconfig: Mapping[str, Any] | None = None
     ) -> KubernetesClusterReader:
-        from kubernetes import config
-
-        if kubeconfig is not None:
-            return cls(config.new_client_from_config_dict(dict(kubeconfig)))
-        return cls(config.new_client_from_config(str(path) if path else None))
+        return cls(api_client_from_kubeconfig(path, kubeconfig))
 
     @staticmethod
     def _items(response: Any) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ import requests
 from components.cache_throughput import plan_report
 from components.config import ModelConfig, StackConfig
 from components.hostnames import service_host
-from tools.cluster_reader import ISVC_LABEL, ClusterReader, status_host
+from tools.cluster_reader import ISVC_LABEL, ClusterReader, api_client_from_kubeconfig, status_host
 from tools.ingress_http import keepalive_session
 from tools.stack_config import add_stack_arguments, load_config_for_tool
 
@@ -127,13 +127,9 @@ class KubernetesPodCounter:
     def from_kubeconfig(
         cls, path: Path | None = None, kubeconfig: Mapping[str, Any] | None = None
     ) -> KubernetesPodCounter:
-        from kubernetes import client, config
+        from kubernetes import client
 
-        if kubeconfig is not None:
-            api_client = config.new_client_from_config_dict(dict(kubeconfig))
-        else:
-            api_client = config.new_client_from_config(str(path) if path else None)
-        return cls(client.CoreV1Api(api_client))
+        return cls(client.CoreV1Api(api_client_from_kubeconfig(path, kubeconfig)))
 
     def count(self, namespace: str, inference_service: str) -> int:
         pods = self.core_v1.list_namespaced_pod(
