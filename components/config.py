@@ -18,6 +18,7 @@ import difflib
 import ipaddress
 import itertools
 import json
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -141,6 +142,42 @@ class GpuNodeGroupConfig(_Scaling):
     instance_store_raid0: Bool = True
 
 
+_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}[a-z]$")
+
+
+class ColdStartConfig(Settings):
+    """How a new GPU node starts fast (docs/gpu-nodes.md, "A new node in 90 s"): the serving
+    images on an EBS snapshot the stack builds, how that volume is initialized, warm slots."""
+
+    # Build the images' snapshot and restore it on every Karpenter GPU node (applies with
+    # provisioner karpenter and imageMirror on: the builder pulls only from the stack's ECR).
+    image_snapshot: Bool = True
+    # The restored data volume (gp3) that holds /var/lib/containerd and SOCI's store. FSR credits
+    # depend on it: bucket MAX(1, MIN(10, 1024 / size)) volumes, refilled at the same per hour.
+    snapshot_volume_gib: Annotated[Int, Field(ge=60, le=1024)] = 100
+    # Zones with Fast Snapshot Restore (fully initialized volumes; $0.75 per DSU-hour per zone);
+    # the NodePool then launches only there. Empty: off.
+    fast_snapshot_restore_zones: Annotated[
+        tuple[
+            Annotated[
+                Str,
+                rule(_ZONE, "{value} is not an availability zone like eu-central-1a"),
+            ],
+            ...,
+        ],
+        rule(lambda v: len(set(v)) == len(v), "lists a zone twice"),
+    ] = ()
+    # Without FSR: EBS Provisioned Rate for Volume Initialization (EC2NodeClass
+    # blockDeviceMappings[].ebs.volumeInitializationRate, 100-300 MiB/s in the pinned CRD).
+    volume_initialization_rate_mibps: Annotated[Int, Field(ge=100, le=300)] = 300
+    # GPUs kept warm by low-priority placeholder pods that a real predictor preempts.
+    warm_slots: Annotated[Int, Field(ge=0)] = 0
+
+    @property
+    def fast_snapshot_restore(self) -> bool:
+        return bool(self.fast_snapshot_restore_zones)
+
+
 class GpuNodesConfig(Settings):
     """How GPU nodes start: Karpenter's NodePool `gpu` (only while a model pod needs one) or the
     always-on `gpuNodeGroup` (docs/gpu-nodes.md)."""
@@ -158,6 +195,7 @@ class GpuNodesConfig(Settings):
     keep_warm_minutes: Annotated[Int, Field(ge=0)] = 15
     # Images and kubelet live on the NVMe RAID0 (instanceStorePolicy), not on the root volume.
     root_disk_gib: Annotated[Int, Field(ge=20)] = 100
+    cold_start: ColdStartConfig = ColdStartConfig()
 
     @property
     def karpenter(self) -> bool:
@@ -438,6 +476,7 @@ def _cross_checks(c: StackConfig) -> list[str]:
         )
     if c.gpu_nodes.karpenter:
         problems += _karpenter_checks(c)
+    problems += _cold_start_checks(c)
     # Imported here: both modules build on this one's types.
     from components.hostnames import name_problems
     from components.manifests.serving import baseline_name
@@ -555,6 +594,41 @@ def _karpenter_checks(c: StackConfig) -> list[str]:
             f"gpuNodes.gpuLimit: {limit} GPUs cannot start both InferenceServices of one model "
             f"at once (needs {needed}); use at least {needed}"
         )
+    return problems
+
+
+def _cold_start_checks(c: StackConfig) -> list[str]:
+    """Warm slots and Fast Snapshot Restore exist only on Karpenter's nodes with the snapshot."""
+    key, cold = "gpuNodes.coldStart", c.gpu_nodes.cold_start
+    problems: list[str] = []
+    if not c.gpu_nodes.karpenter:
+        if cold.warm_slots:
+            problems.append(
+                f"{key}.warmSlots: {cold.warm_slots} needs gpuNodes.provisioner karpenter (the "
+                "placeholder pods hold NodePool capacity); use 0 with nodeGroup"
+            )
+        if cold.fast_snapshot_restore:
+            problems.append(
+                f"{key}.fastSnapshotRestoreZones: needs gpuNodes.provisioner karpenter (only "
+                "Karpenter's nodes restore the image snapshot); use []"
+            )
+        return problems
+    if cold.warm_slots > c.gpu_nodes.gpu_limit:
+        problems.append(
+            f"{key}.warmSlots: {cold.warm_slots} warm GPUs do not fit gpuNodes.gpuLimit "
+            f"{c.gpu_nodes.gpu_limit}; use at most {c.gpu_nodes.gpu_limit}"
+        )
+    if cold.fast_snapshot_restore and not (cold.image_snapshot and c.image_mirror):
+        problems.append(
+            f"{key}.fastSnapshotRestoreZones: restores the image snapshot, which needs "
+            f"{key}.imageSnapshot true and imageMirror true; use []"
+        )
+    for zone in cold.fast_snapshot_restore_zones:
+        if zone[:-1] != c.region:
+            problems.append(
+                f'{key}.fastSnapshotRestoreZones: "{zone}" is not a zone of the stack\'s region '
+                f"{c.region}"
+            )
     return problems
 
 

@@ -521,7 +521,7 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
         (
             {"maxSize": 3},
             "gpuNodes.maxSize: is not a known key; known keys: provisioner, instanceTypes, "
-            "capacityType, gpuLimit, keepWarmMinutes, rootDiskGiB",
+            "capacityType, gpuLimit, keepWarmMinutes, rootDiskGiB, coldStart",
         ),
         ({"gpuLimt": 3}, 'gpuNodes.gpuLimt: is not a known key; did you mean "gpuLimit"?'),
         (

@@ -1,0 +1,54 @@
+"""Which images the GPU image snapshot holds, by digest, under the names pods ask for.
+
+The one accessor between the pinned versions (components/versions.py, `tag@sha256:` where a
+digest is pinned) and the snapshot builder: it walks the GPU path's images
+(components/image_mirror.py `GPU_PATH_IMAGES`) and says, per image, what to pull (by digest when
+one is pinned, else by tag) and which references to tag onto it, so that the kubelet finds the
+image under the exact name in the pod spec and never pulls. Charts that take repository and tag
+apart make pods ask for `repository:tag`; Knative's queue-proxy is asked for by digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, ImageRef
+
+
+@dataclass(frozen=True)
+class SnapshotImage:
+    """One image on the snapshot."""
+
+    pull: str
+    """What the builder pulls: `repository@sha256:...` when pinned, else `repository:tag`."""
+    names: tuple[str, ...]
+    """Every reference a pod on a GPU node may use for it, tagged onto the pulled image."""
+    digest: str | None
+    used_by: str
+
+
+def pinned_digest(reference: str) -> str | None:
+    """The `sha256:...` a reference pins, or None for a tag alone."""
+    return ImageRef.parse(reference).digest
+
+
+def snapshot_images(mirror: ImageMirror) -> tuple[SnapshotImage, ...]:
+    """The GPU path's images as the stack's nodes reference them (the mirror's ECR names)."""
+    images = []
+    for image in GPU_PATH_IMAGES:
+        pod_ref = ImageRef.parse(mirror.ref(image.upstream))
+        repository = f"{pod_ref.host}/{pod_ref.repository}"
+        pull = f"{repository}@{pod_ref.digest}" if pod_ref.digest else f"{repository}:{pod_ref.tag}"
+        names = {str(pod_ref)}
+        if pod_ref.tag:
+            names.add(f"{repository}:{pod_ref.tag}")
+        names.discard(pull)
+        images.append(
+            SnapshotImage(pull, tuple(sorted(names)), pod_ref.digest, image.used_by)
+        )
+    return tuple(images)
+
+
+def unpinned(images: tuple[SnapshotImage, ...]) -> list[str]:
+    """Images pulled by tag because components/versions.py pins no digest for them yet."""
+    return [image.pull for image in images if image.digest is None]
