@@ -7,7 +7,9 @@ from components.cache_throughput import plan_report
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
-from components.image_mirror import ImageMirror, MirrorSettings
+from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, MirrorSettings
+from components.image_snapshot import GpuImageSnapshot, ImageSnapshotArgs
+from components.image_snapshot import applies as image_snapshot_applies
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
@@ -41,9 +43,6 @@ cluster = Cluster(
         with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
-# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
-# the managed node group otherwise.
-gpu_capacity: pulumi.Resource
 if config.gpu_nodes.karpenter:
     karpenter = KarpenterGpuNodes(
         "karpenter",
@@ -54,10 +53,6 @@ if config.gpu_nodes.karpenter:
             system_ready=cluster.system_ready,
         ),
     )
-    gpu_capacity = karpenter.node_pool
-else:
-    assert cluster.gpu_node_group is not None
-    gpu_capacity = cluster.gpu_node_group
 gpu_node_roles = [cluster.node_role.name]
 if config.gpu_nodes.karpenter:
     gpu_node_roles.append(karpenter.node_role.name)
@@ -79,6 +74,32 @@ registry_mirror = RegistryMirror(
         oidc_provider_url=cluster.oidc_provider_url,
     ),
 )
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter
+# (its nodes restore the image snapshot built from the mirror), the managed node group otherwise.
+gpu_capacity: pulumi.Resource
+if config.gpu_nodes.karpenter:
+    image_volume = None
+    image_ready: list[pulumi.Resource] = []
+    if image_snapshot_applies(config):
+        snapshot = GpuImageSnapshot(
+            "gpu-images",
+            ImageSnapshotArgs(
+                config,
+                mirror,
+                vpc_id=network.vpc_id,
+                private_subnet_ids=network.private_subnet_ids,
+                images_ready=[
+                    resource
+                    for image in GPU_PATH_IMAGES
+                    for resource in registry_mirror.ready_by_image[image.upstream]
+                ],
+            ),
+        )
+        image_volume, image_ready = snapshot.image_volume, snapshot.ready
+    gpu_capacity = karpenter.add_node_pool(image_volume, image_ready)
+else:
+    assert cluster.gpu_node_group is not None
+    gpu_capacity = cluster.gpu_node_group
 model_store = ModelStore(
     "models",
     ModelStoreArgs(

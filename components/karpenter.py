@@ -198,6 +198,30 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             skip_crds=True,
         )
 
+        self._config = config
+        self._provider = args.provider
+        self._node_class_after = [controller, crd_release, *on_data_nodes]
+        self.register_outputs(
+            {
+                "nodePool": manifests.NODE_POOL,
+                "interruptionQueue": self.interruption_queue.name,
+                "nodeRoleArn": self.node_role.arn,
+            }
+        )
+
+    def add_node_pool(
+        self,
+        image_volume: pulumi.Output[manifests.ImageVolume] | None = None,
+        image_ready: Sequence[pulumi.Resource] = (),
+    ) -> k8s.apiextensions.CustomResource:
+        """The EC2NodeClass and NodePool `gpu`, once the image snapshot they restore exists.
+
+        Separate from the constructor because the snapshot's builder pulls from the image
+        mirror, which needs this component's node role first (__main__.py)."""
+        config = self._config
+        volume: pulumi.Output[manifests.ImageVolume | None] = (
+            image_volume if image_volume is not None else pulumi.Output.from_input(None)
+        )
         node_class = manifests.ec2_node_class(
             config.gpu_nodes,
             config.name,
@@ -210,18 +234,19 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             node_class,
             pulumi.ResourceOptions(
                 parent=self,
-                provider=args.provider,
-                depends_on=[controller, crd_release, *on_data_nodes],
+                provider=self._provider,
+                depends_on=[*self._node_class_after, *image_ready],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
-            # Only the spec names the node role; it comes from the Output below.
-            spec=self.node_role.name.apply(
-                lambda role: manifests.ec2_node_class(
+            # Only the spec names the node role and the snapshot; they come from Outputs.
+            spec=pulumi.Output.all(self.node_role.name, volume).apply(
+                lambda values: manifests.ec2_node_class(
                     config.gpu_nodes,
                     config.name,
-                    role,
+                    values[0],
                     tags(config),
                     imds_hop_limit=config.imds_hop_limit,
+                    image_volume=values[1],
                 )["spec"]
             ),
         )
@@ -230,18 +255,12 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             manifests.node_pool(config.gpu_nodes),
             pulumi.ResourceOptions(
                 parent=self,
-                provider=args.provider,
-                depends_on=[controller, crd_release, node_class_resource, *on_data_nodes],
+                provider=self._provider,
+                depends_on=[*self._node_class_after, node_class_resource],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
         )
-        self.register_outputs(
-            {
-                "nodePool": manifests.NODE_POOL,
-                "interruptionQueue": self.interruption_queue.name,
-                "nodeRoleArn": self.node_role.arn,
-            }
-        )
+        return self.node_pool
 
     def _controller_role(
         self, name: str, config: StackConfig

@@ -148,6 +148,8 @@ def _mock_outputs(
         outputs.update(keyId=f"key-{name}")
     elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs.update(latestVersion=1)
+    elif typ.startswith("pulumi-python:dynamic/kserve-fluid:ImageSnapshot"):
+        outputs["snapshotId"] = f"snap-{name}"
     elif typ == "kubernetes:core/v1:Service":
         outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example"}]}}
     for key in SECRET_OUTPUTS.get(typ, ()):
