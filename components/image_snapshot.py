@@ -35,7 +35,11 @@ from components.snapshot_images import snapshot_images
 BUILDER_INSTANCE_TYPE = "m6i.2xlarge"
 """8 vCPUs for SOCI's parallel unpack, up to 12.5 Gbit/s from ECR; the build takes minutes, so
 its cost is cents."""
-PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+PULL_ACTIONS = (
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+)
 
 
 def builder_ami_parameter(kubernetes_version: str) -> str:
@@ -55,7 +59,12 @@ def builder_policy(mirror: ImageMirror, stack: str) -> dict[str, Any]:
     """Pull from the stack's ECR repositories only, make first pulls through its cache rules,
     and set the build result tag on instances tagged as this stack's builder."""
     statements: list[dict[str, Any]] = [
-        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
         {
             "Sid": "PullStackImages",
             "Effect": "Allow",
@@ -90,7 +99,7 @@ class _SnapshotProvider(ResourceProvider):
         return CreateResult(id_=snapshot_id, outs={**props, "snapshotId": snapshot_id})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = sorted(k for k in set(olds) | set(news) if k != "snapshotId" and not k.startswith("__"))
+        keys = sorted(k for k in {*olds, *news} if k != "snapshotId" and not k.startswith("__"))
         changed = [k for k in keys if olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=False)
 
@@ -99,7 +108,7 @@ class _SnapshotProvider(ResourceProvider):
 
 
 class _ImageSnapshotResource(pulumi.dynamic.Resource, module="kserve-fluid", name="ImageSnapshot"):
-    snapshotId: pulumi.Output[str]  # noqa: N815 (dynamic outputs are named as the props)
+    snapshotId: pulumi.Output[str]  # dynamic outputs are named as the props
 
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
         super().__init__(_SnapshotProvider(), name, {**props, "snapshotId": None}, opts)

@@ -13,7 +13,6 @@ test_image_snapshot.py), playing the builder's part (the tag, the stop) through 
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,9 +93,7 @@ class SnapshotBuilder:
             snapshot_id = self.ec2.create_snapshot(
                 VolumeId=volume_id,
                 Description=f"{request.stack}: GPU node images (containerd + SOCI store)",
-                TagSpecifications=[
-                    {"ResourceType": "snapshot", "Tags": _tag_list(request.tags)}
-                ],
+                TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(request.tags)}],
             )["SnapshotId"]
             self._wait_completed(snapshot_id)
             return str(snapshot_id)
@@ -121,7 +118,8 @@ class SnapshotBuilder:
             "SubnetId": request.subnet_id,
             "SecurityGroupIds": [request.security_group_id],
             "IamInstanceProfile": {"Arn": request.instance_profile_arn},
-            "UserData": base64.b64encode(request.user_data.encode()).decode(),
+            # boto3 base64-encodes RunInstances' UserData itself.
+            "UserData": request.user_data,
             "InstanceInitiatedShutdownBehavior": "stop",
             "MetadataOptions": {
                 "HttpTokens": "required",

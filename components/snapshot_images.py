@@ -43,9 +43,7 @@ def snapshot_images(mirror: ImageMirror) -> tuple[SnapshotImage, ...]:
         if pod_ref.tag:
             names.add(f"{repository}:{pod_ref.tag}")
         names.discard(pull)
-        images.append(
-            SnapshotImage(pull, tuple(sorted(names)), pod_ref.digest, image.used_by)
-        )
+        images.append(SnapshotImage(pull, tuple(sorted(names)), pod_ref.digest, image.used_by))
     return tuple(images)
 
 

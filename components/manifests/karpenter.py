@@ -118,6 +118,7 @@ def image_volume_script() -> str:
     hiding the AMI's own /var/lib/containerd loses nothing. fstab keeps the mounts across a
     reboot; `nofail` is absent on purpose: a node without its images must not start.
     """
+    after = f"x-systemd.requires-mounts-for={IMAGE_MOUNT}"
     return f"""#!/bin/bash
 set -euo pipefail
 for _ in $(seq 1 120); do [ -b {IMAGE_DEVICE} ] && break; sleep 1; done
@@ -125,8 +126,8 @@ for _ in $(seq 1 120); do [ -b {IMAGE_DEVICE} ] && break; sleep 1; done
 mkdir -p {IMAGE_MOUNT} {CONTAINERD_ROOT} {SOCI_ROOT}
 grep -q 'LABEL={FILESYSTEM_LABEL}' /etc/fstab || cat >> /etc/fstab <<'FSTAB'
 LABEL={FILESYSTEM_LABEL} {IMAGE_MOUNT} xfs defaults,noatime 0 2
-{IMAGE_MOUNT}/containerd {CONTAINERD_ROOT} none bind,x-systemd.requires-mounts-for={IMAGE_MOUNT} 0 0
-{IMAGE_MOUNT}/soci-snapshotter-grpc {SOCI_ROOT} none bind,x-systemd.requires-mounts-for={IMAGE_MOUNT} 0 0
+{IMAGE_MOUNT}/containerd {CONTAINERD_ROOT} none bind,{after} 0 0
+{IMAGE_MOUNT}/soci-snapshotter-grpc {SOCI_ROOT} none bind,{after} 0 0
 FSTAB
 systemctl stop containerd.service soci-snapshotter.service 2>/dev/null || true
 for path in {IMAGE_MOUNT} {CONTAINERD_ROOT} {SOCI_ROOT}; do
@@ -199,7 +200,7 @@ def ec2_node_class(
         mappings.append(image_volume_mapping(image_volume))
         user_data = mime_document(
             [
-                ("text/x-shellscript; charset=\"us-ascii\"", image_volume_script()),
+                ('text/x-shellscript; charset="us-ascii"', image_volume_script()),
                 ("application/node.eks.aws", image_volume_node_config()),
             ]
         )
