@@ -56,7 +56,7 @@ def clients(url: str) -> tuple[Any, Any, Any]:
 
 def request_props(url: str) -> dict[str, Any]:
     """A VPC, subnet, security group, instance profile and AMI parameter in moto; the props."""
-    ec2, ssm, iam = clients(url)
+    ec2, _, iam = clients(url)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="builder", Description="b", VpcId=vpc)["GroupId"]
@@ -169,9 +169,8 @@ def test_build_snapshots_the_data_volume_and_terminates_the_builder(aws: str) ->
     assert base64.b64decode(seen["user_data"]).decode() == props["userData"]
     # The snapshot is of the data volume, tagged; the builder is gone.
     [snapshot] = [s for s in own_snapshots(ec2) if s["SnapshotId"] == snapshot_id]
-    data_volume = next(
-        m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"] if m["DeviceName"] == DATA_DEVICE
-    )
+    mappings = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]}
+    data_volume = mappings[DATA_DEVICE]
     assert snapshot["VolumeId"] == data_volume
     assert snapshot["State"] == "completed"
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]} == props["tags"]
