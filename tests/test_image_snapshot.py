@@ -239,6 +239,7 @@ def test_provider_builds_with_the_environment_credentials_and_deletes(aws: str) 
     created = _SnapshotProvider().create(props)
     actor.join(5)
     ec2 = clients(aws)[0]
+    assert created.outs is not None
     assert created.outs["snapshotId"] == created.id
     assert [s["SnapshotId"] for s in own_snapshots(ec2)] == [created.id]
     _SnapshotProvider().delete(str(created.id), created.outs)
