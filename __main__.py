@@ -5,11 +5,11 @@ import pulumi_aws as aws
 
 from components.cache_throughput import plan_report
 from components.cluster import Cluster, ClusterArgs
+from components.cold_start_budget import plan_report as cold_start_report
 from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
 from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, MirrorSettings
 from components.image_snapshot import GpuImageSnapshot, ImageSnapshotArgs
-from components.image_snapshot import applies as image_snapshot_applies
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
@@ -17,7 +17,10 @@ from components.network import Network, NetworkArgs
 from components.platform import PlatformArgs, ServingPlatform
 from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
 from components.serving import ModelServing, ModelServingArgs
+from components.snapshot_images import applies as image_snapshot_applies
 from components.staging import ModelStaging, StagingArgs
+from components.versions import STORAGE_INITIALIZER_IMAGE
+from components.warm_slots import WarmGpuSlots, WarmSlotsArgs
 
 try:
     config = load_config()
@@ -30,6 +33,11 @@ except ConfigError as error:
 # Seconds the cache needs to feed each model to one GPU node (issue 12); printed by `make plan`.
 cache_throughput = plan_report(config)
 for warning in cache_throughput["warnings"]:
+    pulumi.log.warn(warning)
+
+# Seconds from a pending model pod to its first token on a new or a warm GPU node (issue 23).
+cold_start_budget = cold_start_report(config)
+for warning in cold_start_budget["warnings"]:
     pulumi.log.warn(warning)
 
 network = Network("network", NetworkArgs(config))
@@ -97,6 +105,17 @@ if config.gpu_nodes.karpenter:
         )
         image_volume, image_ready = snapshot.image_volume, snapshot.ready
     gpu_capacity = karpenter.add_node_pool(image_volume, image_ready)
+    if config.gpu_nodes.cold_start.warm_slots:
+        WarmGpuSlots(
+            "warm-slots",
+            WarmSlotsArgs(
+                config,
+                provider=cluster.provider,
+                gpu_capacity=gpu_capacity,
+                mirror=mirror,
+                image_ready=registry_mirror.ready_by_image.get(STORAGE_INITIALIZER_IMAGE, []),
+            ),
+        )
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
@@ -190,3 +209,4 @@ pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)
+pulumi.export("coldStartBudget", cold_start_budget)

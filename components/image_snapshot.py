@@ -218,12 +218,3 @@ class GpuImageSnapshot(pulumi.ComponentResource):
             lambda snapshot_id: ImageVolume(snapshot_id, cold.snapshot_volume_gib, rate)
         )
         self.register_outputs({"snapshotId": snapshot.snapshotId})
-
-
-def applies(config: StackConfig) -> bool:
-    """The snapshot is built for Karpenter's nodes when images come from the stack's ECR."""
-    return (
-        config.gpu_nodes.karpenter
-        and config.gpu_nodes.cold_start.image_snapshot
-        and config.image_mirror
-    )

@@ -11,8 +11,12 @@ apart make pods ask for `repository:tag`; Knative's queue-proxy is asked for by 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, ImageRef
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,13 @@ def snapshot_images(mirror: ImageMirror) -> tuple[SnapshotImage, ...]:
 def unpinned(images: tuple[SnapshotImage, ...]) -> list[str]:
     """Images pulled by tag because components/versions.py pins no digest for them yet."""
     return [image.pull for image in images if image.digest is None]
+
+
+def applies(config: StackConfig) -> bool:
+    """The snapshot is built for Karpenter's nodes when images come from the stack's ECR (the
+    builder pulls from nowhere else)."""
+    return (
+        config.gpu_nodes.karpenter
+        and config.gpu_nodes.cold_start.image_snapshot
+        and config.image_mirror
+    )

@@ -438,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
     print_cache_throughput(outputs.get("cacheThroughput"))
+    print_cold_start_budget(outputs.get("coldStartBudget"))
     for line in placeholders:
         print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0
@@ -450,6 +451,26 @@ def print_cache_throughput(report: Any) -> None:
     print(f"cache -> one GPU node ({report.get('assumption', '')}):")
     for line in report.get("lines", []):
         print(f"  {line}")
+    for warning in report.get("warnings", []):
+        print(f"  warning: {warning}")
+
+
+def print_cold_start_budget(report: Any) -> None:
+    """The stack's `coldStartBudget` output (components/cold_start_budget.py): per model and
+    loader the cold-node and warm-slot seconds by phase, the sources, the costs, the warnings."""
+    if not isinstance(report, dict):
+        return
+    print("pending pod -> first token, low-high seconds (node, image, weights, engine):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
+    for phase, source in sorted(report.get("sources", {}).items()):
+        print(f"  source {phase}: {source}")
+    for model, loaders in sorted(report.get("models", {}).items()):
+        for loader, budgets in sorted(loaders.items()):
+            weights = budgets["cold"]["phases"]["weights"]["source"]
+            print(f"  source weights {model} [{loader}]: {weights}")
+    for line in report.get("costs", []):
+        print(f"  cost: {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
 
