@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, ImageRef
+from components.image_mirror import GPU_PATH_IMAGES, GpuPathImage, ImageMirror, ImageRef
 
 if TYPE_CHECKING:
     from components.config import StackConfig
@@ -36,18 +36,22 @@ def pinned_digest(reference: str) -> str | None:
     return ImageRef.parse(reference).digest
 
 
-def snapshot_images(mirror: ImageMirror) -> tuple[SnapshotImage, ...]:
+def snapshot_images(
+    mirror: ImageMirror, path: tuple[GpuPathImage, ...] = GPU_PATH_IMAGES
+) -> tuple[SnapshotImage, ...]:
     """The GPU path's images as the stack's nodes reference them (the mirror's ECR names)."""
     images = []
-    for image in GPU_PATH_IMAGES:
+    for image in path:
         pod_ref = ImageRef.parse(mirror.ref(image.upstream))
         repository = f"{pod_ref.host}/{pod_ref.repository}"
         pull = f"{repository}@{pod_ref.digest}" if pod_ref.digest else f"{repository}:{pod_ref.tag}"
-        names = {str(pod_ref)}
-        if pod_ref.tag:
-            names.add(f"{repository}:{pod_ref.tag}")
-        names.discard(pull)
-        images.append(SnapshotImage(pull, tuple(sorted(names)), pod_ref.digest, image.used_by))
+        # A reference with both tag and digest is looked up by its digest alone (containerd's
+        # CRI normalizes it with distribution/reference:normalize.go ParseDockerRef, which
+        # drops the tag), so the pull name covers it; charts that take repository and tag
+        # apart make pods ask for `repository:tag`, tagged onto the same image.
+        tagged = f"{repository}:{pod_ref.tag}" if pod_ref.tag else pull
+        names = () if tagged == pull else (tagged,)
+        images.append(SnapshotImage(pull, names, pod_ref.digest, image.used_by))
     return tuple(images)
 
 

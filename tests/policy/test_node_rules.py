@@ -150,7 +150,8 @@ def test_unencrypted_node_class_volume_fails(dev: dict[str, Any]) -> None:
 def test_node_class_snapshot_volume_takes_the_snapshots_encryption(dev: dict[str, Any]) -> None:
     """A launch template may not set `encrypted` on a volume from a snapshot (EC2 API,
     LaunchTemplateEbsBlockDeviceRequest); an explicit false is still refused."""
-    restored = {"deviceName": "/dev/xvdb", "ebs": {"snapshotID": "snap-1", "volumeSize": "100Gi"}}
+    volume: dict[str, Any] = {"snapshotID": "snap-1", "volumeSize": "100Gi"}
+    restored = {"deviceName": "/dev/xvdb", "ebs": volume}
     ok = mutate(
         dev,
         lambda d: add_record(
@@ -158,7 +159,7 @@ def test_node_class_snapshot_volume_takes_the_snapshots_encryption(dev: dict[str
         ),
     )
     assert violations("nodes-encrypted-volumes", ok) == []
-    decrypted = {**restored, "ebs": {**restored["ebs"], "encrypted": False}}
+    decrypted = {**restored, "ebs": {**volume, "encrypted": False}}
     broken = mutate(
         dev,
         lambda d: add_record(
