@@ -11,10 +11,11 @@ Identity: EKS Pod Identity, not IRSA. It is what the guide's cluster config uses
 add-on), the role trusts one service principal instead of this cluster's OIDC issuer, and the
 chart needs no role annotation, so the release's values carry no account-specific ARN.
 
-Destroy order (edges are `depends_on`; destroy runs them backwards): NodePool -> EC2NodeClass ->
-Karpenter release -> {CRD release, pod identity, queue, node role access entry, data nodes}. The
-NodePool goes while the controller still runs, so Karpenter drains and terminates its own
-instances; see docs/operate.md ("GPU nodes under Karpenter") for a finalizer that cannot finish.
+Destroy order (edges are `depends_on`; destroy runs them backwards): {NodePool, EC2NodeClass ->
+image snapshot} -> Karpenter release -> {CRD release, pod identity, queue, node role access entry,
+data nodes}. The NodePool goes while the controller still runs, so Karpenter drains and
+terminates its own instances; see docs/operate.md ("GPU nodes under Karpenter") for a
+finalizer that cannot finish.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             tags(config),
             imds_hop_limit=config.imds_hop_limit,
         )
-        node_class_resource = custom_resource(
+        custom_resource(
             "gpu-node-class",
             node_class,
             pulumi.ResourceOptions(
@@ -250,13 +251,19 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
                 )["spec"]
             ),
         )
+        # The NodePool does not wait for the EC2NodeClass: that waits for the image snapshot,
+        # and everything placed on GPU nodes (device plugin, Fluid, the services) waits for the
+        # NodePool. Destroy stays safe: the EC2NodeClass's finalizer holds it until no NodeClaim
+        # uses it, and Karpenter re-runs it on each NodeClaim deletion
+        # (pkg/controllers/nodeclass/controller.go@v1.14.1 `finalize`, `Register`). Until the
+        # EC2NodeClass exists, a pending pod waits (the NodePool is not ready).
         self.node_pool = custom_resource(
             "gpu-node-pool",
             manifests.node_pool(config.gpu_nodes),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=self._provider,
-                depends_on=[*self._node_class_after, node_class_resource],
+                depends_on=list(self._node_class_after),
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
         )

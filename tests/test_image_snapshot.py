@@ -86,8 +86,11 @@ def builder_instance(ec2: Any, timeout: float = 20) -> dict[str, Any]:
         reservations = ec2.describe_instances(
             Filters=[{"Name": f"tag:{BUILDER_TAG}", "Values": [STACK]}]
         )["Reservations"]
-        if reservations:
-            return dict(reservations[0]["Instances"][0])
+        # moto makes the instance visible before it attaches the volumes: wait for them.
+        instances = [i for r in reservations for i in r["Instances"]]
+        devices = {m["DeviceName"] for i in instances for m in i.get("BlockDeviceMappings", [])}
+        if instances and DATA_DEVICE in devices:
+            return dict(instances[0])
         time.sleep(0.05)
     raise AssertionError("no builder instance was launched")
 
