@@ -7,26 +7,21 @@ data nodes they run on, still exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import StackConfig
-from components.image_mirror import UPSTREAM, ImageMirror
+from components.cache import dataload_gate, manifests
+from components.config.model import StackConfig
+from components.context import LayerArgs, image_waits
 from components.kube import custom_resource, pinned_release
-from components.manifests import cache as manifests
-from components.manifests import dataload_gate
-from components.registry_mirror import image_waits
 
 
 @dataclass(frozen=True)
-class ModelCacheArgs:
-    config: StackConfig
-    provider: k8s.Provider
-    system_ready: Sequence[pulumi.Resource]
+class ModelCacheArgs(LayerArgs):
     namespace: pulumi.Resource
     bucket_name: pulumi.Input[str]
     access_key_id: pulumi.Input[str]
@@ -34,8 +29,6 @@ class ModelCacheArgs:
     gpu_capacity: pulumi.Resource | None = None
     """The GPU nodes (node group today, a Karpenter NodePool later): FUSE pods run there."""
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
-    mirror: ImageMirror = UPSTREAM
-    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 def model_namespace(config: StackConfig, provider: k8s.Provider) -> k8s.core.v1.Namespace:

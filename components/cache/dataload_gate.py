@@ -16,9 +16,9 @@ import hashlib
 import json
 from typing import Any
 
-from components.config import ModelConfig, StackConfig
-from components.manifests.cache import dataload, dataload_name, dataload_timeout_seconds
-from components.manifests.restricted import restricted_container_security, restricted_pod_security
+from components.cache.manifests import dataload, dataload_name, dataload_timeout_seconds
+from components.config.model import ModelConfig, StackConfig
+from components.restricted import restricted_container_security, restricted_pod_security
 
 GATE_ROLE = "dataload-reader"
 SPEC_ANNOTATION = "kserve-fluid/dataload-spec"

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from components import versions
-from components.config import ModelConfig, StackConfig
+from components.config.model import ModelConfig, StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
-from components.manifests.platform import gpu_toleration
-from components.naming import INSTANCE_TYPE_LABEL, NODE_ROLE_LABEL, data_node_labels
+from components.naming import INSTANCE_TYPE_LABEL, NODE_ROLE_LABEL, data_node_labels, gpu_toleration
 
 DATASET_NAME = "s3-data"
 CREDENTIALS_SECRET = "s3creds"
@@ -252,7 +251,7 @@ def dataload_name(model: ModelConfig) -> str:
 def dataload(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
     """Preload one model into the cache, as many copies as the model asks for.
 
-    Not awaited itself: its gate Job (components/manifests/dataload_gate.py) fails fast.
+    Not awaited itself: its gate Job (components/cache/dataload_gate.py) fails fast.
     """
     return {
         "apiVersion": "data.fluid.io/v1alpha1",

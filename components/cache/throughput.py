@@ -11,7 +11,7 @@ to serve each model's bytes to one reader, and which limit binds:
 
 The worker disk path is, for the SSD tier on the gp3 cache volume, min(volume throughput, the
 instance's EBS bandwidth); for the MEM tier there is no disk on the path (the quota only decides
-what fits, see components/cache_validation.py). Each figure is taken at baseline and at burst:
+what fits, see components/config/cache_validation.py). Each figure is taken at baseline and at burst:
 "burst" is what the instances reach for a limited time (EBS: 30 minutes once a day; network:
 5 to 60 minutes by instance size), so a cold start must not count on it.
 
@@ -26,11 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from components.cache_validation import ebs_warnings
-from components.instance_types import THROUGHPUT_FACTS, ThroughputFacts
+from components.config.cache_validation import ebs_warnings
+from components.config.instance_types import THROUGHPUT_FACTS, ThroughputFacts
 
 if TYPE_CHECKING:
-    from components.config import StackConfig
+    from components.config.model import StackConfig
 
 Phase = Literal["baseline", "burst"]
 PHASES: tuple[Phase, ...] = ("baseline", "burst")
@@ -97,7 +97,7 @@ class Estimate:
 
 
 class UnknownInstanceError(ValueError):
-    """The instance type has no published throughput facts in components/instance_types.py."""
+    """The instance type has no published throughput facts in components/config/instance_types.py."""
 
 
 def facts_for(instance_type: str) -> ThroughputFacts:
@@ -105,7 +105,7 @@ def facts_for(instance_type: str) -> ThroughputFacts:
     if facts is None:
         raise UnknownInstanceError(
             f'"{instance_type}" has no published network/EBS figures in '
-            "components/instance_types.py (THROUGHPUT_FACTS)"
+            "components/config/instance_types.py (THROUGHPUT_FACTS)"
         )
     return facts
 

@@ -11,15 +11,15 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components.config import StackConfig
-from components.karpenter_policies import node_role_trust
-from components.naming import GPU_TAINT_KEY, data_node_labels, gpu_node_labels, tags
-from components.node_userdata import (
+from components.cluster.node_userdata import (
     CACHE_DEVICE,
     cache_volume_script,
     instance_store_node_config,
     mime_user_data,
 )
+from components.config.model import StackConfig
+from components.naming import GPU_TAINT_KEY, data_node_labels, gpu_node_labels, tags
+from components.trust_policies import node_role_trust
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_MANAGED_POLICIES = (

@@ -7,8 +7,8 @@ naming the config key.
 
 from __future__ import annotations
 
-from components.instance_types import CATALOGUE, THROUGHPUT_FACTS
-from components.node_capacity import MAX_PODS, allocatable_for_pods
+from components.config.instance_types import CATALOGUE, THROUGHPUT_FACTS
+from components.config.node_capacity import MAX_PODS, allocatable_for_pods
 
 # gp3 limits as the EC2 API accepts them today (raised in 2025 from 125-1000 MiB/s, 3,000-16,000
 # IOPS, 1 GiB-16 TiB): botocore's EC2 model, LaunchTemplateEbsBlockDeviceRequest.Throughput
@@ -30,7 +30,7 @@ GP3_IOPS_PER_GIB = 500
 
 def gp3_problems(key: str, size_gib: int, iops: int, throughput_mibps: int) -> list[str]:
     """The ratios AWS enforces between a gp3 volume's throughput, IOPS and size (the ranges of
-    each are field bounds in components/config.py), each naming the key and what is allowed."""
+    each are field bounds in components/config/model.py), each naming the key and what is allowed."""
     problems: list[str] = []
     if throughput_mibps > iops * GP3_MIBPS_PER_IOPS:
         problems.append(
@@ -72,7 +72,7 @@ def ebs_warnings(key: str, instance_type: str, throughput_mibps: int) -> list[st
 
 
 def allocatable_memory_mib(instance_type: str) -> int | None:
-    """Memory a pod can be given on an EKS node of this type (components/node_capacity.py), or
+    """Memory a pod can be given on an EKS node of this type (components/config/node_capacity.py), or
     None when its max pods are not known."""
     if instance_type not in MAX_PODS or instance_type not in CATALOGUE:
         return None

@@ -33,8 +33,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import config_rules as rules
-from components.cache_validation import (
+from components.config import rules
+from components.config.cache_validation import (
     GP3_MAX_IOPS,
     GP3_MAX_SIZE_GIB,
     GP3_MAX_THROUGHPUT_MIBPS,
@@ -43,7 +43,10 @@ from components.cache_validation import (
     gp3_problems,
     mem_tier_problems,
 )
-from components.config_rules import (
+from components.config.instance_types import CATALOGUE
+from components.config.kserve_names import baseline_name, name_problems
+from components.config.node_capacity import allocatable_for_pods
+from components.config.rules import (
     REGION,
     Bool,
     Cidr,
@@ -63,13 +66,11 @@ from components.config_rules import (
     rule,
     show,
 )
-from components.instance_types import CATALOGUE
-from components.node_capacity import allocatable_for_pods
 from components.versions import SUPPORTED_KUBERNETES_VERSIONS
 
 SECRET_KEYS: tuple[str, ...] = ("hfToken",)
 """Optional secrets, read with `get_secret` and not declared in Pulumi.yaml: the CLI refuses a
-declared `secret: true` key that the stack does not set (see tools/stack_config.py)."""
+declared `secret: true` key that the stack does not set (see tools/plan/stack_config.py)."""
 
 # A fresh GPU node (about 3 min) plus the ~10 GB serving image pull (about 4 min) ...
 COLD_START_NODE_AND_IMAGE_SECONDS = 420
@@ -122,7 +123,7 @@ class DataNodeGroupConfig(_Scaling):
     desired_size: Annotated[Int, Field(ge=1)] = 3
     max_size: Annotated[Int, Field(ge=1)] = 3
     root_disk_gib: Annotated[Int, Field(ge=20)] = 50
-    # gp3's ranges (components/cache_validation.py); the ratios between them are cross checks.
+    # gp3's ranges (components/config/cache_validation.py); the ratios between them are cross checks.
     cache_volume_gib: Annotated[Int, Field(ge=1, le=GP3_MAX_SIZE_GIB)] = 120
     cache_volume_iops: Annotated[Int, Field(ge=GP3_MIN_IOPS, le=GP3_MAX_IOPS)] = 3000
     cache_volume_throughput_mibps: Annotated[
@@ -176,7 +177,7 @@ class ModelCacheConfig(Settings):
     high_watermark: Num = 0.95
     low_watermark: Num = 0.7
     fuse_clean_policy: Annotated[Str, one_of("OnDemand", "OnRuntimeDeleted")] = "OnDemand"
-    # "SSD": the gp3 cache volume at `path`; "MEM": worker memory (components/cache_throughput.py
+    # "SSD": the gp3 cache volume at `path`; "MEM": worker memory (components/cache/throughput.py
     # says how fast each feeds a GPU node).
     medium: Annotated[Str, one_of("SSD", "MEM")] = "SSD"
 
@@ -263,7 +264,7 @@ def _ipv4_cidr(value: str) -> bool:
 
 
 class IngressConfig(Settings):
-    """Who may reach the ingress load balancer (components/exposure.py applies it)."""
+    """Who may reach the ingress load balancer (components/platform/exposure.py applies it)."""
 
     # Empty: everyone (Kubernetes' default 0.0.0.0/0); a production stack must list networks.
     allowed_source_cidrs: tuple[
@@ -438,10 +439,6 @@ def _cross_checks(c: StackConfig) -> list[str]:
         )
     if c.gpu_nodes.karpenter:
         problems += _karpenter_checks(c)
-    # Imported here: both modules build on this one's types.
-    from components.hostnames import name_problems
-    from components.manifests.serving import baseline_name
-
     problems += _ingress_checks(c)
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
@@ -559,7 +556,7 @@ def _karpenter_checks(c: StackConfig) -> list[str]:
 
 
 def _fits_gpu_node(key: str, model: ModelConfig, node: Any) -> list[str]:
-    """A replica must fit one GPU node after the AMI's reservations (components/node_capacity)
+    """A replica must fit one GPU node after the AMI's reservations (components/config/node_capacity)
     and its weights the GPU memory vLLM may use."""
     problems: list[str] = []
     allocatable = allocatable_for_pods(node)

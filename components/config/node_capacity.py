@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.instance_types import InstanceType
+from components.config.instance_types import InstanceType
 
 # maxPods per GPU instance type from ENIs and IPv4 per ENI in
 # awslabs/amazon-eks-ami:nodeadm/internal/kubelet/instance-info.jsonl@v20260724.

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, StrictBool, StrictFloat, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
-from components.instance_types import CATALOGUE, GPU_FAMILIES, INSTANCE_TYPE_PATTERN
+from components.config.instance_types import CATALOGUE, GPU_FAMILIES, INSTANCE_TYPE_PATTERN
 
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -98,7 +98,7 @@ def instance_type(value: str) -> str:
     if value not in CATALOGUE:
         raise problem(
             f"{show(value)} is not a known instance type; see "
-            "components/instance_types.py for the supported families"
+            "components/config/instance_types.py for the supported families"
         )
     return value
 

@@ -10,7 +10,7 @@ on the data nodes and awaited before anything that references the image
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -18,15 +18,14 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import StackConfig
-from components.iam_policies import irsa_trust_policy
+from components.context import LayerArgs
 from components.image_mirror import (
     GPU_PATH_IMAGES,
     MIRRORED_ELSEWHERE,
     CopySpec,
     ImageMirror,
 )
-from components.manifests.image_copy_job import (
+from components.images.copy_job import (
     CopyJobSpec,
     copier_iam_policy,
     copy_job,
@@ -35,32 +34,18 @@ from components.manifests.image_copy_job import (
     pull_through_node_policy,
 )
 from components.naming import data_node_labels, tags
+from components.trust_policies import irsa_trust_policy
 
 COPY_NAMESPACE = "image-mirror"
 COPIER_SERVICE_ACCOUNT = "image-copier"
 
 
 @dataclass(frozen=True)
-class RegistryMirrorArgs:
-    config: StackConfig
-    mirror: ImageMirror
-    provider: k8s.Provider
-    system_ready: Sequence[pulumi.Resource]
+class RegistryMirrorArgs(LayerArgs):
     node_role_names: Sequence[pulumi.Input[str]]
     """Roles of every node that may pull through a cache rule (node groups, Karpenter)."""
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
-
-
-def image_waits(
-    ready: Mapping[str, Sequence[pulumi.Resource]], *upstreams: str
-) -> list[pulumi.Resource]:
-    """What an object referencing `upstreams` must wait for: their copy Jobs (or cache
-    rules and node permissions); nothing when the mirror is off."""
-    waits: list[pulumi.Resource] = []
-    for upstream in upstreams:
-        waits.extend(r for r in ready.get(upstream, ()) if r not in waits)
-    return waits
 
 
 def copy_spec(mirror: ImageMirror, copy: CopySpec) -> CopyJobSpec:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.manifests.restricted import restricted_container_security, restricted_pod_security
+from components.restricted import restricted_container_security, restricted_pod_security
 
 CONTAINER_NAME = "copy"
 AUTH_MOUNT = "/auth"

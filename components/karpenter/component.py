@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,31 +29,29 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import StackConfig
-from components.karpenter_policies import (
+from components.config.model import StackConfig
+from components.context import LayerArgs
+from components.karpenter import manifests
+from components.karpenter.iam import (
     INTERRUPTION_EVENT_PATTERNS,
     INTERRUPTION_MESSAGE_RETENTION_SECONDS,
     NODE_ROLE_POLICIES,
     controller_policies,
     interruption_queue_policy,
-    node_role_trust,
     pod_identity_trust,
 )
 from components.kube import custom_resource, pinned_release
-from components.manifests import karpenter as manifests
 from components.naming import tags
+from components.trust_policies import node_role_trust
 
 NODE_POOL_DELETE_TIMEOUT = "20m"
 """Draining (terminationGracePeriod 15m) plus EC2 termination; then destroy fails, not hangs."""
 
 
 @dataclass(frozen=True)
-class KarpenterArgs:
-    config: StackConfig
-    provider: k8s.Provider
+class KarpenterArgs(LayerArgs):
     cluster: pulumi.Resource
     """The EKS cluster; the security group lookup waits for it."""
-    system_ready: Sequence[pulumi.Resource]
 
 
 class KarpenterGpuNodes(pulumi.ComponentResource):

@@ -395,20 +395,6 @@ def interruption_queue_policy(queue_arn: str) -> dict[str, Any]:
     }
 
 
-def node_role_trust() -> dict[str, Any]:
-    """EC2 instances (Karpenter's GPU nodes) assume the node role; nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
 def pod_identity_trust() -> dict[str, Any]:
     """EKS Pod Identity's trust, as the guide's `podIdentityAssociations` creates it."""
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config import GpuNodesConfig
+from components.config.model import GpuNodesConfig
 from components.naming import GPU_TAINT_KEY, data_node_labels, gpu_node_labels
 from components.versions import GPU_NODE_AMI_ALIAS
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_awsx as awsx
 
-from components.config import StackConfig
+from components.config.model import StackConfig
 from components.naming import tags
 
 

@@ -8,32 +8,24 @@ while they still exist; only the device plugin waits for the GPU capacity (node 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import StackConfig
-from components.exposure import source_ranges
+from components.context import LayerArgs, image_waits
 from components.hostnames import url_pattern
-from components.image_mirror import UPSTREAM, ImageMirror
 from components.kube import custom_resource, pinned_release
-from components.manifests import platform as manifests
-from components.registry_mirror import image_waits
+from components.platform import manifests
+from components.platform.exposure import source_ranges
 
 
 @dataclass(frozen=True)
-class PlatformArgs:
-    config: StackConfig
-    provider: k8s.Provider
-    system_ready: Sequence[pulumi.Resource]
+class PlatformArgs(LayerArgs):
     gpu_capacity: pulumi.Resource
     """The GPU node group, or Karpenter's NodePool: what GPU pods need to exist."""
-    mirror: ImageMirror = UPSTREAM
-    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class ServingPlatform(pulumi.ComponentResource):

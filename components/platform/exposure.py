@@ -5,14 +5,14 @@ Kubernetes takes a LoadBalancer Service's source ranges from `spec.loadBalancerS
 when that is empty, from the `service.beta.kubernetes.io/load-balancer-source-ranges` annotation
 (kubernetes/cloud-provider:service/helpers/helper.go `GetLoadBalancerSourceRanges`, which the AWS
 cloud provider uses for the NLB's security rules). `ingress.allowedSourceCidrs` is validated in
-components/config.py (IPv4 only; required, and never 0.0.0.0/0, on a production stack).
+components/config/model.py (IPv4 only; required, and never 0.0.0.0/0, on a production stack).
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from components.config import StackConfig
+from components.config.model import StackConfig
 
 
 def source_ranges(config: StackConfig) -> list[str]:

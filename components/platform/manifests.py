@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from components import versions
-from components.config import StackConfig
+from components.config.model import StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
-from components.manifests.restricted import restricted_container_security, restricted_pod_security
-from components.naming import GPU_PRESENT_LABEL, GPU_TAINT_KEY
+from components.naming import GPU_PRESENT_LABEL, gpu_toleration
+from components.restricted import restricted_container_security, restricted_pod_security
 from components.timeouts import request_timeout_seconds
 from components.versions import KNATIVE_SERVING_VERSION
 
@@ -29,10 +29,6 @@ NLB_ANNOTATIONS = {
 
 
 SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
-
-
-def gpu_toleration() -> dict[str, str]:
-    return {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 
 
 def device_plugin_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,18 +11,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import ModelConfig, StackConfig
-from components.image_mirror import UPSTREAM, ImageMirror
+from components.config.model import ModelConfig, StackConfig
+from components.context import LayerArgs, image_waits
 from components.kube import custom_resource
-from components.manifests import serving as manifests
-from components.registry_mirror import image_waits
+from components.serving import manifests
 
 
 @dataclass(frozen=True)
-class ModelServingArgs:
-    config: StackConfig
-    provider: k8s.Provider
-    system_ready: Sequence[pulumi.Resource]
+class ModelServingArgs(LayerArgs):
     webhook_ready: list[pulumi.Resource]
     kserve_ready: list[pulumi.Resource]
     builtin_runtimes: pulumi.Resource
@@ -33,8 +29,6 @@ class ModelServingArgs:
     bucket_name: pulumi.Input[str]
     storage_initializer_role_arn: pulumi.Input[str]
     staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
-    mirror: ImageMirror = UPSTREAM
-    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
 
 
 class ModelServing(pulumi.ComponentResource):

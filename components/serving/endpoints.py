@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import StackConfig
+from components.config.model import StackConfig
 from components.hostnames import service_host
 
 

@@ -5,25 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from components.config import ModelConfig, StackConfig
+from components.cache.manifests import DATASET_NAME, irsa_s3_annotations, mount_path
+from components.config.kserve_names import baseline_name
+from components.config.model import ModelConfig, StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
-from components.manifests.cache import DATASET_NAME, irsa_s3_annotations, mount_path
-from components.manifests.karpenter import predictor_annotations
-from components.manifests.platform import gpu_toleration
-from components.naming import gpu_node_labels
+from components.karpenter.manifests import predictor_annotations
+from components.naming import gpu_node_labels, gpu_toleration
 from components.timeouts import request_timeout_seconds
 from components.versions import HUGGINGFACE_SERVER_GPU_IMAGE
 
 RUNTIME_NAME = "custom-kserve-huggingfaceserver"
 WARMUP_CONFIGMAP = "model-cache-warmup"
 WARMUP_MOUNT = "/opt/warmup"
-WARMUP_SOURCE = Path(__file__).resolve().parents[2] / "tools" / "warmup.py"
+WARMUP_SOURCE = Path(__file__).resolve().parents[2] / "tools" / "in_cluster" / "warmup.py"
 BASELINE_SERVICE_ACCOUNT = "model-reader"
 MODEL_DIR = "/mnt/models"
 
 
 def warmup_configmap(config: StackConfig) -> dict[str, Any]:
-    """Delivers tools/warmup.py to the serving pods (the runtime mounts it from here)."""
+    """Delivers tools/in_cluster/warmup.py to the serving pods (the runtime mounts it from here)."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -167,10 +167,6 @@ def fluid_inference_service(config: StackConfig, model: ModelConfig) -> dict[str
     predictor["model"]["runtime"] = RUNTIME_NAME
     predictor["model"]["storageUri"] = f"pvc://{DATASET_NAME}{mount_path(model)}"
     return _isvc(config, model, model.name, predictor)
-
-
-def baseline_name(model: ModelConfig) -> str:
-    return f"{model.name}-baseline"
 
 
 def baseline_inference_service(

@@ -8,30 +8,27 @@ whose checksum changed. Each model's DataLoad depends on its Job.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import ModelConfig, StackConfig
-from components.manifests.staging_job import (
+from components.config.model import ModelConfig, StackConfig
+from components.context import LayerArgs
+from components.naming import data_node_labels
+from components.staging.job import (
     StagingJobSpec,
     staging_configmap,
     staging_job,
 )
-from components.model_store import STAGING_SERVICE_ACCOUNT
-from components.naming import data_node_labels
+from components.storage.component import STAGING_SERVICE_ACCOUNT
 
 HF_TOKEN_SECRET = "hf-token"
 
 
 @dataclass(frozen=True)
-class StagingArgs:
-    config: StackConfig
-    provider: k8s.Provider
-    system_ready: Sequence[pulumi.Resource]
+class StagingArgs(LayerArgs):
     namespace: pulumi.Resource
     bucket_name: pulumi.Input[str]
     staging_role_arn: pulumi.Input[str]

@@ -2,7 +2,7 @@
 IAM policy of its service account. Pure functions: no Pulumi, no network (the ConfigMap reads
 the staging module's files from this checkout).
 
-The Job runs ``tools/stage_model`` (mounted from the ConfigMap as package ``stage_model``) in a
+The Job runs ``tools/in_cluster/stage_model`` (mounted from the ConfigMap as package ``stage_model``) in a
 pinned image that already carries boto3 and huggingface_hub, so nothing is installed at run
 time. Its name carries a hash of what it stages: a new revision gives a new Job, an unchanged
 model keeps the same Job, and ``pulumi up`` stays idempotent.
@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.iam_policies import WRITE_ACTIONS, model_prefix_policy
-from components.manifests.restricted import restricted_container_security, restricted_pod_security
-from tools.stage_model.errors import PERMANENT
+from components.restricted import restricted_container_security, restricted_pod_security
 
-STAGE_MODULE_DIR = Path(__file__).resolve().parents[2] / "tools" / "stage_model"
+STAGE_MODULE_DIR = Path(__file__).resolve().parents[2] / "tools" / "in_cluster" / "stage_model"
 CONTAINER_NAME = "stage"
 MODULE_MOUNT = "/opt/stage/stage_model"  # PYTHONPATH=/opt/stage, run as `python3 -m stage_model`
 SCRATCH_MOUNT = "/scratch"  # HOME, HF_HOME and the downloaded snapshot
 MAX_NAME = 63  # Job names become the `batch.kubernetes.io/job-name` label value
+PERMANENT_EXIT_CODES = (10, 11, 12, 13, 14, 15, 20, 21)
+"""The staging program's exit codes that a retry cannot fix (PERMANENT in
+tools/in_cluster/stage_model/errors.py, which the program ships into the pod and does not
+import; tests/staging/test_staging_job.py holds the two equal)."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
@@ -228,13 +230,13 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
             "podFailurePolicy": {
                 "rules": [
                     # Missing token, no access, unknown repo/revision, no bucket: a retry
-                    # would fail the same way (tools/stage_model/errors.py PERMANENT).
+                    # would fail the same way (PERMANENT_EXIT_CODES).
                     {
                         "action": "FailJob",
                         "onExitCodes": {
                             "containerName": CONTAINER_NAME,
                             "operator": "In",
-                            "values": sorted(int(code) for code in PERMANENT),
+                            "values": list(PERMANENT_EXIT_CODES),
                         },
                     },
                     # Evicted or preempted pods do not count against backoffLimit.
@@ -247,19 +249,3 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
-
-
-def staging_iam_policy(
-    bucket: str, prefixes: list[str] | tuple[str, ...], *, partition: str = "aws"
-) -> dict[str, Any]:
-    """IAM policy for the staging role: list the model bucket, and read/write objects
-    (including multipart uploads) only under ``bucket/<prefix>/*``. Nothing else: no delete,
-    no other bucket."""
-    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
-        raise ValueError(f"bucket: {bucket!r} is not a valid S3 bucket name")
-    cleaned = [p.strip("/") for p in prefixes]
-    bad = [p for p in prefixes if not p.strip("/") or any(c in p for c in "*?")]
-    if not cleaned or bad:
-        raise ValueError(f"prefixes: {list(prefixes)!r}; give non-empty prefixes without * or ?")
-    unique = sorted(set(cleaned))
-    return model_prefix_policy(f"arn:{partition}:s3:::{bucket}", unique, WRITE_ACTIONS)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import StackConfig
-from components.iam_policies import (
-    irsa_trust_policy,
+from components.config.model import StackConfig
+from components.naming import tags
+from components.storage.iam import (
     model_read_policy,
+    staging_iam_policy,
     tls_only_bucket_policy,
 )
-from components.manifests.staging_job import staging_iam_policy
-from components.naming import tags
+from components.trust_policies import irsa_trust_policy
 
 STORAGE_INITIALIZER_SERVICE_ACCOUNT = "model-reader"
 STAGING_SERVICE_ACCOUNT = "model-stager"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,24 +66,17 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     }
 
 
-def irsa_trust_policy(
-    oidc_provider_arn: str, oidc_provider_url: str, namespace: str, service_account: str
+def staging_iam_policy(
+    bucket: str, prefixes: list[str] | tuple[str, ...], *, partition: str = "aws"
 ) -> dict[str, Any]:
-    """Trust one Kubernetes service account (sub and aud both pinned) through the cluster's OIDC."""
-    issuer = oidc_provider_url.removeprefix("https://")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": oidc_provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                        f"{issuer}:aud": "sts.amazonaws.com",
-                    }
-                },
-            }
-        ],
-    }
+    """IAM policy for the staging role: list the model bucket, and read/write objects
+    (including multipart uploads) only under ``bucket/<prefix>/*``. Nothing else: no delete,
+    no other bucket."""
+    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+        raise ValueError(f"bucket: {bucket!r} is not a valid S3 bucket name")
+    cleaned = [p.strip("/") for p in prefixes]
+    bad = [p for p in prefixes if not p.strip("/") or any(c in p for c in "*?")]
+    if not cleaned or bad:
+        raise ValueError(f"prefixes: {list(prefixes)!r}; give non-empty prefixes without * or ?")
+    unique = sorted(set(cleaned))
+    return model_prefix_policy(f"arn:{partition}:s3:::{bucket}", unique, WRITE_ACTIONS)

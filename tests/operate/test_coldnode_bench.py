@@ -25,9 +25,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from tools import coldnode
-from tools import coldstart_bench as bench
-from tools.coldstart_bench import ServiceEndpoint
+from tools.operate import coldnode
+from tools.operate import coldstart_bench as bench
+from tools.operate.coldstart_bench import ServiceEndpoint
 
 RECORDING = json.loads((Path(__file__).parent / "data" / "coldnode-recording.json").read_text())
 MODEL = "llama-31-8b-instruct"

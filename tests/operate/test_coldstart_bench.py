@@ -1,4 +1,4 @@
-"""`tools/coldstart_bench.py` against a local server that imitates a scale-from-zero cold start."""
+"""`tools/operate/coldstart_bench.py` against a local server that imitates a scale-from-zero cold start."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from tools import coldstart_bench as bench
-from tools.cluster_reader import ClusterReader
-from tools.coldstart_bench import RunResult, ServiceEndpoint
-from tools.stack_config import load_typed_config
+from tools.operate import coldstart_bench as bench
+from tools.operate.cluster_reader import ClusterReader
+from tools.operate.coldstart_bench import RunResult, ServiceEndpoint
+from tools.plan.stack_config import load_typed_config
 
 COLD_START_SECONDS = 0.3
 MODEL = "llama-31-8b-instruct"

@@ -1,6 +1,6 @@
 """Cold-node mode of the cold-start benchmark: where the seconds go when no GPU node exists.
 
-`python -m tools.coldstart_bench --cold-node ...` runs this per InferenceService: wait until the
+`python -m tools.operate.coldstart_bench --cold-node ...` runs this per InferenceService: wait until the
 cluster has no GPU node (Karpenter removed it after the keep-warm window), send the completion
 request, and once it is answered split the total into phases read from the cluster's own
 records, each ending at a timestamp the cluster wrote:
@@ -17,7 +17,7 @@ records, each ending at a timestamp the cluster wrote:
                                 it downloads the model before the server's image is pulled)
     image pulled                the Pod's `Pulled` event for kserve-container
     container started           kserve-container's state.running.startedAt
-    warm-up done                the `warmup ... event=exec` log line (tools/warmup.py hands over)
+    warm-up done                the `warmup ... event=exec` log line (tools/in_cluster/warmup.py hands over)
     server ready                the Pod's Ready condition
     first completion            the benchmark's clock when the answer arrived
 
@@ -40,8 +40,8 @@ from typing import Any, Protocol
 
 import requests
 
-from tools.cluster_reader import api_client_from_kubeconfig
-from tools.coldstart_bench import (
+from tools.operate.cluster_reader import api_client_from_kubeconfig
+from tools.operate.coldstart_bench import (
     ISVC_LABEL,
     BenchError,
     BenchTarget,
@@ -50,11 +50,11 @@ from tools.coldstart_bench import (
 )
 
 GPU_NODE_SELECTOR = "karpenter.sh/nodepool=gpu"
-"""Karpenter labels every node of NodePool `gpu` with it (components/manifests/karpenter.py)."""
+"""Karpenter labels every node of NodePool `gpu` with it (components/karpenter/manifests.py)."""
 CONTAINER = "kserve-container"
 STORAGE_INITIALIZER = "storage-initializer"
 WARMUP_HANDOFF = "event=exec"
-"""tools/warmup.py logs `warmup level=info event=exec ...` when it starts the server."""
+"""tools/in_cluster/warmup.py logs `warmup level=info event=exec ...` when it starts the server."""
 
 MILESTONES: tuple[str, ...] = (
     "pod created",

@@ -9,7 +9,7 @@ the seed's completion request through the ingress, and record the total seconds 
     <out>/coldstart-<model>.csv   one row per request: model, variant, run, seconds, status
     <out>/coldstart-<model>.png   median bars with min-max error bars per variant
 
-    python -m tools.coldstart_bench --stack dev --model llama-31-8b-instruct --runs 3 \\
+    python -m tools.operate.coldstart_bench --stack dev --model llama-31-8b-instruct --runs 3 \\
         --out build/coldstart/
 
 Endpoints come from `pulumi stack output --json` (`ingressHostname`, `inferenceServices`) or
@@ -38,12 +38,17 @@ from urllib.parse import urlparse
 
 import requests
 
-from components.cache_throughput import plan_report
-from components.config import ModelConfig, StackConfig
+from components.cache.throughput import plan_report
+from components.config.model import ModelConfig, StackConfig
 from components.hostnames import service_host
-from tools.cluster_reader import ISVC_LABEL, ClusterReader, api_client_from_kubeconfig, status_host
-from tools.ingress_http import keepalive_session
-from tools.stack_config import add_stack_arguments, load_config_for_tool
+from tools.operate.cluster_reader import (
+    ISVC_LABEL,
+    ClusterReader,
+    api_client_from_kubeconfig,
+    status_host,
+)
+from tools.operate.ingress_http import keepalive_session
+from tools.plan.stack_config import add_stack_arguments, load_config_for_tool
 
 SERVING_CONTAINER = "kserve-container"  # KServe's predictor container; it runs the warm-up
 COMPLETIONS_PATH = "/openai/v1/completions"
@@ -159,14 +164,14 @@ _WARMUP_DONE = re.compile(r"^warmup level=info event=done .*?\bbytes=(\d+) secon
 
 @dataclass(frozen=True)
 class WeightsPhase:
-    """What tools/warmup.py read through the cache before the server started."""
+    """What tools/in_cluster/warmup.py read through the cache before the server started."""
 
     bytes: int
     seconds: float
 
 
 def parse_weights_phase(log: str) -> WeightsPhase | None:
-    """The last `event=done` line of tools/warmup.py's log (bytes and seconds), if any."""
+    """The last `event=done` line of tools/in_cluster/warmup.py's log (bytes and seconds), if any."""
     found = None
     for line in log.splitlines():
         match = _WARMUP_DONE.match(line.strip())
@@ -177,7 +182,7 @@ def parse_weights_phase(log: str) -> WeightsPhase | None:
 
 def weights_section(measured: Sequence[WeightsPhase], prediction: Mapping[str, Any] | None) -> str:
     """The weights phase of each Fluid cold start beside the cache model's prediction for the
-    same bytes (components/cache_throughput.py: baseline and burst rate, binding limit)."""
+    same bytes (components/cache/throughput.py: baseline and burst rate, binding limit)."""
 
     def predicted(phase: str, size: int) -> str:
         if not prediction:
@@ -529,7 +534,7 @@ def build_target(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.coldstart_bench",
+        prog="python -m tools.operate.coldstart_bench",
         description="Time scale-from-zero requests to a model's Fluid and baseline services.",
     )
     add_stack_arguments(parser)
@@ -551,7 +556,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cold-node",
         action="store_true",
-        help="wait for no GPU node before each request; split it into phases (tools/coldnode.py)",
+        help="wait for no GPU node before each request; split it into phases (tools/operate/coldnode.py)",
     )
     parser.add_argument(
         "--no-node-timeout",
@@ -620,10 +625,10 @@ def _cold_node(
     out: TextIO,
     clock: Callable[[], Any] | None,
 ) -> int:
-    """--cold-node: the phases of a request that has to start a GPU node (tools/coldnode.py)."""
+    """--cold-node: the phases of a request that has to start a GPU node (tools/operate/coldnode.py)."""
     from kubernetes.config.config_exception import ConfigException
 
-    from tools import coldnode
+    from tools.operate import coldnode
 
     try:
         reader = coldnode.KubernetesClusterReader.from_kubeconfig(

@@ -1,7 +1,7 @@
 """What `make destroy` and `make plan` must say before a real deploy or teardown.
 
-    python -m tools.deploy_guard destroy --stack prod [--allow-protected]
-    python -m tools.deploy_guard placeholders --stack prod
+    python -m tools.operate.deploy_guard destroy --stack prod [--allow-protected]
+    python -m tools.operate.deploy_guard placeholders --stack prod
 
 `destroy` exits 3 for a stack whose config turns Pulumi's `protect` on, unless asked explicitly:
 the engine refuses to delete a protected resource only when its delete step runs
@@ -19,8 +19,8 @@ import ipaddress
 import sys
 from collections.abc import Sequence
 
-from components.config import StackConfig
-from tools.stack_config import add_stack_arguments, load_config_for_tool
+from components.config.model import StackConfig
+from tools.plan.stack_config import add_stack_arguments, load_config_for_tool
 
 PROTECTED_EXIT = 3
 # The account id of AWS's documentation examples.
@@ -85,7 +85,9 @@ def placeholder_values(config: StackConfig) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.deploy_guard", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.operate.deploy_guard", description=__doc__
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     destroy = commands.add_parser("destroy", help="refuse to destroy a protected stack")
     add_stack_arguments(destroy)

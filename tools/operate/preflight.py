@@ -6,7 +6,7 @@ an EKS version the region does not offer, a bucket name taken by another account
 that may not create IAM users. Each check here is one small function that takes an `AwsClients`
 and returns a `Check(name, status, detail)`; none of them changes anything in the account.
 
-    python -m tools.preflight --stack dev [--region eu-central-1] [--profile NAME]
+    python -m tools.operate.preflight --stack dev [--region eu-central-1] [--profile NAME]
                               [--endpoint-url URL] [--service-endpoint SERVICE=URL ...]
 
 Exit status: 0 when every check passed or was skipped, 1 when one failed, 2 on a usage or config
@@ -28,10 +28,10 @@ from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from botocore.parsers import ResponseParserError
 
-from components.config import GpuNodesConfig, StackConfig
+from components.config.instance_types import CATALOGUE
+from components.config.model import GpuNodesConfig, StackConfig
 from components.image_mirror import MirrorSettings
-from components.instance_types import CATALOGUE
-from tools.stack_config import add_stack_arguments, load_config_for_tool
+from tools.plan.stack_config import add_stack_arguments, load_config_for_tool
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -86,7 +86,7 @@ KARPENTER_ACTIONS: tuple[str, ...] = (
     "eks:CreatePodIdentityAssociation",
     "eks:CreateAddon",
 )
-"""What Karpenter's AWS side adds (components/karpenter.py)."""
+"""What Karpenter's AWS side adds (components/karpenter/component.py)."""
 
 # Error codes meaning "this endpoint does not implement the operation" rather than "no".
 _UNSUPPORTED_CODES = frozenset(
@@ -879,7 +879,7 @@ def _service_endpoint(value: str) -> tuple[str, str]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.preflight",
+        prog="python -m tools.operate.preflight",
         description="Read-only AWS checks for a stack before `pulumi up`.",
     )
     add_stack_arguments(parser)

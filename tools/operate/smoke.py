@@ -7,8 +7,8 @@ timeout above the cold start, the HTTP status, the first tokens and the total ti
 Fluid service, that its predictor pod ran on a GPU node and mounted the Dataset's PVC. Each
 failure is printed with its likely cause.
 
-    python -m tools.smoke --stack dev
-    python -m tools.smoke --stack dev --kubeconfig ~/.kube/config --ingress-url http://HOST
+    python -m tools.operate.smoke --stack dev
+    python -m tools.operate.smoke --stack dev --kubeconfig ~/.kube/config --ingress-url http://HOST
 
 Exit status: 0 all passed, 1 a check failed, 2 usage or config error.
 """
@@ -26,22 +26,22 @@ from typing import Any, TextIO
 
 import requests
 
-from components.config import StackConfig
+from components.cache.manifests import DATASET_NAME
+from components.config.kserve_names import baseline_name
+from components.config.model import StackConfig
 from components.hostnames import service_host
-from components.manifests.cache import DATASET_NAME
-from components.manifests.serving import baseline_name
 from components.naming import GPU_PRESENT_LABEL
 from components.timeouts import request_timeout_seconds
-from tools.cluster_reader import ClusterReader, status_host
-from tools.coldstart_bench import (
+from tools.operate.cluster_reader import ClusterReader, status_host
+from tools.operate.coldstart_bench import (
     COMPLETIONS_PATH,
     BenchError,
     ServiceEndpoint,
     completion_request,
     read_stack_outputs,
 )
-from tools.ingress_http import keepalive_session
-from tools.stack_config import add_stack_arguments, load_config_for_tool
+from tools.operate.ingress_http import keepalive_session
+from tools.plan.stack_config import add_stack_arguments, load_config_for_tool
 
 FIRST_TOKENS = 40
 """Characters of the completion shown in the table."""
@@ -230,7 +230,7 @@ def table(rows: Sequence[Row]) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.smoke", description=__doc__.split("\n")[0]
+        prog="python -m tools.operate.smoke", description=__doc__.split("\n")[0]
     )
     add_stack_arguments(parser)
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: the stack output)")

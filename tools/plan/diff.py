@@ -1,6 +1,6 @@
 """Compare two offline plans and print what a change would deploy differently, as Markdown.
 
-    python -m tools.plan_diff BASE HEAD [--out diff.md]
+    python -m tools.plan.diff BASE HEAD [--out diff.md]
 
 BASE and HEAD are each a plan folder (`build/plan/<stack>/`, holding resources.json and
 manifests/) or a folder of plan folders (`build/plan/`), compared stack by stack. A stack

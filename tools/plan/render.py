@@ -29,9 +29,14 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
-from components.config import ConfigError
-from tools.deploy_guard import placeholder_values
-from tools.stack_config import ROOT, SECRET_PLACEHOLDER, load_stack_settings, settings_to_config
+from components.config.model import ConfigError
+from tools.operate.deploy_guard import placeholder_values
+from tools.plan.stack_config import (
+    ROOT,
+    SECRET_PLACEHOLDER,
+    load_stack_settings,
+    settings_to_config,
+)
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
@@ -442,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_cache_throughput(report: Any) -> None:
-    """The stack's `cacheThroughput` output: one line per model (components/cache_throughput.py)."""
+    """The stack's `cacheThroughput` output: one line per model (components/cache/throughput.py)."""
     if not isinstance(report, dict):
         return
     print(f"cache -> one GPU node ({report.get('assumption', '')}):")

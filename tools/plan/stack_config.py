@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from components.config import ConfigError, StackConfig, decode, parse_config, project_key_type
+from components.config.model import ConfigError, StackConfig, decode, parse_config, project_key_type
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_PLACEHOLDER = "offline-placeholder-secret"
 CLI_SOURCE = "pulumi/pulumi:pkg/workspace/config.go@v3.259.0"
 PROJECT_SOURCE = "pulumi/pulumi:sdk/go/common/workspace/project.go@v3.259.0"

@@ -1,7 +1,7 @@
 """Stage a model to S3: fast (parallel multipart), resumable (skips what is there), verified
 (sha256 in object metadata, manifest written last).
 
-Run ``python -m tools.stage_model --help``; the in-cluster Job runs the same files as
+Run ``python -m tools.in_cluster.stage_model --help``; the in-cluster Job runs the same files as
 ``python3 -m stage_model``, so modules here import each other relatively.
 """
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tools.stage_model --source ... --dest s3://...`` (in the cluster:
+"""Command line: ``python -m tools.in_cluster.stage_model --source ... --dest s3://...`` (in the cluster:
 ``python3 -m stage_model``). Prints one line ``error: <message>`` and exits with the code from
 ``errors.ExitCode`` on every known failure."""
 

@@ -2,7 +2,7 @@
 
 Every failure the staging tool knows about is listed here once: its exit code, its message
 template, and whether retrying the same run can help (the Kubernetes Job fails fast on the
-permanent ones, see ``components/manifests/staging_job.py``).
+permanent ones, see ``components/staging/job.py``).
 """
 
 from __future__ import annotations
