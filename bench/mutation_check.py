@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTATIONS: list[tuple[str, str, str, str, str]] = [
     (
         "rich: TransferSpeedColumn deleted",
-        "tools/stage_model/progress.py",
+        "tools/in_cluster/stage_model/progress.py",
         "            TransferSpeedColumn(),\n",
         "",
         "tests/staging/test_progress.py",
     ),
     (
         "rich: TimeRemainingColumn deleted",
-        "tools/stage_model/progress.py",
+        "tools/in_cluster/stage_model/progress.py",
         "            TimeRemainingColumn(),\n",
         "",
         "tests/staging/test_progress.py",

@@ -12,6 +12,7 @@ import pytest
 
 from tests.plan_support import ROOT, Plan
 from tools.operate import deploy_guard
+from tools.plan.placeholders import placeholder_values
 from tools.plan.stack_config import load_typed_config
 
 MAKE = shutil.which("make")
@@ -132,7 +133,7 @@ def test_missing_pulumi_cli_says_how_to_install_it() -> None:
 
 
 def test_prod_placeholders_are_reported_until_replaced() -> None:
-    assert deploy_guard.placeholder_values(load_typed_config("prod")) == [
+    assert placeholder_values(load_typed_config("prod")) == [
         "clusterAdminArns: arn:aws:iam::123456789012:role/platform-admins uses the example "
         "account 123456789012",
         "endpointPublicAccessCidrs: 203.0.113.0/24 is a documentation range (RFC 5737)",
@@ -142,7 +143,7 @@ def test_prod_placeholders_are_reported_until_replaced() -> None:
         "modelBucket.name: acme-llm-models-prod-eu-central-1 is the example organisation's name; "
         "bucket names are global, pick your own",
     ]
-    assert deploy_guard.placeholder_values(load_typed_config("dev")) == []
+    assert placeholder_values(load_typed_config("dev")) == []
 
 
 def test_readme_lists_every_stack_output(dev_plan: Plan) -> None:

@@ -40,9 +40,8 @@ from typing import Any, Protocol
 
 import requests
 
-from tools.operate.cluster_reader import api_client_from_kubeconfig
-from tools.operate.coldstart_bench import (
-    ISVC_LABEL,
+from tools.operate.cluster_reader import ISVC_LABEL, api_client_from_kubeconfig
+from tools.operate.inference import (
     BenchError,
     BenchTarget,
     ServiceEndpoint,

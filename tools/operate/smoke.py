@@ -33,7 +33,7 @@ from components.hostnames import service_host
 from components.naming import GPU_PRESENT_LABEL
 from components.timeouts import request_timeout_seconds
 from tools.operate.cluster_reader import ClusterReader, status_host
-from tools.operate.coldstart_bench import (
+from tools.operate.inference import (
     COMPLETIONS_PATH,
     BenchError,
     ServiceEndpoint,

@@ -30,7 +30,7 @@ import yaml
 from google.protobuf import json_format
 
 from components.config.model import ConfigError
-from tools.operate.deploy_guard import placeholder_values
+from tools.plan.placeholders import placeholder_values
 from tools.plan.stack_config import (
     ROOT,
     SECRET_PLACEHOLDER,
