@@ -1,5 +1,5 @@
-"""Benchmark: ``tools.in_cluster.stage_model`` against ``aws s3 cp --recursive`` on the same model-shaped
-data, uploaded to a local moto S3 server that this script starts and stops.
+"""Benchmark: ``tools.in_cluster.stage_model`` against ``aws s3 cp --recursive`` on the same
+model-shaped data, uploaded to a local moto S3 server that this script starts and stops.
 
     python bench/stage_bench.py --gib 1
 

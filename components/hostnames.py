@@ -15,8 +15,9 @@ Three upstream rules, ported as they are written (KServe v0.20.0, Knative 1.22):
    ingress_reconciler.go@v0.20.0 `getServiceHost`, `getHostBasedServiceUrl`). With
    `disableIstioVirtualHost` (Kourier) no such host exists and `status.url` is the predictor's.
 
-Tools that reach the cluster read `status.url` instead (tools/operate/smoke.py, tools/operate/coldstart_bench.py);
-these functions are what the stack outputs, the README and offline tools predict.
+Tools that reach the cluster read `status.url` instead (tools/operate/smoke.py,
+tools/operate/coldstart_bench.py); these functions are what the stack outputs, the README and
+offline tools predict.
 """
 
 from __future__ import annotations

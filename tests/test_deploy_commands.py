@@ -1,4 +1,5 @@
-"""`make bucket`, `make destroy` and the Pulumi CLI check do what they say (tools/operate/deploy_guard)."""
+"""`make bucket`, `make destroy` and the Pulumi CLI check do what they say
+(tools/operate/deploy_guard.py)."""
 
 from __future__ import annotations
 

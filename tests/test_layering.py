@@ -180,7 +180,7 @@ def _allowed(source: str, target: str) -> bool:
         layer = where.removeprefix("layer ")
         allowed = {f"layer {other}" for other in (layer, *LAYER_IMPORTS[layer])}
         return there in ("config", "helper") or there in allowed
-    if where in TOOL_IMPORTS:
+    if where is not None and where in TOOL_IMPORTS:
         if _within(source, "tools.in_cluster.stage_model"):
             return _within(target, "tools.in_cluster.stage_model")
         return _within(target, where) or any(

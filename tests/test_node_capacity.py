@@ -1,4 +1,5 @@
-"""Kubelet reservations as the EKS AMI's nodeadm computes them (components/config/node_capacity.py)."""
+"""Kubelet reservations as the EKS AMI's nodeadm computes them
+(components/config/node_capacity.py)."""
 
 from __future__ import annotations
 

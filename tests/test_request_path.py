@@ -15,8 +15,9 @@ import yaml
 
 from components import hostnames
 from components.cache.dataload_gate import gate_script
+from components.config import kserve_names
 from components.config.model import ConfigError, IngressConfig, parse_config
-from components.platform.component import exposure
+from components.platform import exposure
 from tests.plan_support import Plan, PlanFailure, run_plan
 from tools.plan.stack_config import load_stack_settings, load_typed_config
 
@@ -58,9 +59,9 @@ def test_name_length_follows_the_knative_service_name() -> None:
     # `<isvc>-predictor` is a Kubernetes Service name: 63 characters. The namespace is no
     # longer part of that label (the old check counted `<name>-baseline-predictor-<ns>`).
     ok = "a" * 44  # + "-baseline" + "-predictor" = 63
-    assert hostnames.name_problems("models[0].name", ok, f"{ok}-baseline", "ns", "x.io") == []
+    assert kserve_names.name_problems("models[0].name", ok, f"{ok}-baseline", "ns", "x.io") == []
     long = "a" * 45
-    assert hostnames.name_problems("models[0].name", long, f"{long}-baseline", "ns", "x.io") == [
+    assert kserve_names.name_problems("models[0].name", long, f"{long}-baseline", "ns", "x.io") == [
         f'models[0].name: "{long}" is too long: KServe names the Knative Service '
         f'"{long}-baseline-predictor" (64 characters) and a Kubernetes name has at most 63; '
         "use at most 44 characters"

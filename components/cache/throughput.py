@@ -11,8 +11,8 @@ to serve each model's bytes to one reader, and which limit binds:
 
 The worker disk path is, for the SSD tier on the gp3 cache volume, min(volume throughput, the
 instance's EBS bandwidth); for the MEM tier there is no disk on the path (the quota only decides
-what fits, see components/config/cache_validation.py). Each figure is taken at baseline and at burst:
-"burst" is what the instances reach for a limited time (EBS: 30 minutes once a day; network:
+what fits, see components/config/cache_validation.py). Each figure is taken at baseline and at
+burst: "burst" is what the instances reach for a limited time (EBS: 30 minutes once a day; network:
 5 to 60 minutes by instance size), so a cold start must not count on it.
 
 ASSUMPTION (visible in the plan and the README): the Jindo FUSE client reads a file's blocks from
@@ -97,7 +97,8 @@ class Estimate:
 
 
 class UnknownInstanceError(ValueError):
-    """The instance type has no published throughput facts in components/config/instance_types.py."""
+    """The instance type has no published throughput facts in
+    components/config/instance_types.py."""
 
 
 def facts_for(instance_type: str) -> ThroughputFacts:

@@ -30,7 +30,8 @@ GP3_IOPS_PER_GIB = 500
 
 def gp3_problems(key: str, size_gib: int, iops: int, throughput_mibps: int) -> list[str]:
     """The ratios AWS enforces between a gp3 volume's throughput, IOPS and size (the ranges of
-    each are field bounds in components/config/model.py), each naming the key and what is allowed."""
+    each are field bounds in components/config/model.py), each naming the key and what is
+    allowed."""
     problems: list[str] = []
     if throughput_mibps > iops * GP3_MIBPS_PER_IOPS:
         problems.append(
@@ -72,8 +73,8 @@ def ebs_warnings(key: str, instance_type: str, throughput_mibps: int) -> list[st
 
 
 def allocatable_memory_mib(instance_type: str) -> int | None:
-    """Memory a pod can be given on an EKS node of this type (components/config/node_capacity.py), or
-    None when its max pods are not known."""
+    """Memory a pod can be given on an EKS node of this type
+    (components/config/node_capacity.py), or None when its max pods are not known."""
     if instance_type not in MAX_PODS or instance_type not in CATALOGUE:
         return None
     return allocatable_for_pods(CATALOGUE[instance_type]).memory_mib

@@ -1,8 +1,8 @@
 """EC2 instance types the stack knows how to size for.
 
 Config validation needs vCPU, memory and GPU counts offline (no AWS call at `pulumi preview`), so
-the families used for EKS data and GPU nodes are listed here. `tools/operate/preflight.py` checks the
-live offering per availability zone; this table only says what a type *is*.
+the families used for EKS data and GPU nodes are listed here. `tools/operate/preflight.py` checks
+the live offering per availability zone; this table only says what a type *is*.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ GPU_FAMILIES: tuple[str, ...] = tuple(_GPU_FAMILIES)
 
 # --- Published throughput facts ------------------------------------------------------------------
 # What the cache throughput model (components/cache/throughput.py) and the cache volume checks
-# (components/config/cache_validation.py) read. Every figure is copied from a published table; a field
-# is None where no published figure was found, and a type is absent when its throughput facts
+# (components/config/cache_validation.py) read. Every figure is copied from a published table; a
+# field is None where no published figure was found, and a type is absent when its throughput facts
 # could not be found at all. Units are the tables' own: network in Gbit/s (10^9 bit/s), EBS
 # bandwidth in Mbit/s, EBS throughput in MB/s (10^6 B/s, 128 KiB I/O), IOPS at 16 KiB I/O.
 #

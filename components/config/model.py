@@ -123,7 +123,8 @@ class DataNodeGroupConfig(_Scaling):
     desired_size: Annotated[Int, Field(ge=1)] = 3
     max_size: Annotated[Int, Field(ge=1)] = 3
     root_disk_gib: Annotated[Int, Field(ge=20)] = 50
-    # gp3's ranges (components/config/cache_validation.py); the ratios between them are cross checks.
+    # gp3's ranges (components/config/cache_validation.py); the ratios between them are cross
+    # checks.
     cache_volume_gib: Annotated[Int, Field(ge=1, le=GP3_MAX_SIZE_GIB)] = 120
     cache_volume_iops: Annotated[Int, Field(ge=GP3_MIN_IOPS, le=GP3_MAX_IOPS)] = 3000
     cache_volume_throughput_mibps: Annotated[
@@ -556,8 +557,8 @@ def _karpenter_checks(c: StackConfig) -> list[str]:
 
 
 def _fits_gpu_node(key: str, model: ModelConfig, node: Any) -> list[str]:
-    """A replica must fit one GPU node after the AMI's reservations (components/config/node_capacity)
-    and its weights the GPU memory vLLM may use."""
+    """A replica must fit one GPU node after the AMI's reservations
+    (components/config/node_capacity.py) and its weights the GPU memory vLLM may use."""
     problems: list[str] = []
     allocatable = allocatable_for_pods(node)
     res, where = model.resources, f"{key}.resources"

@@ -2,10 +2,10 @@
 IAM policy of its service account. Pure functions: no Pulumi, no network (the ConfigMap reads
 the staging module's files from this checkout).
 
-The Job runs ``tools/in_cluster/stage_model`` (mounted from the ConfigMap as package ``stage_model``) in a
-pinned image that already carries boto3 and huggingface_hub, so nothing is installed at run
-time. Its name carries a hash of what it stages: a new revision gives a new Job, an unchanged
-model keeps the same Job, and ``pulumi up`` stays idempotent.
+The Job runs ``tools/in_cluster/stage_model`` (mounted from the ConfigMap as package
+``stage_model``) in a pinned image that already carries boto3 and huggingface_hub, so nothing is
+installed at run time. Its name carries a hash of what it stages: a new revision gives a new
+Job, an unchanged model keeps the same Job, and ``pulumi up`` stays idempotent.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`tools/operate/coldstart_bench.py` against a local server that imitates a scale-from-zero cold start."""
+"""`tools/operate/coldstart_bench.py` against a local server that imitates a scale-from-zero cold
+start."""
 
 from __future__ import annotations
 

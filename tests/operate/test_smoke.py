@@ -1,4 +1,5 @@
-"""`tools/operate/smoke.py` against local stand-ins on 127.0.0.1: a Kubernetes API and an ingress."""
+"""`tools/operate/smoke.py` against local stand-ins on 127.0.0.1: a Kubernetes API and an
+ingress."""
 
 from __future__ import annotations
 

@@ -266,7 +266,7 @@ def test_stack_that_pulumi_cannot_read(tmp_path, capsys, monkeypatch):
 
 
 def test_module_entry_point_reports_through_the_exit_status(moto_endpoint, tmp_path):
-    """`python -m tools.in_cluster.stage_model` wires main() to the process exit status and stderr."""
+    """`python -m tools.in_cluster.stage_model` wires main() to the exit status and stderr."""
     (tmp_path / "config.json").write_text("{}")
     completed = subprocess.run(
         [sys.executable, "-m", "tools.in_cluster.stage_model", "--source", str(tmp_path),

@@ -1,8 +1,8 @@
 """Cold-node mode of the cold-start benchmark: where the seconds go when no GPU node exists.
 
-`python -m tools.operate.coldstart_bench --cold-node ...` runs this per InferenceService: wait until the
-cluster has no GPU node (Karpenter removed it after the keep-warm window), send the completion
-request, and once it is answered split the total into phases read from the cluster's own
+`python -m tools.operate.coldstart_bench --cold-node ...` runs this per InferenceService: wait
+until the cluster has no GPU node (Karpenter removed it after the keep-warm window), send the
+completion request, and once it is answered split the total into phases read from the cluster's own
 records, each ending at a timestamp the cluster wrote:
 
     phase ends at               read from
@@ -17,7 +17,7 @@ records, each ending at a timestamp the cluster wrote:
                                 it downloads the model before the server's image is pulled)
     image pulled                the Pod's `Pulled` event for kserve-container
     container started           kserve-container's state.running.startedAt
-    warm-up done                the `warmup ... event=exec` log line (tools/in_cluster/warmup.py hands over)
+    warm-up done                the `warmup ... event=exec` log line (tools/in_cluster/warmup.py)
     server ready                the Pod's Ready condition
     first completion            the benchmark's clock when the answer arrived
 

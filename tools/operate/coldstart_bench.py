@@ -148,7 +148,7 @@ class WeightsPhase:
 
 
 def parse_weights_phase(log: str) -> WeightsPhase | None:
-    """The last `event=done` line of tools/in_cluster/warmup.py's log (bytes and seconds), if any."""
+    """The last `event=done` line of tools/in_cluster/warmup.py's log (bytes, seconds), if any."""
     found = None
     for line in log.splitlines():
         match = _WARMUP_DONE.match(line.strip())
@@ -494,7 +494,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cold-node",
         action="store_true",
-        help="wait for no GPU node before each request; split it into phases (tools/operate/coldnode.py)",
+        help=(
+            "wait for no GPU node before each request; split it into phases "
+            "(tools/operate/coldnode.py)"
+        ),
     )
     parser.add_argument(
         "--no-node-timeout",
@@ -563,7 +566,7 @@ def _cold_node(
     out: TextIO,
     clock: Callable[[], Any] | None,
 ) -> int:
-    """--cold-node: the phases of a request that has to start a GPU node (tools/operate/coldnode.py)."""
+    """--cold-node: the phases of a request that has to start a GPU node (operate/coldnode.py)."""
     from kubernetes.config.config_exception import ConfigException
 
     from tools.operate import coldnode

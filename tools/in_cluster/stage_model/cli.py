@@ -1,6 +1,6 @@
-"""Command line: ``python -m tools.in_cluster.stage_model --source ... --dest s3://...`` (in the cluster:
-``python3 -m stage_model``). Prints one line ``error: <message>`` and exits with the code from
-``errors.ExitCode`` on every known failure."""
+"""Command line: ``python -m tools.in_cluster.stage_model --source ... --dest s3://...`` (in the
+cluster: ``python3 -m stage_model``). Prints one line ``error: <message>`` and exits with the
+code from ``errors.ExitCode`` on every known failure."""
 
 from __future__ import annotations
 
