@@ -42,8 +42,6 @@ cluster = Cluster(
         with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
-# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
-# the managed node group otherwise.
 mirror = ImageMirror.for_stack(
     MirrorSettings.of(config),
     aws.get_caller_identity().account_id if config.image_mirror else "",
@@ -52,16 +50,18 @@ mirror = ImageMirror.for_stack(
 )
 # What every layer on the cluster shares: its provider, the data nodes it waits for, the mirror.
 context = StackContext(config, cluster.provider, cluster.system_ready, mirror)
+
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
+# the managed node group otherwise.
 gpu_capacity: pulumi.Resource
+gpu_node_roles = [cluster.node_role.name]
 if config.gpu_nodes.karpenter:
     karpenter = KarpenterGpuNodes("karpenter", KarpenterArgs(context, cluster=cluster.eks_cluster))
     gpu_capacity = karpenter.node_pool
+    gpu_node_roles.append(karpenter.node_role.name)
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
-gpu_node_roles = [cluster.node_role.name]
-if config.gpu_nodes.karpenter:
-    gpu_node_roles.append(karpenter.node_role.name)
 registry_mirror = RegistryMirror(
     "images",
     RegistryMirrorArgs(
