@@ -3,24 +3,24 @@
 import pulumi
 import pulumi_aws as aws
 
-from components.cache_throughput import plan_report
-from components.cluster import Cluster, ClusterArgs
-from components.cold_start_budget import plan_report as cold_start_report
-from components.config import ConfigError, load_config
-from components.endpoints import inference_endpoints
-from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, MirrorSettings
-from components.image_snapshot import GpuImageSnapshot, ImageSnapshotArgs
-from components.karpenter import KarpenterArgs, KarpenterGpuNodes
-from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
-from components.model_store import ModelStore, ModelStoreArgs
-from components.network import Network, NetworkArgs
-from components.platform import PlatformArgs, ServingPlatform
-from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
-from components.serving import ModelServing, ModelServingArgs
-from components.snapshot_images import applies as image_snapshot_applies
-from components.staging import ModelStaging, StagingArgs
-from components.versions import STORAGE_INITIALIZER_IMAGE
-from components.warm_slots import WarmGpuSlots, WarmSlotsArgs
+from components.cache.component import ModelCache, ModelCacheArgs, model_namespace
+from components.cache.throughput import plan_report
+from components.cluster.component import Cluster, ClusterArgs
+from components.config.model import ConfigError, load_config
+from components.context import StackContext
+from components.image_mirror import ImageMirror, MirrorSettings
+from components.images.component import RegistryMirror, RegistryMirrorArgs
+from components.karpenter.cold_start_budget import plan_report as cold_start_report
+from components.karpenter.component import KarpenterArgs, KarpenterGpuNodes
+from components.karpenter.image_snapshot import GpuImageSnapshot, ImageSnapshotArgs
+from components.karpenter.snapshot_images import applies as image_snapshot_applies
+from components.karpenter.warm_slots import WarmGpuSlots, WarmSlotsArgs
+from components.network.component import Network, NetworkArgs
+from components.platform.component import PlatformArgs, ServingPlatform
+from components.serving.component import ModelServing, ModelServingArgs
+from components.serving.endpoints import inference_endpoints
+from components.staging.component import ModelStaging, StagingArgs
+from components.storage.component import ModelStore, ModelStoreArgs
 
 try:
     config = load_config()
@@ -36,7 +36,7 @@ for warning in cache_throughput["warnings"]:
     pulumi.log.warn(warning)
 
 # Seconds from a pending model pod to its first token on a new or a warm GPU node (issue 23).
-cold_start_budget = cold_start_report(config)
+cold_start_budget = cold_start_report(config, cache_throughput)
 for warning in cold_start_budget["warnings"]:
     pulumi.log.warn(warning)
 
@@ -51,37 +51,39 @@ cluster = Cluster(
         with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
-if config.gpu_nodes.karpenter:
-    karpenter = KarpenterGpuNodes(
-        "karpenter",
-        KarpenterArgs(
-            config,
-            provider=cluster.provider,
-            cluster=cluster.eks_cluster,
-            system_ready=cluster.system_ready,
-        ),
-    )
-gpu_node_roles = [cluster.node_role.name]
-if config.gpu_nodes.karpenter:
-    gpu_node_roles.append(karpenter.node_role.name)
 mirror = ImageMirror.for_stack(
     MirrorSettings.of(config),
     aws.get_caller_identity().account_id if config.image_mirror else "",
     config.region,
     config.name,
 )
+# What every layer on the cluster shares: its provider, the data nodes it waits for, the mirror.
+context = StackContext(config, cluster.provider, cluster.system_ready, mirror)
+
+gpu_node_roles = [cluster.node_role.name]
+if config.gpu_nodes.karpenter:
+    karpenter = KarpenterGpuNodes("karpenter", KarpenterArgs(context, cluster=cluster.eks_cluster))
+    gpu_node_roles.append(karpenter.node_role.name)
 registry_mirror = RegistryMirror(
     "images",
     RegistryMirrorArgs(
-        config,
-        mirror,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
+        context,
         node_role_names=gpu_node_roles,
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
     ),
 )
+model_store = ModelStore(
+    "models",
+    ModelStoreArgs(
+        config,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+    ),
+)
+# Layers above the images wait for the images they pull.
+context = context.with_images(registry_mirror.ready_by_image)
+
 # GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter
 # (its nodes restore the image snapshot built from the mirror), the managed node group otherwise.
 gpu_capacity: pulumi.Resource
@@ -92,53 +94,21 @@ if config.gpu_nodes.karpenter:
         snapshot = GpuImageSnapshot(
             "gpu-images",
             ImageSnapshotArgs(
-                config,
-                mirror,
+                context,
                 vpc_id=network.vpc_id,
                 private_subnet_ids=network.private_subnet_ids,
-                images_ready=[
-                    resource
-                    for image in GPU_PATH_IMAGES
-                    for resource in registry_mirror.ready_by_image[image.upstream]
-                ],
+                pull_through_policy=registry_mirror.pull_through_policy,
             ),
         )
         image_volume, image_ready = snapshot.image_volume, snapshot.ready
     gpu_capacity = karpenter.add_node_pool(image_volume, image_ready)
     if config.gpu_nodes.cold_start.warm_slots:
-        WarmGpuSlots(
-            "warm-slots",
-            WarmSlotsArgs(
-                config,
-                provider=cluster.provider,
-                gpu_capacity=gpu_capacity,
-                mirror=mirror,
-                image_ready=registry_mirror.ready_by_image.get(STORAGE_INITIALIZER_IMAGE, []),
-            ),
-        )
+        WarmGpuSlots("warm-slots", WarmSlotsArgs(context, gpu_capacity=gpu_capacity))
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
-model_store = ModelStore(
-    "models",
-    ModelStoreArgs(
-        config,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_provider_url=cluster.oidc_provider_url,
-    ),
-)
 
-platform = ServingPlatform(
-    "platform",
-    PlatformArgs(
-        config,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
-        gpu_capacity=gpu_capacity,
-        mirror=mirror,
-        image_ready=registry_mirror.ready_by_image,
-    ),
-)
+platform = ServingPlatform("platform", PlatformArgs(context, gpu_capacity=gpu_capacity))
 
 models_namespace = model_namespace(config, cluster.provider)
 staging_jobs: dict[str, pulumi.Resource] = {}
@@ -146,9 +116,7 @@ if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
         "staging",
         StagingArgs(
-            config,
-            provider=cluster.provider,
-            system_ready=cluster.system_ready,
+            context,
             namespace=models_namespace,
             bucket_name=model_store.bucket_name,
             staging_role_arn=model_store.staging_role_arn,
@@ -159,25 +127,19 @@ if config.staging == "job" and model_store.staging_role_arn is not None:
 model_cache = ModelCache(
     "model-cache",
     ModelCacheArgs(
-        config,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
+        context,
         namespace=models_namespace,
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
         gpu_capacity=gpu_capacity,
         staging_jobs=staging_jobs,
-        mirror=mirror,
-        image_ready=registry_mirror.ready_by_image,
     ),
 )
 serving = ModelServing(
     "serving",
     ModelServingArgs(
-        config,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
+        context,
         webhook_ready=platform.webhook_ready,
         kserve_ready=platform.kserve_ready,
         builtin_runtimes=platform.builtin_runtimes,
@@ -187,8 +149,6 @@ serving = ModelServing(
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
         staging_jobs=staging_jobs,
-        mirror=mirror,
-        image_ready=registry_mirror.ready_by_image,
     ),
 )
 

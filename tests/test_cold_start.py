@@ -12,15 +12,15 @@ import jsonschema
 import pytest
 import yaml
 
-from components import cold_start_budget as budget
-from components.config import ConfigError, GpuNodesConfig, StackConfig, parse_config
-from components.image_builder_script import builder_script
+from components.cache.throughput import plan_report as cache_report
+from components.config.model import ConfigError, GpuNodesConfig, StackConfig, parse_config
 from components.image_mirror import GpuPathImage, ImageMirror, MirrorSettings
-from components.manifests import karpenter as manifests
-from components.manifests import warm_slots
-from components.snapshot_images import snapshot_images, unpinned
+from components.karpenter import cold_start_budget as budget
+from components.karpenter import manifests, warm_slots
+from components.karpenter.builder_script import builder_script
+from components.karpenter.snapshot_images import snapshot_images, unpinned
 from tests.schemas import validate_custom_object, validate_kubernetes_object
-from tools.stack_config import load_stack_settings
+from tools.plan.stack_config import load_stack_settings
 
 DIGEST = "sha256:" + "a" * 64
 CREDENTIAL = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ecr-pullthroughcache/hub"
@@ -281,7 +281,8 @@ def test_scripts_are_valid_bash_and_the_check_can_fail() -> None:
 
 
 def report(raw: dict[str, Any]) -> dict[str, Any]:
-    return budget.plan_report(parse(raw))
+    config = parse(raw)
+    return budget.plan_report(config, cache_report(config))
 
 
 def cold(raw: dict[str, Any], loader: str = "cache") -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from components.image_builder_script import BUILDER_TAG, RESULT_TAG
 from components.image_mirror import GPU_PATH_IMAGES
+from components.karpenter.builder_script import BUILDER_TAG, RESULT_TAG
 from tests.plan_support import NODE_POOL, Plan, render
 
 SNAPSHOT = "pulumi-python:dynamic/kserve-fluid:ImageSnapshot"

@@ -18,10 +18,10 @@ from typing import Any
 import boto3
 import pytest
 
-from components.image_builder_script import BUILDER_TAG, DATA_DEVICE, RESULT_TAG
-from components.image_snapshot import _SnapshotProvider
-from components.image_snapshot_builder import BuildError, BuildRequest, SnapshotBuilder
-from tools.local_aws import moto_server
+from components.karpenter.builder_script import BUILDER_TAG, DATA_DEVICE, RESULT_TAG
+from components.karpenter.image_snapshot import _SnapshotProvider
+from components.karpenter.snapshot_builder import BuildError, BuildRequest, SnapshotBuilder
+from tests.local_aws import moto_server
 
 REGION = "eu-central-1"
 STACK = "kserve-fluid-dev"

@@ -75,7 +75,7 @@ def _volume_problems(mappings: Any, where: str) -> list[str]:
         # name one ("If you are creating a volume from a snapshot, you can't specify an
         # encryption value": LaunchTemplateEbsBlockDeviceRequest.Encrypted, botocore
         # data/ec2/2016-11-15/service-2.json@1.44.8). The stack's image snapshot comes from an
-        # encrypted volume (components/image_snapshot_builder.py).
+        # encrypted volume (components/karpenter/snapshot_builder.py).
         if ebs is not None and ebs.get("snapshotID") and "encrypted" not in ebs:
             continue
         if ebs is not None and not truthy(ebs.get("encrypted")):
