@@ -22,7 +22,7 @@ these functions are what the stack outputs, the README and offline tools predict
 from __future__ import annotations
 
 from components.config import StackConfig
-from components.manifests.serving import baseline_name
+from components.manifests.serving import isvc_name
 
 PREDICTOR = "predictor"
 MAX_LABEL = 63
@@ -84,11 +84,11 @@ def name_problems(key: str, model_name: str, isvc: str, namespace: str, domain: 
 
 
 def config_problems(config: StackConfig) -> list[str]:
-    """The host checks for every InferenceService the stack creates (Fluid and baseline)."""
+    """The host checks for every InferenceService the stack creates (one per loader)."""
     problems: list[str] = []
     for index, model in enumerate(config.models):
-        # The longest name decides: the baseline's when there is one.
-        isvc = baseline_name(model) if model.baseline else model.name
+        # The longest name decides: a comparison's when there is one.
+        isvc = max((isvc_name(model, loader) for loader in model.loaders), key=len)
         problems += name_problems(
             f"models[{index}].name", model.name, isvc, config.model_namespace, config.knative.domain
         )

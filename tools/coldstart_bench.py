@@ -1,7 +1,7 @@
 """Cold-start benchmark: time the first request to a scaled-to-zero InferenceService.
 
-The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (the
-Fluid one and, when deployed, the storage-initializer baseline) wait until it has no pods, send
+The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (one per
+deployed loader: `cache`, `stream`, `download`) wait until it has no pods, send
 the seed's completion request through the ingress, and record the total seconds and HTTP status
 (what `curl -w '%{time_total}'` reported in the seed). Repeat N times, then write
 
@@ -41,6 +41,7 @@ import requests
 from components.cache_throughput import plan_report
 from components.config import ModelConfig, StackConfig
 from components.hostnames import service_host
+from components.manifests.serving import isvc_name
 from tools.cluster_reader import ISVC_LABEL, ClusterReader, api_client_from_kubeconfig, status_host
 from tools.ingress_http import keepalive_session
 from tools.stack_config import add_stack_arguments, load_config_for_tool
@@ -53,14 +54,16 @@ REQUEST_TIMEOUT_SECONDS = 3600.0
 """The seed's `curl --connect-timeout 3600 --max-time 3600`: a cold start may take minutes."""
 
 VARIANT_TITLES: dict[str, str] = {
-    "baseline": "KServe + Storage Initializer",
-    "fluid": "KServe + Fluid(JindoFS)",
+    "download": "KServe + Storage Initializer",
+    "cache": "KServe + Fluid(JindoFS)",
+    "stream": "KServe + Run:ai Streamer (S3)",
 }
-"""Table columns, in the seed's order."""
-MEASURE_ORDER: tuple[str, ...] = ("fluid", "baseline")
+"""Table columns: the seed's two, then the streamer. Variants are loader names (the keys of the
+stack output `inferenceServices.<model>`)."""
+MEASURE_ORDER: tuple[str, ...] = ("cache", "stream", "download")
 TABLE_HEADER = (
     "| Model Name | Model Size (Snapshot) | Machine Type | "
-    f"{VARIANT_TITLES['baseline']} | {VARIANT_TITLES['fluid']} |"
+    f"{VARIANT_TITLES['download']} | {VARIANT_TITLES['cache']} | {VARIANT_TITLES['stream']} |"
 )
 CSV_FIELDS = ("model", "variant", "run", "seconds", "status")
 LIVE_PHASES = frozenset({"Pending", "Running"})
@@ -78,7 +81,7 @@ class ScaleToZeroTimeout(BenchError):
 class ServiceEndpoint:
     """One InferenceService to measure."""
 
-    variant: str  # "fluid" or "baseline"
+    variant: str  # the loader: "cache", "stream" or "download"
     name: str  # InferenceService name: the pods' label value and the served model name
     namespace: str
     host: str  # Host header the ingress gateway routes on
@@ -290,7 +293,7 @@ def run_benchmark(
                 + (f" ({error})" if error else "")
             )
             read_log = getattr(counter, "warmup_log", None)
-            if weights is not None and service.variant == "fluid" and read_log is not None:
+            if weights is not None and service.variant == "cache" and read_log is not None:
                 phase = parse_weights_phase(read_log(service.namespace, service.name))
                 if phase is not None:
                     weights.append(phase)
@@ -337,7 +340,7 @@ def markdown_table(target: BenchTarget, results: Sequence[RunResult]) -> str:
     }
     row = (
         f"| {target.title} | {target.size} | {target.machine_type} | "
-        f"{cells['baseline']} | {cells['fluid']} |"
+        f"{cells['download']} | {cells['cache']} | {cells['stream']} |"
     )
     runs = max((result.run for result in results), default=0)
     return "\n".join(
@@ -475,16 +478,17 @@ def services_from_flags(
     args: argparse.Namespace, config: StackConfig, model: ModelConfig
 ) -> tuple[ServiceEndpoint, ...]:
     namespace = args.namespace or config.model_namespace
-    fluid_name = args.fluid_name or model.name
+    # --fluid-* name the `cache` loader's service, --baseline-* the `download` one.
+    fluid_name = args.fluid_name or isvc_name(model, "cache")
     services = [
         ServiceEndpoint(
-            "fluid", fluid_name, namespace, args.fluid_host or default_host(config, fluid_name)
+            "cache", fluid_name, namespace, args.fluid_host or default_host(config, fluid_name)
         )
     ]
-    if args.baseline_host or (model.baseline and not args.fluid_host):
-        baseline_name = args.baseline_name or f"{model.name}-baseline"
+    if args.baseline_host or ("download" in model.loaders and not args.fluid_host):
+        baseline_name = args.baseline_name or isvc_name(model, "download")
         host = args.baseline_host or default_host(config, baseline_name)
-        services.append(ServiceEndpoint("baseline", baseline_name, namespace, host))
+        services.append(ServiceEndpoint("download", baseline_name, namespace, host))
     return tuple(services)
 
 
@@ -541,7 +545,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fluid-host", help="Host header of the Fluid InferenceService")
     parser.add_argument("--baseline-host", help="Host header of the baseline InferenceService")
     parser.add_argument("--fluid-name", help="Fluid InferenceService name (default: model name)")
-    parser.add_argument("--baseline-name", help="baseline name (default: <model>-baseline)")
+    parser.add_argument("--baseline-name", help="download name (default: <model>-download)")
     parser.add_argument("--namespace", help="namespace of the services (default: modelNamespace)")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: the stack's)")
     parser.add_argument(
