@@ -9,6 +9,7 @@ from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
 from components.image_mirror import ImageMirror, MirrorSettings
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
+from components.loaders import plan_report as loader_report
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
@@ -29,6 +30,8 @@ except ConfigError as error:
 cache_throughput = plan_report(config)
 for warning in cache_throughput["warnings"]:
     pulumi.log.warn(warning)
+# Seconds and cost of every loader (cache, stream, download) per model; printed by `make plan`.
+loader_times = loader_report(config)
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -169,3 +172,4 @@ pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)
+pulumi.export("loaderTimes", loader_times)
