@@ -242,6 +242,8 @@ def serve(root: str, port: int, latency_ms: float, stream_mbps: float) -> None:
     """Serve in the foreground; print the bound port on the first line of stdout."""
     counters = Counters(latency_ms / 1000.0, stream_mbps * MB)
     handler = make_handler(Path(root).resolve(), latency_ms / 1000.0, stream_mbps * MB, counters)
+    # Python's listen backlog of 5 drops connections when the streamer opens its 32 at once.
+    ThreadingHTTPServer.request_queue_size = 1024
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)

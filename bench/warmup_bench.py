@@ -554,8 +554,11 @@ def bench_s3(
     gpu_reason: str | None,
     concurrency: int,
     selected: Sequence[str] = ROW_KEYS,
+    failures: list[str] | None = None,
 ) -> list[Row]:
-    """The S3 emulation's rows: its single-connection limit, then the streamer to CPU and GPU."""
+    """The S3 emulation's rows: its single-connection limit, then the streamer to CPU and GPU.
+    A streamer run that fails adds a line to `failures` instead of a row."""
+    failures = [] if failures is None else failures
     rows: list[Row] = []
     keys = [p.name for p in ctx.files if p.suffix == ".safetensors"]
     cap = concurrency * emulation.stream_mbps * 1e6 / GB if emulation.stream_mbps else 0.0
@@ -578,11 +581,17 @@ def bench_s3(
     for device in devices:
         runs: list[dict[str, Any]] = []
         backend: list[int] = []
-        for _ in range(ctx.repeat):
-            ctx.remaining()
-            before = served()
-            runs.append(stream_run(ctx, emulation.endpoint, keys, device, concurrency))
-            backend.append(served() - before)
+        try:
+            for _ in range(ctx.repeat):
+                ctx.remaining()
+                before = served()
+                runs.append(stream_run(ctx, emulation.endpoint, keys, device, concurrency))
+                backend.append(served() - before)
+        except RuntimeError as exc:  # the streamer failed: say so, keep the other rows
+            last = (str(exc).strip().splitlines() or ["?"])[-1]
+            failures.append(f"s3: runai streamer -> {device} failed: {last}")
+            ctx.log(failures[-1])
+            continue
         secs = [r["seconds"] for r in runs]
         med = statistics.median(secs)
         best = min(runs, key=lambda r: abs(r["seconds"] - med))
@@ -759,7 +768,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"s3 emulation at {emulation.endpoint}: latency {args.latency_ms} ms/request, "
                     f"{args.stream_mbps} MB/s per connection"
                 )
-                rows += bench_s3(ctx, emulation, gpu_reason, args.stream_concurrency, selected)
+                failed: list[str] = []
+                rows += bench_s3(
+                    ctx, emulation, gpu_reason, args.stream_concurrency, selected, failed
+                )
+                skipped += failed
+                errors += failed
                 s3_stats = emulation.stats()
         else:
             skipped.append(f"s3: skipped: {s3_reason}")
