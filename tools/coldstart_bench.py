@@ -346,7 +346,7 @@ def markdown_table(target: BenchTarget, results: Sequence[RunResult]) -> str:
     return "\n".join(
         [
             TABLE_HEADER,
-            "|---|---|---|---|---|",
+            "|---|---|---|---|---|---|",
             row,
             "",
             "> NOTE: `total` is the response time of one completion request sent to a serverless "
@@ -478,6 +478,18 @@ def services_from_flags(
     args: argparse.Namespace, config: StackConfig, model: ModelConfig
 ) -> tuple[ServiceEndpoint, ...]:
     namespace = args.namespace or config.model_namespace
+    if not (args.fluid_host or args.baseline_host):
+        # No host flag: every loader the model deploys, at the hosts the stack routes.
+        return tuple(
+            ServiceEndpoint(
+                loader,
+                isvc_name(model, loader),
+                namespace,
+                default_host(config, isvc_name(model, loader)),
+            )
+            for loader in MEASURE_ORDER
+            if loader in model.loaders
+        )
     # --fluid-* name the `cache` loader's service, --baseline-* the `download` one.
     fluid_name = args.fluid_name or isvc_name(model, "cache")
     services = [
@@ -485,10 +497,9 @@ def services_from_flags(
             "cache", fluid_name, namespace, args.fluid_host or default_host(config, fluid_name)
         )
     ]
-    if args.baseline_host or ("download" in model.loaders and not args.fluid_host):
+    if args.baseline_host:
         baseline_name = args.baseline_name or isvc_name(model, "download")
-        host = args.baseline_host or default_host(config, baseline_name)
-        services.append(ServiceEndpoint("download", baseline_name, namespace, host))
+        services.append(ServiceEndpoint("download", baseline_name, namespace, args.baseline_host))
     return tuple(services)
 
 
