@@ -228,14 +228,15 @@ class ModelConfig(Settings):
         tuple[LoaderName, ...],
         rule(lambda v: len(set(v)) == len(v), "lists a loader twice"),
     ] = ()
-    # Replaced by compareLoaders; kept only to say what to write instead.
+    # Replaced by compareLoaders: `false` (nothing to compare) is still accepted, `true` is
+    # refused with what to write instead.
     baseline: Bool | None = None
     warm_start: Bool = False
 
     @field_validator("baseline")
     @classmethod
     def _baseline_replaced(cls, value: bool | None) -> None:
-        if value is not None:
+        if value:
             raise problem(
                 "is replaced by compareLoaders; write `compareLoaders: [download]` for the "
                 "storage-initializer InferenceService (now named <name>-download; "

@@ -328,12 +328,12 @@ def test_dependencies_and_destroy_order(plan: Plan) -> None:
     assert plan.depends_on(runtime, dataset)
     assert plan.depends_on(dataset, fluid)
     assert plan.depends_on(fluid, data)
-    by_name = loaders(plan)
+    loader_of = loaders(plan)
     for service in plan.of_type(ISVC):
         assert plan.depends_on(service, kserve)
         assert plan.depends_on(service, serving)
         assert plan.depends_on(service, data)
-        model, loader = by_name[service["inputs"]["metadata"]["name"]]
+        model, loader = loader_of[service["inputs"]["metadata"]["name"]]
         # The cache variant waits for its model in the cache; the others read S3 only.
         cached = loader == "cache"
         for load in plan.of_type(DATALOAD):

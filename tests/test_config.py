@@ -505,6 +505,12 @@ def test_plaintext_hf_token_is_refused() -> None:
 
 
 def test_baseline_is_refused_with_what_to_write() -> None:
+    # `false` asked for nothing: an old stack that says so still parses.
+    assert parse(with_change("models.0.baseline", False)).models[0].loaders == (
+        "cache",
+        "stream",
+        "download",
+    )
     raw = with_change("models.0.baseline", True)
     assert problems(raw) == [
         "models[0].baseline: is replaced by compareLoaders; write `compareLoaders: [download]` "
@@ -557,8 +563,11 @@ def test_the_longest_loader_name_decides_the_name_length() -> None:
     assert parse(ok).models[0].name == "a" * 44
     found = problems(with_change("models.0.name", "a" * 45))
     assert found[0].startswith(
-        'models[0].name: "' + "a" * 45 + '" is too long: KServe names the Knative Service "'
-        + "a" * 45 + '-download-predictor" (64 characters)'
+        'models[0].name: "'
+        + "a" * 45
+        + '" is too long: KServe names the Knative Service "'
+        + "a" * 45
+        + '-download-predictor" (64 characters)'
     )
     # Without the download comparison the stream one is the longest: 63 - 17 = 46.
     raw = with_change("models.0.name", "a" * 46)

@@ -129,8 +129,10 @@ def test_streamer_rows_on_a_small_model(tmp_path: Path) -> None:
     assert limit["bytes"] == max(p.stat().st_size for p in shards)
     # Every tensor byte came through the emulation (headers and tensors: at least the payload).
     payload = streamed["bytes"]
-    assert 0.99 * sum(p.stat().st_size for p in shards) < payload <= sum(
-        p.stat().st_size for p in shards
+    assert (
+        0.99 * sum(p.stat().st_size for p in shards)
+        < payload
+        <= sum(p.stat().st_size for p in shards)
     )
     assert all(served >= payload for served in streamed["extra"]["server_bytes"])
     assert streamed["ratio"] > 0 and streamed["seconds"] > 0
