@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from components import loaders
-from components.cache_throughput import PER_FLOW, READER_NETWORK, model_bytes
+from components.cache.throughput import PER_FLOW, READER_NETWORK, model_bytes
+from components.serving import loaders
 from tests.plan_support import Plan
 
 LLAMA = model_bytes(15)  # the seed's sizeGiB

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bench import s3emu, warmup_bench
-from components.manifests.serving import STREAM_CONCURRENCY
+from components.serving.manifests import STREAM_CONCURRENCY
 
 REPO = Path(__file__).resolve().parents[2]
 
