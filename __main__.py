@@ -19,6 +19,7 @@ from components.network.component import Network, NetworkArgs
 from components.platform.component import PlatformArgs, ServingPlatform
 from components.serving.component import ModelServing, ModelServingArgs
 from components.serving.endpoints import inference_endpoints
+from components.serving.loaders import plan_report as loader_report
 from components.staging.component import ModelStaging, StagingArgs
 from components.storage.component import ModelStore, ModelStoreArgs
 
@@ -34,9 +35,10 @@ except ConfigError as error:
 cache_throughput = plan_report(config)
 for warning in cache_throughput["warnings"]:
     pulumi.log.warn(warning)
-
+# Seconds and cost of every loader (cache, stream, download) per model; printed by `make plan`.
+loader_times = loader_report(config)
 # Seconds from a pending model pod to its first token on a new or a warm GPU node (issue 23).
-cold_start_budget = cold_start_report(config, cache_throughput)
+cold_start_budget = cold_start_report(config, loader_times)
 for warning in cold_start_budget["warnings"]:
     pulumi.log.warn(warning)
 
@@ -170,3 +172,4 @@ pulumi.export(
 )
 pulumi.export("cacheThroughput", cache_throughput)
 pulumi.export("coldStartBudget", cold_start_budget)
+pulumi.export("loaderTimes", loader_times)

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from components.cache.throughput import plan_report as cache_report
+from components.serving.loaders import plan_report as loader_report
 from components.config.model import ConfigError, GpuNodesConfig, StackConfig, parse_config
 from components.image_mirror import GpuPathImage, ImageMirror, MirrorSettings
 from components.karpenter import cold_start_budget as budget
@@ -30,7 +30,7 @@ REGISTRY = "123456789012.dkr.ecr.eu-central-1.amazonaws.com"
 def dev_raw(**cold_start: Any) -> dict[str, Any]:
     raw = copy.deepcopy(load_stack_settings("dev").project_values())
     if cold_start:
-        raw["gpuNodes"] = {"coldStart": cold_start}
+        raw["gpuNodes"] = {**raw.get("gpuNodes", {}), "coldStart": cold_start}
     return raw
 
 
@@ -65,8 +65,8 @@ K = "gpuNodes.coldStart"
     ("cold_start", "expected"),
     [
         ({"warmSlots": -1}, f"{K}.warmSlots: -1 must be at least 0"),
-        ({"warmSlots": 3},
-         f"{K}.warmSlots: 3 warm GPUs do not fit gpuNodes.gpuLimit 2; use at most 2"),
+        ({"warmSlots": 4},
+         f"{K}.warmSlots: 4 warm GPUs do not fit gpuNodes.gpuLimit 3; use at most 3"),
         ({"volumeInitializationRateMiBps": 50},
          f"{K}.volumeInitializationRateMiBps: 50 must be at least 100"),
         ({"volumeInitializationRateMiBps": 400},
@@ -105,6 +105,7 @@ def test_fsr_needs_the_snapshot_and_the_mirror() -> None:
 def test_warm_slots_and_fsr_need_karpenter() -> None:
     raw = dev_raw()
     raw["gpuNodes"] = {
+        **raw.get("gpuNodes", {}),
         "provisioner": "nodeGroup",
         "coldStart": {"warmSlots": 1, "fastSnapshotRestoreZones": ["eu-central-1a"]},
     }
@@ -282,7 +283,7 @@ def test_scripts_are_valid_bash_and_the_check_can_fail() -> None:
 
 def report(raw: dict[str, Any]) -> dict[str, Any]:
     config = parse(raw)
-    return budget.plan_report(config, cache_report(config))
+    return budget.plan_report(config, loader_report(config))
 
 
 def cold(raw: dict[str, Any], loader: str = "cache") -> dict[str, Any]:
@@ -291,7 +292,7 @@ def cold(raw: dict[str, Any], loader: str = "cache") -> dict[str, Any]:
 
 def test_dev_budget_names_every_phase_with_its_source_and_milestones() -> None:
     entry = report(dev_raw())["models"]["llama-31-8b-instruct"]
-    assert sorted(entry) == ["cache", "download"]
+    assert sorted(entry) == ["cache", "download", "stream"]
     phases = entry["cache"]["cold"]["phases"]
     assert list(phases) == ["node", "image", "weights", "engine"]
     assert phases["node"]["low"] == 71 and phases["node"]["high"] == 180
@@ -329,7 +330,7 @@ def test_image_phase_follows_how_the_images_arrive(
 
 def test_node_group_has_no_node_phase_and_pulls_sequentially() -> None:
     raw = dev_raw()
-    raw["gpuNodes"] = {"provisioner": "nodeGroup"}
+    raw["gpuNodes"] = {**raw.get("gpuNodes", {}), "provisioner": "nodeGroup"}
     phases = cold(raw)["phases"]
     assert phases["node"]["high"] == 0
     assert phases["image"]["high"] == round(130.813 * 10 * 2**30 / 9354342327, 1)

@@ -27,7 +27,12 @@ def fast_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     return render(
         tmp_path_factory.mktemp("plan-fast"),
         stack="dev",
-        sets={"gpuNodes": {"coldStart": {"fastSnapshotRestoreZones": ZONES, "warmSlots": 1}}},
+        sets={
+            "gpuNodes": {
+                "gpuLimit": 3,
+                "coldStart": {"fastSnapshotRestoreZones": ZONES, "warmSlots": 1},
+            }
+        },
     )
 
 

@@ -7,9 +7,9 @@ exceed 90 s. The benchmark measures the same phases from the cluster's events
 (`coldstart_bench --cold-node`); `MILESTONES` names, per phase, the milestones that end inside
 it, with the benchmark's names, so the two can be compared row by row.
 
-Loaders: `cache` (the Fluid InferenceService reads through the JindoFS cache) and `download`
-(the baseline's storage initializer copies the model first); a model's `loader` field, where
-the configuration has one, adds its own.
+Loaders: every loader a model deploys (`models[].loader` and `compareLoaders`: cache, stream,
+download); their weight phase is the loaders' own model (components/serving/loaders.py, the
+stack output `loaderTimes`), passed in by `__main__.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from components.config.instance_types import CATALOGUE
-from components.config.model import COLD_START_SECONDS_PER_GIB, KARPENTER_BATCH_MAX_SECONDS
+from components.config.model import KARPENTER_BATCH_MAX_SECONDS
 from components.image_mirror import GPU_PATH_IMAGES, ImageMirror, MirrorSettings
 from components.karpenter.snapshot_images import applies, snapshot_images, unpinned
 from components.versions import HUGGINGFACE_SERVER_GPU_IMAGE
@@ -70,8 +70,6 @@ ENGINE_SOURCE = (
     "35.08 - 14.34 s (gp3), 28.28 - 7.53 s (io2) "
     "(run-ai/runai-model-streamer:docs/src/benchmarks.md@f73a19a, Appendix D)"
 )
-DOWNLOAD_FAST_SECONDS_PER_GIB = 25 / (30650e6 / 2**30)
-"""Storage initializer with parallel S3 downloads: ~25 s for 30,650 MB (kserve PR #4714)."""
 FSR_USD_PER_DSU_HOUR = 0.75
 """Fast Snapshot Restore: $0.75 per DSU-hour per zone (us-east-1; EBS pricing page)."""
 G5_ON_DEMAND_USD_PER_HOUR = {
@@ -84,8 +82,9 @@ G5_ON_DEMAND_USD_PER_HOUR = {
     "g5.24xlarge": 8.144,
     "g5.48xlarge": 16.288,
 }
-"""On-Demand Linux list prices in us-east-1 (aws.amazon.com/ec2/instance-types/g5, "Product
-details"); other regions and families: check the EC2 pricing page."""
+"""On-demand prices in us-east-1 as Karpenter ships them (aws/karpenter-provider-aws:pkg/
+providers/pricing/zz_generated.pricing_aws.go@v1.14.1, generated 2026-07-06); other regions and
+families: check the EC2 pricing page."""
 
 
 @dataclass(frozen=True)
@@ -168,36 +167,18 @@ def image_phase(config: StackConfig) -> Phase:
     )
 
 
-def loaders(model: ModelConfig) -> list[str]:
-    """The loaders a model's InferenceServices use."""
-    configured = getattr(model, "loader", None)
-    names = [str(configured)] if configured else ["cache"]
-    if model.baseline and "download" not in names:
-        names.append("download")
-    return names
-
-
-def weights_phase(model: ModelConfig, loader: str, cache: dict[str, Any]) -> Phase:
-    if loader == "cache":
-        estimate = cache.get("models", {}).get(model.name)
-        if not estimate:
-            return Phase("weights", 0, 0, "no cache estimate (see the cache lines above)")
-        return Phase(
-            "weights",
-            float(estimate["burst"]["seconds"]),
-            float(estimate["baseline"]["seconds"]),
-            f"JindoFS cache to one GPU node at burst .. baseline, bound by "
-            f"{estimate['baseline']['binding']} (components/cache/throughput.py)",
-        )
-    if loader == "download":
-        return Phase(
-            "weights",
-            model.size_gib * DOWNLOAD_FAST_SECONDS_PER_GIB,
-            model.size_gib * COLD_START_SECONDS_PER_GIB,
-            f"storage initializer: {DOWNLOAD_FAST_SECONDS_PER_GIB:.2f} s/GiB (kserve PR #4714, "
-            f"parallel S3) .. {COLD_START_SECONDS_PER_GIB} s/GiB (the seed's 265 s for 15 GB)",
-        )
-    return Phase("weights", 0, 0, f'loader "{loader}": no model of its weight phase here yet')
+def weights_phase(model: ModelConfig, loader: str, loader_times: dict[str, Any]) -> Phase:
+    """The loader's seconds to bring the weights to one GPU node, burst .. baseline."""
+    entry = loader_times.get("models", {}).get(model.name, {}).get(loader)
+    if not entry:
+        return Phase("weights", 0, 0, f"no estimate for loader {loader} (see the loader lines)")
+    return Phase(
+        "weights",
+        float(entry["burst"]["seconds"]),
+        float(entry["baseline"]["seconds"]),
+        f"{loader} at burst .. baseline, bound by {entry['baseline']['binding']} "
+        "(components/serving/loaders.py, loaderTimes)",
+    )
 
 
 def engine_phase() -> Phase:
@@ -205,25 +186,25 @@ def engine_phase() -> Phase:
 
 
 def cold_budget(
-    config: StackConfig, model: ModelConfig, loader: str, cache: dict[str, Any]
+    config: StackConfig, model: ModelConfig, loader: str, loader_times: dict[str, Any]
 ) -> Budget:
     return Budget(
         (
             node_phase(config),
             image_phase(config),
-            weights_phase(model, loader, cache),
+            weights_phase(model, loader, loader_times),
             engine_phase(),
         )
     )
 
 
-def warm_budget(model: ModelConfig, loader: str, cache: dict[str, Any]) -> Budget:
+def warm_budget(model: ModelConfig, loader: str, loader_times: dict[str, Any]) -> Budget:
     """On a warm slot the node and the images are there; the predictor preempts a placeholder."""
     return Budget(
         (
             Phase("node", 0, 0, "warm slot: the node is up (placeholder preempted)"),
             Phase("image", 0, 0, "warm slot: the images are on the node"),
-            weights_phase(model, loader, cache),
+            weights_phase(model, loader, loader_times),
             engine_phase(),
         )
     )
@@ -268,9 +249,9 @@ def cost_lines(config: StackConfig) -> list[str]:
     return lines
 
 
-def plan_report(config: StackConfig, cache: dict[str, Any]) -> dict[str, Any]:
-    """What the stack exports as `coldStartBudget` and `make plan` prints; `cache` is the cache
-    layer's `cacheThroughput` report (components/cache/throughput.py), the weights of `cache`."""
+def plan_report(config: StackConfig, loader_times: dict[str, Any]) -> dict[str, Any]:
+    """What the stack exports as `coldStartBudget` and `make plan` prints; `loader_times` is the
+    serving layer's `loaderTimes` report, the weight phase of each loader."""
     report: dict[str, Any] = {"models": {}, "lines": [], "warnings": [], "costs": []}
     cold = config.gpu_nodes.cold_start
     if applies(config):
@@ -292,10 +273,10 @@ def plan_report(config: StackConfig, cache: dict[str, Any]) -> dict[str, Any]:
         report["lines"].append("image snapshot: off (needs provisioner karpenter and imageMirror)")
     for model in config.models:
         entry: dict[str, Any] = {}
-        for loader in loaders(model):
+        for loader in model.loaders:
             budgets = {
-                "cold": cold_budget(config, model, loader, cache),
-                "warm": warm_budget(model, loader, cache),
+                "cold": cold_budget(config, model, loader, loader_times),
+                "warm": warm_budget(model, loader, loader_times),
             }
             entry[loader] = {}
             for kind, budget in budgets.items():
@@ -317,7 +298,7 @@ def plan_report(config: StackConfig, cache: dict[str, Any]) -> dict[str, Any]:
     report["sources"] = {
         p.name: p.source
         for model in config.models[:1]
-        for p in cold_budget(config, model, "cache", cache).phases
+        for p in cold_budget(config, model, model.loader, loader_times).phases
         if p.name != "weights"
     }
     report["costs"] = cost_lines(config)

@@ -444,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  outputs: {', '.join(sorted(outputs))}")
     print_cache_throughput(outputs.get("cacheThroughput"))
     print_cold_start_budget(outputs.get("coldStartBudget"))
+    print_loader_times(outputs.get("loaderTimes"))
     for line in placeholders:
         print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0
@@ -478,6 +479,15 @@ def print_cold_start_budget(report: Any) -> None:
         print(f"  cost: {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
+
+
+def print_loader_times(report: Any) -> None:
+    """The stack's `loaderTimes` output: per model, a line per loader (components/loaders.py)."""
+    if not isinstance(report, dict):
+        return
+    print(f"loaders -> one GPU node ({'; '.join(report.get('assumptions', []))}):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
