@@ -12,13 +12,13 @@ import jsonschema
 import pytest
 import yaml
 
-from components.serving.loaders import plan_report as loader_report
 from components.config.model import ConfigError, GpuNodesConfig, StackConfig, parse_config
 from components.image_mirror import GpuPathImage, ImageMirror, MirrorSettings
 from components.karpenter import cold_start_budget as budget
 from components.karpenter import manifests, warm_slots
 from components.karpenter.builder_script import builder_script
 from components.karpenter.snapshot_images import snapshot_images, unpinned
+from components.serving.loaders import plan_report as loader_report
 from tests.schemas import validate_custom_object, validate_kubernetes_object
 from tools.plan.stack_config import load_stack_settings
 
