@@ -100,6 +100,9 @@ def test_knative_serving_is_schema_valid_and_carries_the_seed_patch(plan: Plan) 
     assert config["features"]["kubernetes.podspec-nodeselector"] == "enabled"
     assert config["features"]["kubernetes.podspec-tolerations"] == "enabled"
     assert config["deployment"]["progress-deadline"] == "1800s"
+    # Ready while Karpenter starts a GPU node, not Unschedulable (issue 20); Knative reads it
+    # with strconv.ParseBool (cm.AsBool), so the string "true".
+    assert config["deployment"]["pod-is-always-schedulable"] == "true"
     assert config["autoscaler"]["allow-zero-initial-scale"] == "true"
     assert config["autoscaler"]["enable-scale-to-zero"] == "true"
     assert config["domain"] == {"example.com": ""}
