@@ -1,4 +1,4 @@
-"""Layer 5: the warm-up ClusterServingRuntime and the InferenceServices of every model."""
+"""Layer 5: the warm-up ServingRuntime and the InferenceServices of every model."""
 
 from __future__ import annotations
 
@@ -73,10 +73,11 @@ class ModelServing(pulumi.ComponentResource):
             opts=after(args.namespace),
         )
         # Validated by KServe's webhook; the built-in runtimes are not needed (autoSelect false).
+        # Namespaced, beside the ConfigMap it mounts (manifests.serving_runtime says why).
         runtime = custom_resource(
             "warmup-serving-runtime",
-            manifests.cluster_serving_runtime(args.mirror),
-            after(*args.webhook_ready),
+            manifests.serving_runtime(config, args.mirror),
+            after(*args.webhook_ready, args.namespace, warmup_code),
         )
         needs_baseline = any(m.baseline for m in config.models)
         service_account = None

@@ -253,8 +253,8 @@ def test_gpu_capacity_and_trimmed_edges(
     assert not plan.depends_on(serving, releases["istio-ingressgateway"])
     for service in plan.of_type(ISVC):
         assert plan.depends_on(service, releases["istio-ingressgateway"])
-    # The ClusterServingRuntime needs the webhook, not the built-in runtimes.
-    csr = plan.one("kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime")
+    # The warm-up ServingRuntime needs the webhook, not the built-in runtimes.
+    csr = plan.one("kubernetes:serving.kserve.io/v1alpha1:ServingRuntime")
     assert not plan.depends_on(csr, releases["kserve-runtime-configs"])
     assert plan.depends_on(csr, plan.one("kubernetes:batch/v1:Job", "wait-for-kserve-webhook"))
     # The baseline reads S3, not the cache: no DataLoad edge; it auto-selects a built-in runtime.
