@@ -11,7 +11,7 @@ from components.image_mirror import ImageMirror, MirrorSettings
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
 from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
-from components.network import Network, NetworkArgs
+from components.network import Network, NetworkArgs, vpc_endpoints_report
 from components.platform import PlatformArgs, ServingPlatform
 from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
 from components.serving import ModelServing, ModelServingArgs
@@ -39,6 +39,7 @@ cluster = Cluster(
         private_subnet_ids=network.private_subnet_ids,
         public_subnet_ids=network.public_subnet_ids,
         with_gpu_node_group=not config.gpu_nodes.karpenter,
+        egress_ready=network.egress_ready,
     ),
 )
 # GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
@@ -169,3 +170,4 @@ pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)
+pulumi.export("vpcEndpoints", vpc_endpoints_report(config))

@@ -295,6 +295,7 @@ class StackKeys(Settings):
         ),
     ]
     nat_gateways: Annotated[Str, one_of("single", "onePerAz")]
+    vpc_interface_endpoints: Bool
     endpoint_public_access_cidrs: Annotated[
         tuple[Cidr, ...], rule(bool, "must list at least one CIDR block")
     ]

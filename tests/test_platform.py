@@ -154,7 +154,7 @@ def test_gateway_release_waits_for_load_balancer_deletion(dev_plan: Plan) -> Non
     assert gateway["inputs"]["skipAwait"] is False
     assert gateway["inputs"]["timeout"] == 900
     cluster = dev_plan.one("eks:index:Cluster")
-    vpc = dev_plan.one("awsx:ec2:Vpc")
+    vpc = dev_plan.one("aws:ec2/vpc:Vpc")
     # Destroy runs dependents first: gateway (and its NLB) -> data nodes -> cluster -> VPC.
     assert dev_plan.depends_on(gateway, dev_plan.one("eks:index:ManagedNodeGroup", "cluster-data"))
     assert dev_plan.depends_on(dev_plan.one("eks:index:ManagedNodeGroup", "cluster-data"), vpc)
