@@ -9,7 +9,13 @@ from components.config import ConfigError, load_config
 from components.endpoints import inference_endpoints
 from components.image_mirror import ImageMirror, MirrorSettings
 from components.karpenter import KarpenterArgs, KarpenterGpuNodes
-from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
+from components.manifests.network_policy import model_namespace_policies
+from components.model_cache import (
+    ModelCache,
+    ModelCacheArgs,
+    model_namespace,
+    namespace_policies,
+)
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs, vpc_endpoints_report
 from components.platform import PlatformArgs, ServingPlatform
@@ -102,6 +108,10 @@ platform = ServingPlatform(
 )
 
 models_namespace = model_namespace(config, cluster.provider)
+# Default deny with the flows the stack needs (issue 20).
+namespace_policies(
+    model_namespace_policies(config), cluster.provider, models_namespace, cluster.system_ready
+)
 staging_jobs: dict[str, pulumi.Resource] = {}
 if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(

@@ -126,6 +126,10 @@ class Cluster(pulumi.ComponentResource):
             # CoreDNS is added once the data nodes exist: with no node it stays DEGRADED and
             # the add-on times out after 20 minutes (pulumi-eks #1819).
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            # The VPC CNI enforces NetworkPolicies only with its policy agent on; otherwise they
+            # are accepted and ignored (pulumi-eks VpcCniOptions.enableNetworkPolicy, the
+            # vpc-cni add-on's `enableNetworkPolicy` configuration value).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=tags(config),
             opts=pulumi.ResourceOptions(
                 parent=self,

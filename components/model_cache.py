@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -47,6 +48,27 @@ def model_namespace(config: StackConfig, provider: k8s.Provider) -> k8s.core.v1.
     return k8s.core.v1.Namespace(
         "models", metadata=namespace["metadata"], opts=pulumi.ResourceOptions(provider=provider)
     )
+
+
+def namespace_policies(
+    documents: list[dict[str, Any]],
+    provider: k8s.Provider,
+    namespace: pulumi.Resource,
+    system_ready: Sequence[pulumi.Resource],
+) -> list[k8s.networking.v1.NetworkPolicy]:
+    """NetworkPolicy objects (components/manifests/network_policy.py) in a namespace, deleted
+    while the nodes still run (the pack's destroy-after-controller-nodes rule)."""
+    return [
+        k8s.networking.v1.NetworkPolicy(
+            f"{document['metadata']['namespace']}-{document['metadata']['name']}",
+            metadata=document["metadata"],
+            spec=document["spec"],
+            opts=pulumi.ResourceOptions(
+                provider=provider, depends_on=[namespace, *system_ready]
+            ),
+        )
+        for document in documents
+    ]
 
 
 class ModelCache(pulumi.ComponentResource):

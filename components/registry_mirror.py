@@ -34,6 +34,7 @@ from components.manifests.image_copy_job import (
     lifecycle_policy,
     pull_through_node_policy,
 )
+from components.manifests.network_policy import image_copy_policies
 from components.naming import data_node_labels, tags
 
 COPY_NAMESPACE = "image-mirror"
@@ -224,6 +225,15 @@ class RegistryMirror(pulumi.ComponentResource):
             # A Namespace needs only the API server (DESIGN "Contracts").
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
+        for policy in image_copy_policies(COPY_NAMESPACE):
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy['metadata']['name']}",
+                metadata=policy["metadata"],
+                spec=policy["spec"],
+                opts=pulumi.ResourceOptions.merge(
+                    k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])
+                ),
+            )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-copier",
             metadata=role.arn.apply(
