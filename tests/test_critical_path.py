@@ -1,5 +1,6 @@
-"""`tools/critical_path.py` over the committed stacks' plans: `pulumi up` waits for no more than
-what each resource needs (within 5 %), and the check catches the edges that used to cost time."""
+"""`tools/plan/critical_path.py` over the committed stacks' plans: `pulumi up` waits for no more
+than what each resource needs (within 5 %), and the check catches the edges that used to cost
+time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.plan_support import Plan
-from tools import critical_path as cp
+from tools.plan import critical_path as cp
 
 MAX_RATIO = 1.05
 

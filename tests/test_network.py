@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.network import INTERFACE_ENDPOINT_SERVICES, subnet_cidrs
+from components.network.component import INTERFACE_ENDPOINT_SERVICES, subnet_cidrs
 from tests.plan_support import Plan, render
 
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"

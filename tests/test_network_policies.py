@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from components.manifests.platform import INGRESS_GATEWAY_LABELS
+from components.platform.manifests import INGRESS_GATEWAY_LABELS
 from tests.plan_support import Plan
 
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"

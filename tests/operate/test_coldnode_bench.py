@@ -27,11 +27,13 @@ from tests.operate.cluster_standin import (
 )
 from tests.schemas import kubernetes_schema_version, validate_custom_object
 from tests.schemas import validate_kubernetes_object as validate_core
-from tools import coldnode
-from tools import coldstart_bench as bench
-from tools.cluster_phases import PHASES, KubernetesClusterReader, parse_time
-from tools.coldstart_bench import BenchTarget, KubernetesPodCounter, ServiceEndpoint
-from tools.stack_config import load_typed_config
+from tools.operate import coldnode
+from tools.operate import coldstart_bench as bench
+from tools.operate.bench_rows import CSV_FIELDS
+from tools.operate.cluster_phases import PHASES, KubernetesClusterReader, parse_time
+from tools.operate.coldstart_bench import KubernetesPodCounter
+from tools.operate.inference import BenchError, BenchTarget, ServiceEndpoint
+from tools.plan.stack_config import load_typed_config
 
 MODEL = "llama-31-8b-instruct"
 FLUID_HOST = f"{MODEL}-predictor-{NAMESPACE}.example.com"
@@ -79,7 +81,7 @@ def test_cold_node_reads_every_phase_from_the_cluster(tmp_path: Path) -> None:
     # It waited for the old GPU node, then for the first run's node, before each request.
     assert state.node_polls == 2 * 3
     rows = _rows(tmp_path / "out" / f"coldnode-{MODEL}.csv")
-    assert list(rows[0]) == list(bench.CSV_FIELDS)
+    assert list(rows[0]) == list(CSV_FIELDS)
     fluid, baseline = rows
     # Seconds since the request was sent, each from the object or event that records it
     # (cluster_standin.Scenario defaults: NodeClaim Launched 14, Registered 58, Initialized 81,
@@ -249,4 +251,4 @@ def test_timestamps_with_nanoseconds_and_offsets() -> None:
     )
     assert parse_time("2026-11-20T12:00:00+02:00") == START
     assert parse_time(None) is None
-    assert coldnode.NoGpuNodeTimeout.__mro__[1] is bench.BenchError
+    assert coldnode.NoGpuNodeTimeout.__mro__[1] is BenchError
