@@ -6,7 +6,7 @@ import pulumi_aws as aws
 from components.cache.component import ModelCache, ModelCacheArgs, model_namespace
 from components.cache.throughput import plan_report
 from components.cluster.component import Cluster, ClusterArgs
-from components.config.kserve_names import baseline_name
+from components.config.kserve_names import isvc_name
 from components.config.model import ConfigError, load_config
 from components.context import StackContext
 from components.image_mirror import ImageMirror, MirrorSettings
@@ -18,6 +18,7 @@ from components.platform.component import PlatformArgs, ServingPlatform
 from components.platform.manifests import ingress_namespaces
 from components.serving.component import ModelServing, ModelServingArgs
 from components.serving.endpoints import inference_endpoints
+from components.serving.loaders import plan_report as loader_report
 from components.staging.component import ModelStaging, StagingArgs
 from components.storage.component import ModelStore, ModelStoreArgs
 
@@ -33,6 +34,8 @@ except ConfigError as error:
 cache_throughput = plan_report(config)
 for warning in cache_throughput["warnings"]:
     pulumi.log.warn(warning)
+# Seconds and cost of every loader (cache, stream, download) per model; printed by `make plan`.
+loader_times = loader_report(config)
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -94,7 +97,13 @@ network_policies(
     model_namespace_policies(
         config.model_namespace,
         ingress_namespaces(config),
-        [baseline_name(model) for model in config.models if model.baseline],
+        # The loaders that read S3 from the predictor itself (stream, download).
+        [
+            isvc_name(model, loader)
+            for model in config.models
+            for loader in model.loaders
+            if loader != "cache"
+        ],
     ),
     cluster.provider,
     [models_namespace, *cluster.system_ready],
@@ -158,3 +167,4 @@ pulumi.export(
 )
 pulumi.export("cacheThroughput", cache_throughput)
 pulumi.export("vpcEndpoints", vpc_endpoints_report(config))
+pulumi.export("loaderTimes", loader_times)

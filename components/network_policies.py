@@ -14,12 +14,13 @@ Model namespace, who talks to whom:
   create carries `fluid.io/managed-by: fluid`, fluid-cloudnative/fluid:charts/library/templates/
   _recommended_labels.tpl@v1.0.8) talk to each other and to S3 on 443; a predictor reads the
   cache through the FUSE mount on its node, not over the pod network;
-- the baseline predictors (storage initializer: S3 and STS for IRSA) and Jobs (staging from the
-  Hugging Face Hub to S3, DataLoad gates asking the API server; Kubernetes labels each Job pod
+- the predictors of the loaders that read S3 themselves (`download`: the storage initializer;
+  `stream`: the Run:ai streamer; both S3 and STS for IRSA) and Jobs (staging from the Hugging
+  Face Hub to S3, DataLoad gates asking the API server; Kubernetes labels each Job pod
   `batch.kubernetes.io/job-name`) reach 443; S3 traffic leaves through the VPC's S3 gateway
   endpoint (a route, not an address a NetworkPolicy can name);
 - every pod may ask cluster DNS.
-A Fluid predictor gets no egress beyond DNS: it has nothing to fetch.
+A `cache` predictor gets no egress beyond DNS: it reads the cache through its node's mount.
 """
 
 from __future__ import annotations
@@ -92,10 +93,11 @@ def _https_out(name: str, namespace: str, selector: dict[str, Any]) -> dict[str,
 
 
 def model_namespace_policies(
-    namespace: str, ingress_namespaces: Sequence[str], baselines: Sequence[str]
+    namespace: str, ingress_namespaces: Sequence[str], s3_readers: Sequence[str]
 ) -> list[dict[str, Any]]:
     """`ingress_namespaces`: where the pods that call predictors run (the platform layer says);
-    `baselines`: the InferenceServices that download from S3 themselves."""
+    `s3_readers`: the InferenceServices that read S3 themselves (the `stream` and `download`
+    loaders)."""
     predictors = {"matchExpressions": [{"key": ISVC_LABEL, "operator": "Exists"}]}
     fluid_pods = {"matchLabels": dict(FLUID_POD_LABELS)}
     policies = [
@@ -145,14 +147,14 @@ def model_namespace_policies(
             {"matchExpressions": [{"key": JOB_POD_LABEL, "operator": "Exists"}]},
         ),
     ]
-    if baselines:
+    if s3_readers:
         policies.append(
             _https_out(
-                "baseline-https",
+                "s3-readers-https",
                 namespace,
                 {
                     "matchExpressions": [
-                        {"key": ISVC_LABEL, "operator": "In", "values": sorted(baselines)}
+                        {"key": ISVC_LABEL, "operator": "In", "values": sorted(s3_readers)}
                     ]
                 },
             )

@@ -132,12 +132,16 @@ def _policies(plan: Plan) -> list[dict[str, Any]]:
 FLUID_PREDICTOR = Pod(
     MODELS, {"serving.kserve.io/inferenceservice": "llama-31-8b-instruct", "component": "predictor"}
 )
-BASELINE_PREDICTOR = Pod(
+DOWNLOAD_PREDICTOR = Pod(
     MODELS,
     {
-        "serving.kserve.io/inferenceservice": "llama-31-8b-instruct-baseline",
+        "serving.kserve.io/inferenceservice": "llama-31-8b-instruct-download",
         "component": "predictor",
     },
+)
+STREAM_PREDICTOR = Pod(
+    MODELS,
+    {"serving.kserve.io/inferenceservice": "llama-31-8b-instruct-stream", "component": "predictor"},
 )
 FLUID = {"fluid.io/managed-by": "fluid", "app": "jindofs", "release": "s3-data"}
 JINDO_FUSE = Pod(MODELS, {**FLUID, "role": "jindofs-fuse"})
@@ -166,14 +170,17 @@ REGISTRY = Outside("104.18.121.25")
     [
         (GATEWAY, FLUID_PREDICTOR, 8012),
         (ACTIVATOR, FLUID_PREDICTOR, 8012),
-        (ACTIVATOR, BASELINE_PREDICTOR, 9090),
+        (ACTIVATOR, DOWNLOAD_PREDICTOR, 9090),
+        (GATEWAY, STREAM_PREDICTOR, 8012),
         (JINDO_FUSE, JINDO_WORKER, 8101),
         (JINDO_FUSE, JINDO_MASTER, 8101),
         (DATALOAD, JINDO_MASTER, 8101),
         (JINDO_WORKER, S3, 443),
         (JINDO_MASTER, S3, 443),
-        (BASELINE_PREDICTOR, S3, 443),
-        (BASELINE_PREDICTOR, STS, 443),
+        (DOWNLOAD_PREDICTOR, S3, 443),  # the storage initializer
+        (DOWNLOAD_PREDICTOR, STS, 443),  # its IRSA token exchange
+        (STREAM_PREDICTOR, S3, 443),  # the Run:ai streamer
+        (STREAM_PREDICTOR, STS, 443),
         (GATE_JOB, API_SERVER, 443),
         (COPY_JOB, REGISTRY, 443),
         (COPY_JOB, STS, 443),
@@ -196,11 +203,12 @@ def test_every_pod_may_ask_cluster_dns(dev_plan: Plan, pod: Pod) -> None:
     [
         (STRANGER, FLUID_PREDICTOR, 8012),  # only Knative's and Istio's namespaces call models
         (COPY_JOB, FLUID_PREDICTOR, 8080),
-        (FLUID_PREDICTOR, S3, 443),  # a Fluid predictor reads the cache, fetches nothing
+        (FLUID_PREDICTOR, S3, 443),  # a `cache` predictor reads the cache, fetches nothing
         (FLUID_PREDICTOR, JINDO_WORKER, 8101),  # it reads through the FUSE mount on its node
         (STRANGER, JINDO_WORKER, 8101),
         (JINDO_WORKER, Outside("52.219.170.1"), 80),  # S3 over TLS only
         (STRANGER, COPY_JOB, 8080),
+        (STREAM_PREDICTOR, Outside("52.219.170.1"), 80),
         (FLUID_PREDICTOR, DNS, 8080),
     ],
 )

@@ -63,6 +63,7 @@ def _argv(state: StandIn, tmp_path: Path, *extra: str) -> list[str]:
     return [
         "--stack", "dev", "--model", MODEL, "--runs", "1", "--out", str(tmp_path / "out"),
         "--ingress-url", state.url, "--fluid-host", FLUID_HOST, "--baseline-host", BASELINE_HOST,
+        "--baseline-name", f"{MODEL}-baseline",
         "--kubeconfig", str(kubeconfig(state, tmp_path)), "--cold-node",
         "--poll-interval", "0.01", "--no-node-timeout", "5", *extra,
     ]  # fmt: skip
@@ -102,7 +103,7 @@ def test_cold_node_reads_every_phase_from_the_cluster(tmp_path: Path) -> None:
     assert table.startswith(
         "**new node, image pulled** (seconds since the request was sent; node age at send "
         "-44 to -44 s)\n\n"
-        "| phase | fluid | baseline |\n|---|---|---|\n| pod_scheduled | 81.0 s | 81.0 s |\n"
+        "| phase | cache | download |\n|---|---|---|\n| pod_scheduled | 81.0 s | 81.0 s |\n"
     )
     assert "| first_token | 271.0 s | 560.0 s |" in table
     assert stdout.getvalue().startswith(table)
@@ -198,8 +199,8 @@ def test_rows_are_compared_only_within_one_node_state(tmp_path: Path) -> None:
     assert warm["image_pulled"] == 2.0
     lines = bench.markdown_table(target, results).splitlines()
     assert lines[0] == (
-        "| Model Name | Model Size (Snapshot) | Machine Type | Node state | cache | stream | "
-        "download |"
+        "| Model Name | Model Size (Snapshot) | Machine Type | Node state | "
+        "KServe + Fluid(JindoFS) | KServe + Run:ai Streamer (S3) | KServe + Storage Initializer |"
     )
     new_row, warm_row = lines[2], lines[3]
     assert new_row.startswith(f"| {MODEL} | 15GiB | g5.8xlarge | new node, image pulled | total: ")
@@ -235,7 +236,10 @@ def test_cold_node_names_the_node_pools_types(tmp_path: Path) -> None:
 
     root = Path(__file__).resolve().parents[2]
     document = yaml.safe_load((root / "Pulumi.dev.yaml").read_text())
-    document["config"]["kserve-fluid:gpuNodes"] = {"instanceTypes": ["g5.8xlarge", "g6e.8xlarge"]}
+    document["config"]["kserve-fluid:gpuNodes"] = {
+        "instanceTypes": ["g5.8xlarge", "g6e.8xlarge"],
+        "gpuLimit": 3,
+    }
     stack_file = tmp_path / "Pulumi.bench.yaml"
     stack_file.write_text(yaml.safe_dump(document))
     stdout = io.StringIO()

@@ -439,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  outputs: {', '.join(sorted(outputs))}")
     print_cache_throughput(outputs.get("cacheThroughput"))
     print_vpc_endpoints(outputs.get("vpcEndpoints"))
+    print_loader_times(outputs.get("loaderTimes"))
     for line in placeholders:
         print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0
@@ -464,6 +465,15 @@ def print_vpc_endpoints(report: Any) -> None:
         f"VPC endpoints: gateway {', '.join(report.get('gateway', []))} (free); interface "
         f"{interface}: ${report.get('interfaceUsdPerHour', 0):.2f}/hour plus $0.01/GB"
     )
+
+
+def print_loader_times(report: Any) -> None:
+    """The stack's `loaderTimes` output: per model, a line per loader (components/loaders.py)."""
+    if not isinstance(report, dict):
+        return
+    print(f"loaders -> one GPU node ({'; '.join(report.get('assumptions', []))}):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
