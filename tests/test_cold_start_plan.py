@@ -65,7 +65,12 @@ def test_dev_builds_the_snapshot_after_every_gpu_image_is_in_ecr(dev_plan: Plan)
     )
     assert len(inputs["images"]) == len(GPU_PATH_IMAGES)
     assert all(image.startswith("123456789012.dkr.ecr.eu-central-1.") for image in inputs["images"])
-    assert inputs["subnetId"] == "subnet-private-0"
+    private = sorted(
+        f"{s['name']}-id"
+        for s in dev_plan.of_type("aws:ec2/subnet:Subnet")
+        if "-private-" in s["name"]
+    )
+    assert inputs["subnetId"] == private[0]
 
 
 def test_dev_node_class_restores_the_snapshot_at_300_mibps(dev_plan: Plan) -> None:
