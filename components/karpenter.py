@@ -80,13 +80,18 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             tags=tags(config),
             opts=child,
         )
-        for policy in NODE_ROLE_POLICIES:
+        # The EC2NodeClass depends on these: created before it (a node launched from it gets a
+        # working role) and deleted after it (its nodes drain and terminate with the role's
+        # permissions intact), as the managed node groups depend on their role's attachments.
+        node_role_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}",
                 role=self.node_role.name,
                 policy_arn=f"arn:aws:iam::aws:policy/{policy}",
                 opts=pulumi.ResourceOptions(parent=self.node_role),
             )
+            for policy in NODE_ROLE_POLICIES
+        ]
         # Managed node groups get their access entry from EKS; Karpenter's nodes need this one.
         node_access = aws.eks.AccessEntry(
             f"{name}-node-access",
@@ -211,19 +216,13 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[controller, crd_release, *on_data_nodes],
+                depends_on=[controller, crd_release, *node_role_policies, *on_data_nodes],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
-            # Only the spec names the node role; it comes from the Output below.
-            spec=self.node_role.name.apply(
-                lambda role: manifests.ec2_node_class(
-                    config.gpu_nodes,
-                    config.name,
-                    role,
-                    tags(config),
-                    imds_hop_limit=config.imds_hop_limit,
-                )["spec"]
-            ),
+            # Only `spec.role` is an Output (the role's generated name): the rest of the spec
+            # stays known during a preview, so the policy pack's IMDS and volume rules read it
+            # there instead of skipping an all-unknown spec.
+            spec={**node_class["spec"], "role": self.node_role.name},
         )
         self.node_pool = custom_resource(
             "gpu-node-pool",
