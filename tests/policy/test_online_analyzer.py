@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from tools.plan import SECRET_SIG, SIG_KEY, UNKNOWN
-from tools.policy_feed import Diagnostic, EngineResource, analyze, engine_resources
 from tests.policy.support import mutate, record
+from tools.plan import SECRET_SIG, SIG_KEY, UNKNOWN
+from tools.policy_feed import Diagnostic, EngineResource, _struct, analyze, engine_resources
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -220,7 +220,6 @@ def test_secret_wrapped_inputs_pass(dev: dict[str, Any]) -> None:
     """The Secret's stringData arrives secret-wrapped; the SDK unwraps it before the rule runs,
     so only the dependency half of secrets-stay-secret applies online."""
     secret = one(engine_resources(dev), "kubernetes:core/v1:Secret")
-    from tools.policy_feed import _struct
 
     wrapped = json_format.MessageToDict(_struct(secret.inputs))["stringData"]
     assert wrapped[SIG_KEY] == SECRET_SIG
