@@ -175,7 +175,7 @@ def engine_resources(document: Mapping[str, Any], preview: bool = False) -> list
     return resources
 
 
-def _struct(value: Mapping[str, Any]) -> Any:
+def to_struct(value: Mapping[str, Any]) -> Any:
     from google.protobuf import struct_pb2
 
     struct = struct_pb2.Struct()
@@ -219,7 +219,7 @@ def analyze(
         response = servicer.Analyze(
             proto.AnalyzeRequest(
                 type=resource.type,
-                properties=_struct(resource.inputs),
+                properties=to_struct(resource.inputs),
                 urn=resource.urn,
                 name=resource.name,
                 options=options(resource),
@@ -231,7 +231,7 @@ def analyze(
         resources=[
             proto.AnalyzerResource(
                 type=r.type,
-                properties=_struct(r.outputs),
+                properties=to_struct(r.outputs),
                 urn=r.urn,
                 name=r.name,
                 options=options(r),

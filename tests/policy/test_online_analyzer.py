@@ -20,7 +20,7 @@ from google.protobuf import json_format
 
 from tests.policy.support import mutate, record
 from tools.plan import SECRET_SIG, SIG_KEY, UNKNOWN
-from tools.policy_feed import Diagnostic, EngineResource, _struct, analyze, engine_resources
+from tools.policy_feed import Diagnostic, EngineResource, to_struct, analyze, engine_resources
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -221,7 +221,7 @@ def test_secret_wrapped_inputs_pass(dev: dict[str, Any]) -> None:
     so only the dependency half of secrets-stay-secret applies online."""
     secret = one(engine_resources(dev), "kubernetes:core/v1:Secret")
 
-    wrapped = json_format.MessageToDict(_struct(secret.inputs))["stringData"]
+    wrapped = json_format.MessageToDict(to_struct(secret.inputs))["stringData"]
     assert wrapped[SIG_KEY] == SECRET_SIG
     assert run(dev) == []
 
