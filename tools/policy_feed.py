@@ -62,10 +62,13 @@ class Diagnostic:
     message: str
 
     def line(self) -> str:
-        """`<level> <policy> <type>::<name>: <what is wrong>` (the description left out)."""
+        """`<level> <policy>: <what is wrong>` (the description left out); the resource is
+        named when the message does not name it (the SDK's "can't run ... during preview")."""
         detail = self.message.split("\n", 1)[-1]
-        where = self.urn.rsplit("$", 1)[-1] if self.urn else "stack"
-        return f"{self.level} {self.policy} {where}: {detail}"
+        typ, _, name = self.urn.rsplit("$", 1)[-1].partition("::")
+        if self.urn and not detail.startswith(f"{typ} {name}"):
+            detail = f"{typ} {name}: {detail}"
+        return f"{self.level} {self.policy}: {detail}"
 
 
 def _wrap(value: Any, path: str, secret_paths: set[str], refs: Mapping[str, str]) -> Any:

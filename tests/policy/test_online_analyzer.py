@@ -20,7 +20,7 @@ from google.protobuf import json_format
 
 from tests.policy.support import mutate, record
 from tools.plan import SECRET_SIG, SIG_KEY, UNKNOWN
-from tools.policy_feed import Diagnostic, EngineResource, to_struct, analyze, engine_resources
+from tools.policy_feed import Diagnostic, EngineResource, analyze, engine_resources, to_struct
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
