@@ -12,6 +12,7 @@ import pytest
 
 from tests.plan_support import ROOT, Plan
 from tools import deploy_guard
+from tools.policy_feed import engine_resources
 from tools.stack_config import load_typed_config
 
 MAKE = shutil.which("make")
@@ -91,12 +92,52 @@ def test_protected_stack_is_refused_with_what_protect_does(
         "make destroy: stack prod protects the EKS cluster (clusterDeletionProtection) and the "
         "model bucket (modelBucket.protect)."
     )
-    assert "deletes every unprotected resource" in lines[1]
-    assert (
-        lines[-1]
-        == "To delete the unprotected part on purpose: make destroy STACK=prod ALLOW_PROTECTED=yes"
+    assert lines[1] == (
+        "A plain `pulumi destroy` would delete nothing: its preview fails on the first "
+        "protected resource."
+    )
+    assert lines[-1].startswith(
+        "To delete the unprotected part on purpose: make destroy STACK=prod ALLOW_PROTECTED=yes "
+        "(pulumi destroy --exclude-protected)."
     )
     assert deploy_guard.main(["destroy", "--stack", "prod", "--allow-protected"]) == 0
+
+
+def test_what_exclude_protected_keeps_is_what_the_guard_says(
+    prod_plan: Plan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--exclude-protected` keeps each protected resource and its transitive dependencies,
+    parents included (pulumi/pulumi:pkg/cmd/pulumi/operations/destroy.go@v3.259.0
+    getProtectedExcludes, pkg/resource/graph/dependency_graph.go TransitiveDependenciesOf),
+    over the resources the engine holds (pulumi-eks's children inherit protect)."""
+    resources = {r.urn: r for r in engine_resources(prod_plan.document)}
+    kept: set[str] = set()
+    todo = [urn for urn, r in resources.items() if r.protect]
+    while todo:
+        urn = todo.pop()
+        if urn in kept or urn not in resources:
+            continue
+        kept.add(urn)
+        todo += [resources[urn].parent, *resources[urn].dependencies]
+    custom_kept = {(resources[u].type, resources[u].name) for u in kept if resources[u].custom}
+    bucket_settings = {
+        (r.type, r.name) for r in resources.values() if r.type.startswith("aws:s3/bucket")
+    }
+    assert custom_kept - bucket_settings == {
+        ("aws:eks/cluster:Cluster", "cluster-eks-eksCluster"),
+        ("aws:kms/key:Key", "cluster-secrets-key"),
+        ("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs"),
+    }
+    assert {t for t, _ in bucket_settings} <= {t for t, _ in custom_kept}
+    assert "awsx:ec2:Vpc" in {resources[u].type for u in kept}
+    deploy_guard.main(["destroy", "--stack", "prod"])
+    message = capsys.readouterr().err
+    assert (
+        "what stays: the EKS cluster with what it depends on (the VPC component, the KMS key "
+        in message
+    )
+    assert "and the control-plane log group;" in message
+    assert "the model bucket and its settings." in message
 
 
 def test_unprotected_stack_is_not_refused() -> None:
@@ -109,8 +150,18 @@ def test_make_destroy_runs_the_guard_first_and_passes_the_explicit_request() -> 
     guard = next(i for i, line in enumerate(plain) if "tools.deploy_guard destroy" in line)
     destroy = next(i for i, line in enumerate(plain) if "pulumi destroy" in line)
     assert guard < destroy and "--allow-protected" not in plain[guard]
+    assert "--exclude-protected" not in plain[destroy]
     allowed = make_dry_run("destroy", "STACK=prod", "ALLOW_PROTECTED=yes")
     assert "tools.deploy_guard destroy --stack prod --allow-protected" in allowed
+    assert "pulumi destroy --stack prod --exclude-protected" in allowed
+
+
+@needs_make
+def test_make_bucket_runs_the_policy_pack() -> None:
+    line = next(
+        line for line in make_dry_run("bucket", "STACK=dev").splitlines() if "pulumi up" in line
+    )
+    assert line.endswith("--policy-pack policy --policy-pack-config policy/config/dev.json")
 
 
 @needs_make
