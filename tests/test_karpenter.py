@@ -452,6 +452,16 @@ def test_destroy_removes_karpenter_objects_before_what_they_need(dev_plan: Plan)
         if r["name"].endswith("Policy-attachment")
     ]
     assert len(grants) == 6 and all(plan.depends_on(controller, g) for g in grants)
+    # The node role's attachments are created before, and deleted after, the EC2NodeClass that
+    # launches nodes with the role (as the managed node groups depend on theirs).
+    role = plan.one("aws:iam/role:Role", "karpenter-node-role")
+    attachments = [
+        r
+        for r in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r["parent"] == role["urn"]
+    ]
+    assert len(attachments) == 4
+    assert all(a["urn"] in node_class["dependencies"] for a in attachments)
     # GPU capacity is the NodePool: the device plugin (and issue 10's consumers) go before it.
     assert plan.depends_on(release(plan, "nvidia-device-plugin"), node_pool)
     for resource in (node_pool, node_class):
