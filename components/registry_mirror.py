@@ -180,15 +180,9 @@ class RegistryMirror(pulumi.ComponentResource):
                 tags=tags(config),
                 opts=child,
             )
-            repositories[copy.source] = [
-                repository,
-                aws.ecr.LifecyclePolicy(
-                    f"{name}-{key}-lifecycle",
-                    repository=repository.name,
-                    policy=lifecycle_policy(),
-                    opts=pulumi.ResourceOptions(parent=repository),
-                ),
-            ]
+            # No lifecycle policy: an untagged rule would expire the platform manifests of a
+            # copied multi-arch index (components/manifests/image_copy_job.py lifecycle_policy).
+            repositories[copy.source] = [repository]
         copier_policy = aws.iam.Policy(
             f"{name}-copier",
             description=f"Copy jobs of {config.name}: push to the copied repositories only",

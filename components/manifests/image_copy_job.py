@@ -141,9 +141,17 @@ def copy_job_name(spec: CopyJobSpec) -> str:
     return f"copy-{slug[:room].rstrip('-')}-{suffix}"
 
 
-def deadline_seconds(spec: CopyJobSpec) -> int:
-    """Scheduling and login, plus the image at a pessimistic 20 MiB/s from the upstream."""
+def attempt_seconds(spec: CopyJobSpec) -> int:
+    """One attempt: scheduling and login, plus the image at a pessimistic 20 MiB/s."""
     return 300 + round(spec.size_gib * 1024 / 20)
+
+
+def deadline_seconds(spec: CopyJobSpec) -> int:
+    """The Job's `activeDeadlineSeconds`: every attempt `backoffLimit` allows. The deadline
+    counts from the Job's start across all its pods and, once passed, fails the Job with
+    no further retry (kubernetes/website content/en/docs/concepts/workloads/controllers/
+    job.md, "Job termination and cleanup"), so a shorter one would cut the retries off."""
+    return (spec.backoff_limit + 1) * attempt_seconds(spec)
 
 
 def copy_job(spec: CopyJobSpec) -> dict[str, Any]:
@@ -284,29 +292,23 @@ def pull_through_node_policy(repository_arn_prefixes: list[str]) -> dict[str, An
 
 
 def lifecycle_policy(keep_images: int = 10) -> str:
-    """Untagged images (layers of an interrupted copy, superseded cache entries) go after a
-    day; of tagged ones the newest `keep_images` stay, so a pinned image survives upgrades."""
+    """For the pull-through cache's repositories: of the tagged images the newest
+    `keep_images` stay. No rule selects untagged images: the platform manifests of a
+    multi-arch index are untagged children, and expiring them breaks the index (an `untagged`
+    or `any` selection counts them: ECR user guide, "Lifecycle policy properties",
+    `tagStatus`). The immutable copy repositories get no lifecycle policy at all: each holds
+    the pinned tags only, and `pulumi destroy` deletes them (force_delete)."""
     rules = [
         {
             "rulePriority": 1,
-            "description": "expire untagged images after a day",
+            "description": f"keep the {keep_images} newest tagged images",
             "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": 1,
-            },
-            "action": {"type": "expire"},
-        },
-        {
-            "rulePriority": 2,
-            "description": f"keep the {keep_images} newest images",
-            "selection": {
-                "tagStatus": "any",
+                "tagStatus": "tagged",
+                "tagPatternList": ["*"],
                 "countType": "imageCountMoreThan",
                 "countNumber": keep_images,
             },
             "action": {"type": "expire"},
-        },
+        }
     ]
     return json.dumps({"rules": rules})
