@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
+from components import versions
 from components.cache_throughput import plan_report
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, load_config
@@ -13,7 +14,7 @@ from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.platform import PlatformArgs, ServingPlatform
-from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
+from components.registry_mirror import RegistryMirror, RegistryMirrorArgs, image_waits
 from components.serving import ModelServing, ModelServingArgs
 from components.staging import ModelStaging, StagingArgs
 
@@ -41,6 +42,26 @@ cluster = Cluster(
         with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
+mirror = ImageMirror.for_stack(
+    MirrorSettings.of(config),
+    aws.get_caller_identity().account_id if config.image_mirror else "",
+    config.region,
+    config.name,
+)
+# First: everything else pulls from it. Karpenter's GPU node role gets the mirror's node policy
+# inside KarpenterGpuNodes (its role exists only there).
+registry_mirror = RegistryMirror(
+    "images",
+    RegistryMirrorArgs(
+        config,
+        mirror,
+        provider=cluster.provider,
+        system_ready=cluster.system_ready,
+        node_role_names=[cluster.node_role.name],
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+    ),
+)
 # GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
 # the managed node group otherwise.
 gpu_capacity: pulumi.Resource
@@ -52,33 +73,15 @@ if config.gpu_nodes.karpenter:
             provider=cluster.provider,
             cluster=cluster.eks_cluster,
             system_ready=cluster.system_ready,
+            mirror=mirror,
+            image_ready=registry_mirror.ready_by_image,
+            pull_through_policy_arn=registry_mirror.node_pull_policy_arn,
         ),
     )
     gpu_capacity = karpenter.node_pool
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
-gpu_node_roles = [cluster.node_role.name]
-if config.gpu_nodes.karpenter:
-    gpu_node_roles.append(karpenter.node_role.name)
-mirror = ImageMirror.for_stack(
-    MirrorSettings.of(config),
-    aws.get_caller_identity().account_id if config.image_mirror else "",
-    config.region,
-    config.name,
-)
-registry_mirror = RegistryMirror(
-    "images",
-    RegistryMirrorArgs(
-        config,
-        mirror,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
-        node_role_names=gpu_node_roles,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_provider_url=cluster.oidc_provider_url,
-    ),
-)
 model_store = ModelStore(
     "models",
     ModelStoreArgs(
@@ -113,6 +116,8 @@ if config.staging == "job" and model_store.staging_role_arn is not None:
             bucket_name=model_store.bucket_name,
             staging_role_arn=model_store.staging_role_arn,
             hf_token=pulumi.Config().require_secret("hfToken"),
+            image=mirror.ref(versions.STAGING_IMAGE),
+            image_ready=image_waits(registry_mirror.ready_by_image, versions.STAGING_IMAGE),
         ),
     )
     staging_jobs = staging.jobs

@@ -443,6 +443,16 @@ def _cross_checks(c: StackConfig) -> list[str]:
     from components.manifests.serving import baseline_name
 
     problems += _ingress_checks(c)
+    if c.image_mirror and not c.docker_hub_credential_arn:
+        # Imported here: the image mirror builds on this module's types.
+        from components.image_mirror import docker_hub_images
+
+        problems.append(
+            f"dockerHubCredentialArn: required while imageMirror is on: the stack runs "
+            f"{len(docker_hub_images())} Docker Hub images (KServe, Fluid, Istio, curl) and ECR "
+            "caches Docker Hub only with a credential; set the ARN of a Secrets Manager secret "
+            "ecr-pullthroughcache/<name> (docs/image-mirror.md), or imageMirror: false"
+        )
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
         key = f"models[{index}]"

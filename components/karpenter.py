@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -31,6 +31,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config import StackConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.karpenter_policies import (
     INTERRUPTION_EVENT_PATTERNS,
     INTERRUPTION_MESSAGE_RETENTION_SECONDS,
@@ -43,6 +44,7 @@ from components.karpenter_policies import (
 from components.kube import custom_resource, pinned_release
 from components.manifests import karpenter as manifests
 from components.naming import tags
+from components.registry_mirror import image_waits
 
 NODE_POOL_DELETE_TIMEOUT = "20m"
 """Draining (terminationGracePeriod 15m) plus EC2 termination; then destroy fails, not hangs."""
@@ -55,6 +57,11 @@ class KarpenterArgs:
     cluster: pulumi.Resource
     """The EKS cluster; the security group lookup waits for it."""
     system_ready: Sequence[pulumi.Resource]
+    mirror: ImageMirror = UPSTREAM
+    image_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    pull_through_policy_arn: pulumi.Input[str] | None = None
+    """The image mirror's node policy for first pulls through its cache rules: the GPU nodes'
+    role gets it too (None with the mirror off)."""
 
 
 class KarpenterGpuNodes(pulumi.ComponentResource):
@@ -92,6 +99,16 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             )
             for policy in NODE_ROLE_POLICIES
         ]
+        if args.pull_through_policy_arn is not None:
+            # GPU nodes pull the storage initializer and the daemon images through the cache.
+            node_role_policies.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-node-pull-through",
+                    role=self.node_role.name,
+                    policy_arn=args.pull_through_policy_arn,
+                    opts=pulumi.ResourceOptions(parent=self.node_role),
+                )
+            )
         # Managed node groups get their access entry from EKS; Karpenter's nodes need this one.
         node_access = aws.eks.AccessEntry(
             f"{name}-node-access",
@@ -185,11 +202,14 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             "karpenter",
             versions.KARPENTER,
             manifests.NAMESPACE,
-            manifests.controller_values(config.name, f"{config.name}-karpenter", config.region),
+            manifests.controller_values(
+                config.name, f"{config.name}-karpenter", config.region, args.mirror
+            ),
             parent=self,
             provider=args.provider,
             depends_on=[
                 *on_data_nodes,
+                *image_waits(args.image_ready, versions.KARPENTER_CONTROLLER_IMAGE),
                 crd_release,
                 pod_identity_agent,
                 pod_identity,

@@ -36,6 +36,9 @@ class StagingArgs:
     bucket_name: pulumi.Input[str]
     staging_role_arn: pulumi.Input[str]
     hf_token: pulumi.Input[str]
+    image: str = versions.STAGING_IMAGE
+    """The staging image as pods reference it (the image mirror's ECR reference)."""
+    image_ready: Sequence[pulumi.Resource] = ()
 
 
 def job_deadline_seconds(model: ModelConfig) -> int:
@@ -43,7 +46,9 @@ def job_deadline_seconds(model: ModelConfig) -> int:
     return 900 + round(model.size_gib * 2 * 1024 / 50)
 
 
-def staging_spec(config: StackConfig, model: ModelConfig, bucket: str) -> StagingJobSpec:
+def staging_spec(
+    config: StackConfig, model: ModelConfig, image: str, bucket: str
+) -> StagingJobSpec:
     return StagingJobSpec(
         model_name=model.name,
         hf_repo_id=model.hf_repo,
@@ -52,7 +57,7 @@ def staging_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Stagin
         s3_prefix=model.s3_prefix,
         namespace=config.model_namespace,
         service_account_name=STAGING_SERVICE_ACCOUNT,
-        image=versions.STAGING_IMAGE,
+        image=image,
         hf_token_secret_name=HF_TOKEN_SECRET,
         configmap_name=f"stage-{model.name}"[:63],
         node_selector=data_node_labels(),
@@ -96,7 +101,7 @@ class ModelStaging(pulumi.ComponentResource):
         bucket = pulumi.Output.from_input(args.bucket_name)
         self.jobs = {}
         for model in config.models:
-            specs = bucket.apply(functools.partial(staging_spec, config, model))
+            specs = bucket.apply(functools.partial(staging_spec, config, model, args.image))
             code = k8s.core.v1.ConfigMap(
                 f"{model.name}-staging-code",
                 metadata=specs.apply(lambda s: staging_configmap(s)["metadata"]),
@@ -111,7 +116,7 @@ class ModelStaging(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(
                     base,
                     pulumi.ResourceOptions(
-                        depends_on=[token, account, code],
+                        depends_on=[token, account, code, *args.image_ready],
                         # A Job's template is immutable and its name is fixed per revision.
                         delete_before_replace=True,
                         custom_timeouts=pulumi.CustomTimeouts(

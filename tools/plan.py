@@ -472,11 +472,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
     print_cache_throughput(outputs.get("cacheThroughput"))
+    print_image_inventory(settings)
     for line in json.loads((out / "resources.json").read_text())["policy"]:
         print(line)
     for line in placeholders:
         print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0
+
+
+def print_image_inventory(settings: Any) -> None:
+    """Every image a pod of the stack runs, what pods pull, and how it reaches the region's ECR
+    (components/image_mirror.py; tests/test_image_inventory.py checks it against the charts)."""
+    from components.image_mirror import ImageMirror, MirrorSettings, inventory
+
+    try:
+        config = settings_to_config(settings)
+    except ConfigError:
+        return
+    mirror = ImageMirror.for_stack(
+        MirrorSettings.of(config), ACCOUNT_ID, config.region, config.name
+    )
+    lines = inventory(mirror)
+    print(f"images ({len(lines)}; pulled from -> how it gets there):")
+    for line in lines:
+        print(f"  {line.upstream}  [{line.used_by}]")
+        print(f"    {line.pulled} -> {line.route}")
 
 
 def print_cache_throughput(report: Any) -> None:

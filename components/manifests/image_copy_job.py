@@ -37,6 +37,13 @@ ECR_PUSH_ACTIONS = (
 """What `crane copy` and `crane digest` need on the destination (ECR user guide, "Pushing an
 image" IAM permissions, plus the pull actions for the digest check)."""
 
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+"""A pull (ECR user guide, "Pulling an image", IAM permissions)."""
+
 PULL_THROUGH_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
 """What the first pull through a cache rule needs besides plain pulls: it creates the
 repository and imports the upstream image (ECR user guide, "IAM permissions required to sync
@@ -258,20 +265,30 @@ def copy_job(spec: CopyJobSpec) -> dict[str, Any]:
     }
 
 
-def copier_iam_policy(repository_arns: list[str]) -> dict[str, Any]:
-    """The copy Jobs' role: an ECR login, and push/pull on the copied repositories only."""
+def copier_iam_policy(
+    repository_arns: list[str], cache_prefix_arns: list[str] | None = None
+) -> dict[str, Any]:
+    """The copy Jobs' role: an ECR login, push/pull on the copied repositories only, and a
+    read through the stack's cache rules (a copy of a cached upstream reads it there)."""
     if not repository_arns or any(":repository/" not in arn for arn in repository_arns):
         raise ValueError(f"repository_arns: {repository_arns!r}; give ECR repository ARNs")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            # GetAuthorizationToken has no resource-level permissions (ECR user guide).
-            {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
-             "Resource": "*"},
-            {"Sid": "PushCopiedImages", "Effect": "Allow", "Action": list(ECR_PUSH_ACTIONS),
-             "Resource": sorted(repository_arns)},
-        ],
-    }  # fmt: skip
+    statements: list[dict[str, Any]] = [
+        # GetAuthorizationToken has no resource-level permissions (ECR user guide).
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+         "Resource": "*"},
+        {"Sid": "PushCopiedImages", "Effect": "Allow", "Action": list(ECR_PUSH_ACTIONS),
+         "Resource": sorted(repository_arns)},
+    ]  # fmt: skip
+    if cache_prefix_arns:
+        statements.append(
+            {
+                "Sid": "ReadThroughCache",
+                "Effect": "Allow",
+                "Action": sorted({*PULL_THROUGH_ACTIONS, *ECR_PULL_ACTIONS}),
+                "Resource": sorted(f"{arn}/*" for arn in cache_prefix_arns),
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def pull_through_node_policy(repository_arn_prefixes: list[str]) -> dict[str, Any]:
