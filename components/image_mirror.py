@@ -306,15 +306,16 @@ class ImageMirror:
         if not self.enabled:
             return versions.pinned(upstream)
         ref = ImageRef.parse(upstream)
-        digest = versions.digest_of(upstream)
         rule = self.rule_for(ref.host)
         if rule is not None and upstream not in COPIED_EVEN_WHEN_CACHED:
+            digest = versions.digest_of(upstream)
             return str(ImageRef(self.registry, f"{rule}/{ref.repository}", ref.tag, digest))
         if upstream not in {spec.upstream for spec in self.copies()}:
             raise ValueError(
                 f"{upstream}: not copied into ECR; add it to components/image_mirror.py"
             )
         # A copy keeps the upstream's manifest, so the pinned digest still names it.
+        digest = versions.digest_of(upstream)
         return str(ImageRef(self.registry, self._copy_repository(ref), ref.tag, digest))
 
     def repository(self, upstream: str) -> str:

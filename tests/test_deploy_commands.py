@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from components import versions
 from tests.plan_support import ROOT, Plan
 from tools import deploy_guard
 from tools.policy_feed import engine_resources
@@ -183,9 +184,22 @@ def test_missing_pulumi_cli_says_how_to_install_it() -> None:
 
 
 def test_prod_placeholders_are_reported_until_replaced() -> None:
+    docker_hub = (
+        "dockerHubCredentialArn: arn:aws:secretsmanager:eu-central-1:123456789012:secret:"
+        "ecr-pullthroughcache/docker-hub-AbCdEf uses the example account 123456789012"
+    )
+    unpinned = versions.unpinned_images()
+    digests = (
+        f"components/versions.py IMAGE_DIGESTS: {len(unpinned)} images have no pinned digest "
+        'yet (pulled by tag until read with `crane digest`, docs/image-mirror.md "Pinning '
+        f'digests"): {", ".join(unpinned)}'
+    )
+    assert unpinned and versions.CURL_IMAGE not in unpinned
     assert deploy_guard.placeholder_values(load_typed_config("prod")) == [
         "clusterAdminArns: arn:aws:iam::123456789012:role/platform-admins uses the example "
         "account 123456789012",
+        docker_hub,
+        digests,
         "endpointPublicAccessCidrs: 203.0.113.0/24 is a documentation range (RFC 5737)",
         "endpointPublicAccessCidrs: 198.51.100.10/32 is a documentation range (RFC 5737)",
         "ingress.allowedSourceCidrs: 203.0.113.0/24 is a documentation range (RFC 5737)",
@@ -193,7 +207,7 @@ def test_prod_placeholders_are_reported_until_replaced() -> None:
         "modelBucket.name: acme-llm-models-prod-eu-central-1 is the example organisation's name; "
         "bucket names are global, pick your own",
     ]
-    assert deploy_guard.placeholder_values(load_typed_config("dev")) == []
+    assert deploy_guard.placeholder_values(load_typed_config("dev")) == [docker_hub, digests]
 
 
 def test_readme_lists_every_stack_output(dev_plan: Plan) -> None:
