@@ -75,3 +75,18 @@ def test_the_printed_inventory_lists_every_pod_image(
         "kserve-fluid-dev/docker-hub\n"
     ) in printed
     assert f"    {COPY_TOOL} -> upstream\n" in printed
+
+
+def test_only_the_programs_pods_that_call_the_api_mount_a_token(dev_plan: Plan) -> None:
+    """The copy Jobs (IRSA, which brings its own projected token) and the webhook wait mount
+    no API token; the DataLoad gate reads the DataLoad's status from the API server."""
+    mounts = {
+        job["inputs"]["metadata"]["name"]: job["inputs"]["spec"]["template"]["spec"].get(
+            "automountServiceAccountToken", True
+        )
+        for job in dev_plan.of_type("kubernetes:batch/v1:Job")
+    }
+    assert len(mounts) == 9
+    assert {name for name, mounted in mounts.items() if mounted is not False} == {
+        "llama-31-8b-instruct-dataload-gate"
+    }

@@ -36,6 +36,8 @@ def test_job_runs_the_pinned_image_on_data_nodes(staging_plan: Plan) -> None:
         + versions.STAGING_IMAGE
     )
     assert not container["image"].endswith(":latest")
+    # It calls S3 through IRSA, never the Kubernetes API: no API token mounted.
+    assert pod["automountServiceAccountToken"] is False
     data_nodes = {s.source for s in data_shapes(staging_plan)}
     assert landing(pod, node_shapes(staging_plan)) == data_nodes
     assert pod["serviceAccountName"] == "model-stager"
