@@ -32,7 +32,7 @@ lint: install
 
 ## Read-only AWS checks before a long `pulumi up`
 preflight: install
-	$(BIN)/python -m tools.preflight --stack $(STACK)
+	$(BIN)/python -m tools.operate.preflight --stack $(STACK)
 
 ## The Pulumi CLI runs preview/up/destroy; say how to get it instead of "command not found".
 pulumi-cli:
@@ -66,13 +66,13 @@ up: install pulumi-cli
 
 ## After `pulumi up`: every InferenceService Ready, answering through the ingress, on a GPU node
 smoke: install
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.smoke --stack $(STACK)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.operate.smoke --stack $(STACK)
 
-## Refuses a stack whose config turns protect on (see tools/deploy_guard.py for why);
+## Refuses a stack whose config turns protect on (see tools/operate/deploy_guard.py for why);
 ## ALLOW_PROTECTED=yes deletes the unprotected part anyway (`pulumi destroy --exclude-protected`:
 ## a plain destroy's preview fails on the first protected resource and deletes nothing).
 destroy: install pulumi-cli
-	$(BIN)/python -m tools.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
+	$(BIN)/python -m tools.operate.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
 	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--exclude-protected)
 
 clean:

@@ -6,7 +6,7 @@ import pytest
 
 from tests.plan_support import Plan
 from tests.schemas import validate_custom_object
-from tools.plan import print_cache_throughput
+from tools.plan.render import print_cache_throughput
 
 RUNTIME = "kubernetes:data.fluid.io/v1alpha1:JindoRuntime"
 MODEL = "llama-31-8b-instruct"

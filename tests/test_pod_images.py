@@ -16,8 +16,8 @@ from components import versions
 from components.image_mirror import ImageMirror, MirrorSettings, inventory
 from tests.gpu_images import every_pod_image
 from tests.plan_support import Plan
-from tools.plan import ACCOUNT_ID, print_image_inventory
-from tools.stack_config import load_stack_settings, load_typed_config
+from tools.plan.render import ACCOUNT_ID, print_image_inventory
+from tools.plan.stack_config import load_stack_settings, load_typed_config
 
 ECR = f"{ACCOUNT_ID}.dkr.ecr.eu-central-1.amazonaws.com"
 COPY_TOOL = versions.pinned(versions.CRANE_IMAGE)

@@ -58,7 +58,7 @@ def check_imds(args: ResourceValidationArgs, config: Mapping[str, Any]) -> list[
     elif args.resource_type in NODE_GROUPS:
         if args.resource_type == COMPONENT_NODE_GROUP and not props:
             # What the engine sends for the pulumi-eks component: props {} (its Node SDK
-            # registers a non-remote component without inputs, tools/policy_feed.py); the rule
+            # registers a non-remote component without inputs, tools/plan/policy_feed.py); the rule
             # reads its `aws:eks/nodeGroup:NodeGroup` child instead.
             return []
         # Without a launch template of ours the nodes get the AMI's IMDS settings (AL2023:

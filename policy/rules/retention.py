@@ -6,7 +6,7 @@ cluster before anything is created. `retainOnDelete` is not among pulumi-policy 
 options, so it counts only where known (the offline plan, policy/rules/plan_adapter.py). For the
 cluster, EKS `deletionProtection` counts too; online it is on pulumi-eks's
 `aws:eks/cluster:Cluster` child (the `eks:index:Cluster` component arrives with props {},
-tools/policy_feed.py), which inherits the component's `protect`.
+tools/plan/policy_feed.py), which inherits the component's `protect`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The pack through pulumi-policy's own analyzer servicer, fed what the Pulumi engine sends.
 
-tools/policy_feed.py shapes the requests as the engine does (pulumi/pulumi@1b59498
+tools/plan/policy_feed.py shapes the requests as the engine does (pulumi/pulumi@1b59498
 pkg/resource/plugin/analyzer_plugin.go, step_generator.go): `Analyze` gets inputs, with
 pulumi-eks's components as props {} and their children synthesized from the component's
-inputs the way pulumi-eks creates them (tools/pulumi_eks_children.py); `AnalyzeStack` gets
+inputs the way pulumi-eks creates them (tools/plan/pulumi_eks_children.py); `AnalyzeStack` gets
 outputs, parents and dependencies; references arrive as IDs, secrets wrapped; the preview
 variant is the program rendered with every ID and computed output unknown. The servicer
 deserializes, wraps values in its unknown-checking proxies and applies policy config exactly as
@@ -19,8 +19,8 @@ import pytest
 from google.protobuf import json_format
 
 from tests.policy.support import mutate, record
-from tools.plan import SECRET_SIG, SIG_KEY, UNKNOWN
-from tools.policy_feed import Diagnostic, EngineResource, analyze, engine_resources, to_struct
+from tools.plan.policy_feed import Diagnostic, EngineResource, analyze, engine_resources, to_struct
+from tools.plan.render import SECRET_SIG, SIG_KEY, UNKNOWN
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
