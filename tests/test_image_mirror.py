@@ -89,10 +89,10 @@ def test_the_mirror_needs_the_docker_hub_credential() -> None:
     with_secret = parse(with_change("dockerHubCredentialArn", SECRET))
     assert MirrorSettings.of(with_secret).docker_hub_credential_arn == SECRET
     assert problems(with_change("dockerHubCredentialArn", "")) == [
-        f"dockerHubCredentialArn: required while imageMirror is on: the stack runs "
-        f"{len(docker_hub_images())} Docker Hub images (KServe, Fluid, Istio, curl) and ECR "
-        "caches Docker Hub only with a credential; set the ARN of a Secrets Manager secret "
-        "ecr-pullthroughcache/<name> (docs/image-mirror.md), or imageMirror: false"
+        "dockerHubCredentialArn: required while imageMirror is on: the stack runs Docker Hub "
+        "images (KServe, Fluid, Istio, curl) and ECR caches Docker Hub only with a "
+        "credential; set the ARN of a Secrets Manager secret ecr-pullthroughcache/<name> "
+        "(docs/image-mirror.md), or imageMirror: false"
     ]
     off = dev_raw()
     off.update(imageMirror=False, dockerHubCredentialArn="")
