@@ -503,7 +503,8 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
     declared = read_project()["config"]["gpuNodes"]
     assert declared["type"] == "object"
     assert declared["default"] == GpuNodesConfig().model_dump(by_alias=True, mode="json")
-    assert parse(dev_raw()).gpu_nodes == SETTINGS
+    # dev raises only the GPU limit: its model's three InferenceServices may start at once.
+    assert parse(dev_raw()).gpu_nodes == SETTINGS.model_copy(update={"gpu_limit": 3})
     assert not parse(dev_raw(provisioner="nodeGroup")).gpu_nodes.karpenter
 
 
@@ -541,14 +542,14 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
         ),
         ({"gpuLimt": 3}, 'gpuNodes.gpuLimt: is not a known key; did you mean "gpuLimit"?'),
         (
-            {"instanceTypes": ["g5.12xlarge"]},
-            "gpuNodes.gpuLimit: 2 is below the 4 GPUs of one g5.12xlarge, so Karpenter could "
+            {"instanceTypes": ["g5.12xlarge"], "gpuLimit": 3},
+            "gpuNodes.gpuLimit: 3 is below the 4 GPUs of one g5.12xlarge, so Karpenter could "
             "never launch it; raise gpuLimit or drop the type",
         ),
         (
             {"gpuLimit": 1},
-            "gpuNodes.gpuLimit: 1 GPUs cannot start both InferenceServices of one model at once "
-            "(needs 2); use at least 2",
+            "gpuNodes.gpuLimit: 1 GPUs cannot start all InferenceServices of one model at once "
+            "(one per loader; needs 3); use at least 3",
         ),
     ],
 )
@@ -558,28 +559,28 @@ def test_bad_gpu_nodes_are_refused_with_one_line(gpu_nodes: dict[str, Any], prob
 
 def test_a_model_is_fitted_to_the_node_pools_types_not_the_node_groups() -> None:
     # 24 CPUs and 48Gi do not fit a g5.2xlarge (8 vCPUs, 32 GiB), whatever gpuNodeGroup says.
-    found = problems(dev_raw(instanceTypes=["g5.2xlarge"]))
+    found = problems(dev_raw(instanceTypes=["g5.2xlarge"], gpuLimit=3))
     assert [line.split(" (")[0] for line in found] == [
         "models[0].resources.cpu: 24 CPUs do not fit a g5.2xlarge",
         "models[0].resources.memory: 48Gi does not fit a g5.2xlarge",
     ]
     # One type that fits is enough: Karpenter picks it for this pod.
-    assert parse(dev_raw(instanceTypes=["g5.2xlarge", "g5.8xlarge"]))
+    assert parse(dev_raw(instanceTypes=["g5.2xlarge", "g5.8xlarge"], gpuLimit=3))
     raw = dev_raw(provisioner="nodeGroup", instanceTypes=["g5.2xlarge"])
     assert parse(raw).gpu_node_group.instance_type == "g5.8xlarge"
 
 
 def test_replicas_are_bounded_by_the_gpu_limit_under_karpenter() -> None:
-    raw = dev_raw(gpuLimit=2)
-    raw["models"][0]["maxReplicas"] = 3
+    raw = dev_raw(gpuLimit=3)
+    raw["models"][0]["maxReplicas"] = 4
     assert problems(raw) == [
-        "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodes.gpuLimit 2 GPUs"
+        "models[0].maxReplicas: 4 replicas x 1 GPU never fit gpuNodes.gpuLimit 3 GPUs"
     ]
     raw = dev_raw(gpuLimit=3)
     raw["models"][0]["minReplicas"] = 2
     raw["models"][0]["maxReplicas"] = 2
     assert problems(raw) == [
-        "models: the minReplicas of all models (baselines included) need 4 GPUs at once; "
+        "models: the minReplicas of all models (comparisons included) need 6 GPUs at once; "
         "gpuNodes.gpuLimit 3"
     ]
 

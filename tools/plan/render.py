@@ -471,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
     print_cache_throughput(outputs.get("cacheThroughput"))
+    print_loader_times(outputs.get("loaderTimes"))
     print_image_inventory(settings)
     for line in json.loads((out / "resources.json").read_text())["policy"]:
         print(line)
@@ -507,6 +508,15 @@ def print_cache_throughput(report: Any) -> None:
         print(f"  {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
+
+
+def print_loader_times(report: Any) -> None:
+    """The stack's `loaderTimes` output: per model, a line per loader (components/loaders.py)."""
+    if not isinstance(report, dict):
+        return
+    print(f"loaders -> one GPU node ({'; '.join(report.get('assumptions', []))}):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
