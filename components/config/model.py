@@ -321,6 +321,8 @@ class IngressConfig(Settings):
         ],
         ...,
     ] = ()
+    # true: an internal NLB in the private subnets (components/manifests/platform.py says how).
+    internal: Bool = False
 
 
 class StackKeys(Settings):
@@ -337,6 +339,7 @@ class StackKeys(Settings):
         ),
     ]
     nat_gateways: Annotated[Str, one_of("single", "onePerAz")]
+    vpc_interface_endpoints: Bool
     endpoint_public_access_cidrs: Annotated[
         tuple[Cidr, ...], rule(bool, "must list at least one CIDR block")
     ]
@@ -566,8 +569,9 @@ def _cross_checks(c: StackConfig) -> list[str]:
 
 
 def _ingress_checks(c: StackConfig) -> list[str]:
-    """A production stack (clusterDeletionProtection: true) must say who may call the models."""
-    if not c.cluster_deletion_protection:
+    """A production stack (clusterDeletionProtection: true) must say who may call the models,
+    unless its load balancer is internal (reachable only from the VPC and routed networks)."""
+    if not c.cluster_deletion_protection or c.ingress.internal:
         return []
     key = "ingress.allowedSourceCidrs"
     cidrs = c.ingress.allowed_source_cidrs

@@ -117,13 +117,7 @@ def _mock_outputs(
     outputs = dict(inputs) if custom else {}
     service = typ.split(":")[1].split("/")[0] if typ.count(":") >= 2 else "x"
     outputs.setdefault("arn", f"arn:aws:{service}:eu-central-1:{ACCOUNT_ID}:{name}")
-    if typ == "awsx:ec2:Vpc":
-        outputs.update(
-            vpcId=f"vpc-{name}",
-            privateSubnetIds=[f"subnet-private-{i}" for i in range(3)],
-            publicSubnetIds=[f"subnet-public-{i}" for i in range(3)],
-        )
-    elif typ == "eks:index:Cluster":
+    if typ == "eks:index:Cluster":
         cluster_name = inputs.get("name", name)
         issuer = f"oidc.eks.eu-central-1.amazonaws.com/id/{cluster_name.upper()}"
         kubeconfig = {
@@ -193,6 +187,9 @@ def build_recorder(
                 return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "plan"}, []
             if args.token == "aws:index/getRegion:getRegion":
                 return {"name": "eu-central-1", "region": "eu-central-1"}, []
+            if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+                names = [f"eu-central-1{zone}" for zone in "abc"]
+                return {"names": names, "zoneIds": [f"euc1-az{i}" for i in (1, 2, 3)]}, []
             if args.token == "aws:eks/getCluster:getCluster":
                 return {"vpcConfig": {"clusterSecurityGroupId": "sg-eks-cluster"}}, []
             return {}, []
@@ -471,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
     print_cache_throughput(outputs.get("cacheThroughput"))
+    print_vpc_endpoints(outputs.get("vpcEndpoints"))
     print_loader_times(outputs.get("loaderTimes"))
     print_image_inventory(settings)
     for line in json.loads((out / "resources.json").read_text())["policy"]:
@@ -508,6 +506,17 @@ def print_cache_throughput(report: Any) -> None:
         print(f"  {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
+
+
+def print_vpc_endpoints(report: Any) -> None:
+    """The stack's `vpcEndpoints` output: which endpoints exist and what they cost per hour."""
+    if not isinstance(report, dict):
+        return
+    interface = ", ".join(report.get("interface", [])) or "none (vpcInterfaceEndpoints: false)"
+    print(
+        f"VPC endpoints: gateway {', '.join(report.get('gateway', []))} (free); interface "
+        f"{interface}: ${report.get('interfaceUsdPerHour', 0):.2f}/hour plus $0.01/GB"
+    )
 
 
 def print_loader_times(report: Any) -> None:
