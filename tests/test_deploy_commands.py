@@ -126,20 +126,21 @@ def test_what_exclude_protected_keeps_is_what_the_guard_says(
     bucket_settings = {
         (r.type, r.name) for r in resources.values() if r.type.startswith("aws:s3/bucket")
     }
-    assert custom_kept - bucket_settings == {
+    network = {(t, n) for t, n in custom_kept if t in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet")}
+    assert {t for t, _ in network} == {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet"}
+    assert custom_kept - bucket_settings - network == {
         ("aws:eks/cluster:Cluster", "cluster-eks-eksCluster"),
         ("aws:kms/key:Key", "cluster-secrets-key"),
         ("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs"),
     }
     assert {t for t, _ in bucket_settings} <= {t for t, _ in custom_kept}
-    assert "awsx:ec2:Vpc" in {resources[u].type for u in kept}
+    assert not [t for t, _ in custom_kept if t == "aws:ec2/natGateway:NatGateway"]
     deploy_guard.main(["destroy", "--stack", "prod"])
     message = capsys.readouterr().err
     assert (
-        "what stays: the EKS cluster with what it depends on (the VPC component, the KMS key "
-        in message
-    )
-    assert "and the control-plane log group;" in message
+        "what stays: the EKS cluster with what it depends on (the VPC and its subnets, the KMS "
+        "key and the control-plane log group; the NAT gateways, route tables and endpoints go)"
+    ) in message
     assert "the model bucket and its settings." in message
 
 

@@ -45,9 +45,8 @@ def destroy_refusal(stack: str, config: StackConfig) -> list[str]:
     stays = []
     if config.cluster_deletion_protection:
         stays.append(
-            "the EKS cluster with what it depends on (the VPC component, the KMS key and the "
-            "control-plane log group; the VPC's subnets and gateways are its children, not "
-            "dependencies, so their deletes fail while the cluster holds them: expected errors)"
+            "the EKS cluster with what it depends on (the VPC and its subnets, the KMS key and "
+            "the control-plane log group; the NAT gateways, route tables and endpoints go)"
         )
     if config.model_bucket.protect:
         stays.append("the model bucket and its settings")
