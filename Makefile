@@ -59,7 +59,7 @@ preview: install pulumi-cli
 MODEL_STORE_URN := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore::models
 BUCKET_URNS := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore$$aws:s3/bucket:Bucket**
 bucket: install pulumi-cli
-	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)'
+	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)' $(POLICY)
 
 up: install pulumi-cli
 	PATH="$(abspath $(BIN)):$$PATH" pulumi up --stack $(STACK) $(POLICY)
@@ -69,10 +69,11 @@ smoke: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tools.operate.smoke --stack $(STACK)
 
 ## Refuses a stack whose config turns protect on (see tools/operate/deploy_guard.py for why);
-## ALLOW_PROTECTED=yes deletes the unprotected part anyway.
+## ALLOW_PROTECTED=yes deletes the unprotected part anyway (`pulumi destroy --exclude-protected`:
+## a plain destroy's preview fails on the first protected resource and deletes nothing).
 destroy: install pulumi-cli
 	$(BIN)/python -m tools.operate.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
-	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK)
+	PATH="$(abspath $(BIN)):$$PATH" pulumi destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--exclude-protected)
 
 clean:
 	rm -rf build $(VENV)

@@ -14,6 +14,7 @@ from components.images.component import RegistryMirror, RegistryMirrorArgs
 from components.karpenter.cold_start_budget import plan_report as cold_start_report
 from components.karpenter.component import KarpenterArgs, KarpenterGpuNodes
 from components.karpenter.image_snapshot import GpuImageSnapshot, ImageSnapshotArgs
+from components.karpenter.manifests import ImageVolume
 from components.karpenter.snapshot_images import applies as image_snapshot_applies
 from components.karpenter.warm_slots import WarmGpuSlots, WarmSlotsArgs
 from components.network.component import Network, NetworkArgs, vpc_endpoints_report
@@ -66,23 +67,13 @@ mirror = ImageMirror.for_stack(
 # What every layer on the cluster shares: its provider, the data nodes it waits for, the mirror.
 context = StackContext(config, cluster.provider, cluster.system_ready, mirror)
 
-gpu_node_roles = [cluster.node_role.name]
-if config.gpu_nodes.karpenter:
-    karpenter = KarpenterGpuNodes("karpenter", KarpenterArgs(context, cluster=cluster.eks_cluster))
-    gpu_node_roles.append(karpenter.node_role.name)
+# The images first: every other layer pulls from them, Karpenter's controller included. Karpenter's
+# GPU node role gets the mirror's node policy inside KarpenterGpuNodes (the role exists only there).
 registry_mirror = RegistryMirror(
     "images",
     RegistryMirrorArgs(
         context,
-        node_role_names=gpu_node_roles,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_provider_url=cluster.oidc_provider_url,
-    ),
-)
-model_store = ModelStore(
-    "models",
-    ModelStoreArgs(
-        config,
+        node_role_names=[cluster.node_role.name],
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
     ),
@@ -90,11 +81,12 @@ model_store = ModelStore(
 # Layers above the images wait for the images they pull.
 context = context.with_images(registry_mirror.ready_by_image)
 
-# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter
-# (its nodes restore the image snapshot built from the mirror), the managed node group otherwise.
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
+# the managed node group otherwise.
 gpu_capacity: pulumi.Resource
 if config.gpu_nodes.karpenter:
-    image_volume = None
+    # Its nodes restore the image snapshot built from the mirror (issue 23).
+    image_volume: ImageVolume | None = None
     image_ready: list[pulumi.Resource] = []
     if image_snapshot_applies(config):
         snapshot = GpuImageSnapshot(
@@ -103,17 +95,34 @@ if config.gpu_nodes.karpenter:
                 context,
                 vpc_id=network.vpc_id,
                 private_subnet_ids=network.private_subnet_ids,
-                pull_through_policy=registry_mirror.pull_through_policy,
+                pull_through_policy_arn=registry_mirror.node_pull_policy_arn,
             ),
         )
         image_volume, image_ready = snapshot.image_volume, snapshot.ready
-    gpu_capacity = karpenter.add_node_pool(image_volume, image_ready)
+    karpenter = KarpenterGpuNodes(
+        "karpenter",
+        KarpenterArgs(
+            context,
+            cluster=cluster.eks_cluster,
+            pull_through_policy_arn=registry_mirror.node_pull_policy_arn,
+            image_volume=image_volume,
+            node_class_waits=image_ready,
+        ),
+    )
+    gpu_capacity = karpenter.node_pool
     if config.gpu_nodes.cold_start.warm_slots:
         WarmGpuSlots("warm-slots", WarmSlotsArgs(context, gpu_capacity=gpu_capacity))
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
-
+model_store = ModelStore(
+    "models",
+    ModelStoreArgs(
+        config,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+    ),
+)
 platform = ServingPlatform("platform", PlatformArgs(context, gpu_capacity=gpu_capacity))
 
 models_namespace = model_namespace(config, cluster.provider)

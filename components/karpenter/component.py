@@ -12,10 +12,10 @@ add-on), the role trusts one service principal instead of this cluster's OIDC is
 chart needs no role annotation, so the release's values carry no account-specific ARN.
 
 Destroy order (edges are `depends_on`; destroy runs them backwards): {NodePool, EC2NodeClass ->
-image snapshot} -> Karpenter release -> {CRD release, pod identity, queue, node role access entry,
-data nodes}. The NodePool goes while the controller still runs, so Karpenter drains and
-terminates its own instances; see docs/operate.md ("GPU nodes under Karpenter") for a
-finalizer that cannot finish.
+image snapshot} -> Karpenter release -> {CRD release, pod identity, queue, node role access
+entry, data nodes}. The NodePool goes while the controller still runs, so Karpenter drains and
+terminates its own instances; see docs/operate.md ("GPU nodes under Karpenter") for a finalizer
+that cannot finish.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config.model import StackConfig
-from components.context import LayerArgs
+from components.context import LayerArgs, image_waits
 from components.karpenter import manifests
 from components.karpenter.iam import (
     INTERRUPTION_EVENT_PATTERNS,
@@ -54,6 +54,13 @@ NODE_POOL_DELETE_TIMEOUT = "20m"
 class KarpenterArgs(LayerArgs):
     cluster: pulumi.Resource
     """The EKS cluster; the security group lookup waits for it."""
+    pull_through_policy_arn: pulumi.Input[str] | None = None
+    """The image mirror's node policy for first pulls through its cache rules: the GPU nodes'
+    role gets it too (None with the mirror off)."""
+    image_volume: manifests.ImageVolume | None = None
+    """The volume every GPU node restores from the image snapshot (None: no snapshot)."""
+    node_class_waits: Sequence[pulumi.Resource] = ()
+    """What the EC2NodeClass waits for: the snapshot and its Fast Snapshot Restores."""
 
 
 class KarpenterGpuNodes(pulumi.ComponentResource):
@@ -79,12 +86,27 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             tags=tags(config),
             opts=child,
         )
-        for policy in NODE_ROLE_POLICIES:
+        # The EC2NodeClass depends on these: created before it (a node launched from it gets a
+        # working role) and deleted after it (its nodes drain and terminate with the role's
+        # permissions intact), as the managed node groups depend on their role's attachments.
+        node_role_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}",
                 role=self.node_role.name,
                 policy_arn=f"arn:aws:iam::aws:policy/{policy}",
                 opts=pulumi.ResourceOptions(parent=self.node_role),
+            )
+            for policy in NODE_ROLE_POLICIES
+        ]
+        if args.pull_through_policy_arn is not None:
+            # GPU nodes pull the storage initializer and the daemon images through the cache.
+            node_role_policies.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-node-pull-through",
+                    role=self.node_role.name,
+                    policy_arn=args.pull_through_policy_arn,
+                    opts=pulumi.ResourceOptions(parent=self.node_role),
+                )
             )
         # Managed node groups get their access entry from EKS; Karpenter's nodes need this one.
         node_access = aws.eks.AccessEntry(
@@ -179,11 +201,14 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             "karpenter",
             versions.KARPENTER,
             manifests.NAMESPACE,
-            manifests.controller_values(config.name, f"{config.name}-karpenter", config.region),
+            manifests.controller_values(
+                config.name, f"{config.name}-karpenter", config.region, args.mirror
+            ),
             parent=self,
             provider=args.provider,
             depends_on=[
                 *on_data_nodes,
+                *image_waits(args.image_ready, versions.KARPENTER_CONTROLLER_IMAGE),
                 crd_release,
                 pod_identity_agent,
                 pod_identity,
@@ -197,60 +222,36 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             skip_crds=True,
         )
 
-        self._config = config
-        self._provider = args.provider
-        self._node_class_after = [controller, crd_release, *on_data_nodes]
-        self.register_outputs(
-            {
-                "nodePool": manifests.NODE_POOL,
-                "interruptionQueue": self.interruption_queue.name,
-                "nodeRoleArn": self.node_role.arn,
-            }
-        )
-
-    def add_node_pool(
-        self,
-        image_volume: pulumi.Output[manifests.ImageVolume] | None = None,
-        image_ready: Sequence[pulumi.Resource] = (),
-    ) -> k8s.apiextensions.CustomResource:
-        """The EC2NodeClass and NodePool `gpu`, once the image snapshot they restore exists.
-
-        Separate from the constructor because the snapshot's builder pulls from the image
-        mirror, which needs this component's node role first (__main__.py)."""
-        config = self._config
-        volume: pulumi.Output[manifests.ImageVolume | None] = (
-            image_volume if image_volume is not None else pulumi.Output.from_input(None)
-        )
         node_class = manifests.ec2_node_class(
             config.gpu_nodes,
             config.name,
             "NODE_ROLE",
             tags(config),
             imds_hop_limit=config.imds_hop_limit,
+            image_volume=args.image_volume,
         )
         custom_resource(
             "gpu-node-class",
             node_class,
             pulumi.ResourceOptions(
                 parent=self,
-                provider=self._provider,
-                depends_on=[*self._node_class_after, *image_ready],
+                provider=args.provider,
+                depends_on=[
+                    controller,
+                    crd_release,
+                    *node_role_policies,
+                    *on_data_nodes,
+                    *args.node_class_waits,
+                ],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
-            # Only the spec names the node role and the snapshot; they come from Outputs.
-            spec=pulumi.Output.all(self.node_role.name, volume).apply(
-                lambda values: manifests.ec2_node_class(
-                    config.gpu_nodes,
-                    config.name,
-                    values[0],
-                    tags(config),
-                    imds_hop_limit=config.imds_hop_limit,
-                    image_volume=values[1],
-                )["spec"]
-            ),
+            # Only `spec.role` is an Output (the role's generated name): the rest of the spec
+            # stays known during a preview, so the policy pack's IMDS and volume rules read it
+            # there instead of skipping an all-unknown spec.
+            spec={**node_class["spec"], "role": self.node_role.name},
         )
         # The NodePool does not wait for the EC2NodeClass: that waits for the image snapshot,
-        # and everything placed on GPU nodes (device plugin, Fluid, the services) waits for the
+        # and everything placed on GPU nodes (device plugin, the services) waits for the
         # NodePool. Destroy stays safe: the EC2NodeClass's finalizer holds it until no NodeClaim
         # uses it, and Karpenter re-runs it on each NodeClaim deletion
         # (pkg/controllers/nodeclass/controller.go@v1.14.1 `finalize`, `Register`). Until the
@@ -260,12 +261,18 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             manifests.node_pool(config.gpu_nodes),
             pulumi.ResourceOptions(
                 parent=self,
-                provider=self._provider,
-                depends_on=list(self._node_class_after),
+                provider=args.provider,
+                depends_on=[controller, crd_release, *on_data_nodes],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
         )
-        return self.node_pool
+        self.register_outputs(
+            {
+                "nodePool": manifests.NODE_POOL,
+                "interruptionQueue": self.interruption_queue.name,
+                "nodeRoleArn": self.node_role.arn,
+            }
+        )
 
     def _controller_role(
         self, name: str, config: StackConfig

@@ -115,14 +115,14 @@ class _ImageSnapshotResource(pulumi.dynamic.Resource, module="kserve-fluid", nam
 class ImageSnapshotArgs(LayerArgs):
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
-    pull_through_policy: aws.iam.Policy | None
-    """The images layer's policy for first pulls through the stack's cache rules."""
+    pull_through_policy_arn: pulumi.Input[str] | None
+    """The images layer's node policy for first pulls through the stack's cache rules."""
 
 
 class GpuImageSnapshot(pulumi.ComponentResource):
     """The snapshot, the builder's role and security group, and Fast Snapshot Restore."""
 
-    image_volume: pulumi.Output[ImageVolume]
+    image_volume: ImageVolume
     ready: list[pulumi.Resource]
 
     def __init__(
@@ -157,12 +157,12 @@ class GpuImageSnapshot(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=role),
         )
         grants: list[pulumi.Resource] = [policy]
-        if args.pull_through_policy is not None:
+        if args.pull_through_policy_arn is not None:
             grants.append(
                 aws.iam.RolePolicyAttachment(
                     f"{name}-builder-pull-through",
                     role=role.name,
-                    policy_arn=args.pull_through_policy.arn,
+                    policy_arn=args.pull_through_policy_arn,
                     opts=pulumi.ResourceOptions(parent=role),
                 )
             )
@@ -220,7 +220,5 @@ class GpuImageSnapshot(pulumi.ComponentResource):
                 )
             )
         rate = None if cold.fast_snapshot_restore else cold.volume_initialization_rate_mibps
-        self.image_volume = snapshot.snapshotId.apply(
-            lambda snapshot_id: ImageVolume(snapshot_id, cold.snapshot_volume_gib, rate)
-        )
+        self.image_volume = ImageVolume(snapshot.snapshotId, cold.snapshot_volume_gib, rate)
         self.register_outputs({"snapshotId": snapshot.snapshotId})
