@@ -19,8 +19,9 @@ from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
 from tools.stack_config import load_stack_settings, read_project
+from tools.vendor import CHART_DIR
 
-CHARTS = CRD_DIR.parent.parent / "charts"
+CHARTS = CHART_DIR
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 MNG = "eks:index:ManagedNodeGroup"

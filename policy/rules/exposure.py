@@ -58,7 +58,7 @@ def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mappi
     """The LoadBalancer Service settings a resource creates: a Service, or a chart's `service`
     values (the Istio gateway chart renders `service.type`, `service.annotations` and
     `service.loadBalancerSourceRanges`: istio/istio:manifests/charts/gateway/values.yaml@1.29.2,
-    as in /work/shared/charts/gateway-1.29.2.tgz).
+    as in vendor/charts/gateway-1.29.2.tgz).
     Returns {"annotations", "loadBalancerSourceRanges"} or None.
     """
     if resource_type == SERVICE:
@@ -80,7 +80,7 @@ def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mappi
     if resource_type == KNATIVE_SERVING:
         # The operator creates Kourier's Service from spec.ingress.kourier and overrides its
         # annotations through spec.services (knative/operator KnativeServing CRD, in
-        # /work/shared/schemas/crds/operator.knative.dev_knativeservings.yaml).
+        # vendor/crds/operator.knative.dev_knativeservings.yaml).
         spec = props.get("spec") or {}
         kourier = (spec.get("ingress") or {}).get("kourier") or {}
         if not kourier.get("enabled") or kourier.get("service-type") != "LoadBalancer":
