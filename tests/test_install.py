@@ -1,0 +1,97 @@
+"""The install is reproducible and small: uv.lock pins every package, planning installs only the
+program's dependencies, and the Makefile lists its targets by default."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+LOCK = tomllib.loads((ROOT / "uv.lock").read_text())
+UV = Path(sys.executable).parent / "uv"
+MAKE = shutil.which("make")
+needs_uv = pytest.mark.skipif(not UV.exists(), reason="uv is installed by `make test`")
+needs_make = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+
+
+def _uv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(UV), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@needs_uv
+def test_the_lock_matches_pyproject() -> None:
+    # --offline: every package of a current lock is already resolved in it.
+    result = _uv("lock", "--check", "--offline")
+    assert result.returncode == 0, result.stderr
+
+
+@needs_uv
+def test_requirements_txt_is_the_locks_export_of_the_program_dependencies() -> None:
+    """The workflows install requirements.txt with pip; it must be exactly what the lock says."""
+    result = _uv(
+        "export", "--frozen", "--no-default-groups", "--no-emit-project",
+        "--format", "requirements-txt", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    committed = (ROOT / "requirements.txt").read_text()
+    assert committed.split("\n", 2)[2] == result.stdout.split("\n", 2)[2]
+
+
+def test_every_package_comes_from_pypi_and_every_pin_is_exact() -> None:
+    sources = {str(p.get("source")) for p in LOCK["package"]}
+    assert sources == {"{'registry': 'https://pypi.org/simple'}", "{'virtual': '.'}"}
+    groups = PYPROJECT["dependency-groups"]
+    for requirement in [*PYPROJECT["project"]["dependencies"], *groups["tools"], *groups["test"]]:
+        if isinstance(requirement, str):
+            assert re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", requirement), requirement
+
+
+def test_planning_needs_no_tool_or_test_package() -> None:
+    """`uv sync` (what the Pulumi CLI runs) installs [project].dependencies only."""
+    assert PYPROJECT["tool"]["uv"]["default-groups"] == []
+    program = {r.split("==")[0].lower() for r in PYPROJECT["project"]["dependencies"]}
+    assert not program & {"boto3", "moto", "matplotlib", "mypy", "awscli", "pytest", "kubernetes"}
+
+
+def test_pulumi_runs_the_program_with_uv_in_the_make_venv() -> None:
+    runtime = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["runtime"]
+    assert runtime["options"] == {"toolchain": "uv", "virtualenv": ".venv"}
+    required = PYPROJECT["tool"]["uv"]["required-version"]
+    # The tests' uv (above) is the uv the Makefile bootstraps.
+    assert f"uv{required}" in PYPROJECT["dependency-groups"]["test"]
+
+
+@needs_make
+def test_make_alone_lists_the_targets() -> None:
+    assert MAKE is not None
+    result = subprocess.run(
+        [MAKE, "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    listed = dict(
+        re.findall(r"^  (\S+)\s+(.+)$", result.stdout, flags=re.M)  # two-space indent, name, doc
+    )
+    for target in ("plan", "test", "preview", "up", "destroy", "smoke", "vendor", "preflight"):
+        assert listed.get(target), target
+    assert listed["plan"].startswith("Render the stack offline")
+
+
+@needs_make
+def test_make_plan_installs_only_the_program_dependencies() -> None:
+    assert MAKE is not None
+    dry = subprocess.run(
+        [MAKE, "-n", "-B", "plan"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
+    syncs = [line for line in dry.splitlines() if " sync " in line]
+    assert len(syncs) == 1 and "--group" not in syncs[0] and "--all-groups" not in syncs[0]
+    assert "--frozen" in syncs[0]
