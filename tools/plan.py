@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import heapq
 import json
+import logging
 import re
 import runpy
 import shutil
@@ -213,8 +214,32 @@ def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]
     return RecordingMonitor(Mocks()), registrations, exports
 
 
+class EngineLog(logging.Handler):
+    """What the program logs through the engine (pulumi.log.warn and co.), kept to print once:
+    without a logger the mock engine hands it to the root logger, which prints it bare."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname.lower(), record.getMessage()))
+
+    def logger(self) -> logging.Logger:
+        logger = logging.getLogger("tools.plan.engine")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.handlers = [self]
+        return logger
+
+
 def run_program(
-    project: str, stack: str, config: dict[str, str], secret_keys: list[str], secret: str
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    secret: str,
+    engine_log: EngineLog | None = None,
 ) -> tuple[list[Registration], dict[str, Any]]:
     """Run `__main__.py` once under mocks; return registrations and resolved stack outputs."""
     import pulumi
@@ -222,7 +247,12 @@ def run_program(
     asyncio.set_event_loop(asyncio.new_event_loop())  # Python 3.14: no implicit loop (#24338)
     monitor, registrations, exports = build_recorder(secret)
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor
+        monitor.mocks,
+        project=project,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        logger=(engine_log or EngineLog()).logger(),
     )
     pulumi.runtime.set_all_config(config, secret_keys)
     captured: dict[str, Any] = {}
@@ -400,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         help="value the mocks give secret outputs (leak tests use a sentinel)",
     )
     args = parser.parse_args(argv)
+    out = args.out or ROOT / "build" / "plan" / args.stack
+    # A failed run leaves no earlier plan of this stack behind to be mistaken for this one.
+    shutil.rmtree(out, ignore_errors=True)
 
     try:
         settings = load_stack_settings(
@@ -421,21 +454,26 @@ def main(argv: list[str] | None = None) -> int:
 
     import pulumi
 
+    engine_log = EngineLog()
     try:
         registrations, outputs = run_program(
-            settings.project, args.stack, config, secret_keys, args.secret_value
+            settings.project, args.stack, config, secret_keys, args.secret_value, engine_log
         )
     except pulumi.RunError as error:
         print(str(error), file=sys.stderr)
         return 2
-    out = args.out or ROOT / "build" / "plan" / args.stack
     write_plan(out, settings.project, args.stack, registrations, outputs)
     counts = Counter(r.type for r in registrations)
     print(f"plan for {settings.project}/{args.stack}: {len(registrations)} resources -> {out}")
     for typ, count in sorted(counts.items()):
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
-    print_cache_throughput(outputs.get("cacheThroughput"))
+    report = outputs.get("cacheThroughput")
+    print_cache_throughput(report)
+    shown = set(report.get("warnings", [])) if isinstance(report, dict) else set()
+    for level, message in engine_log.messages:
+        if message not in shown:
+            print(f"plan: {level}: {message}", file=sys.stderr)
     for line in placeholders:
         print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0

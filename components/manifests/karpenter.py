@@ -148,7 +148,7 @@ def node_pool(settings: GpuNodesConfig) -> dict[str, Any]:
                     "terminationGracePeriod": TERMINATION_GRACE_PERIOD,
                 },
             },
-            # What gpuNodeGroup.maxSize meant: at most this many GPUs at once.
+            # gpuNodes.gpuLimit: at most this many GPUs at once.
             "limits": {"nvidia.com/gpu": str(settings.gpu_limit)},
             "disruption": {
                 # Only empty nodes go, after the keep-warm window; Knative's scale to zero
