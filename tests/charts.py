@@ -33,7 +33,6 @@ from components import versions
 from components.versions import ChartPin
 from tools.vendor import CHART_DIR
 
-
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 # Helm splits a rendered template on this separator (helm/helm
 # pkg/releaseutil/manifest.go@v3.17.0 `sep`, vendor/charts/SOURCES.md); cert-manager's templates

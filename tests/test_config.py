@@ -413,9 +413,7 @@ def test_partial_object_is_completed_from_the_documented_defaults() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "key", ["dataNodeGroup", "modelCache", "modelBucket", "knative"]
-)
+@pytest.mark.parametrize("key", ["dataNodeGroup", "modelCache", "modelBucket", "knative"])
 def test_object_defaults_match_pulumi_yaml(key: str) -> None:
     declared = read_project()["config"][key]["default"]
     completed = parse(with_change(key, {}))

@@ -132,7 +132,8 @@ def test_no_tracked_file_reads_beside_the_repository() -> None:
             continue
         text = path.read_text(errors="replace")
         # Spelled in two parts so that this file does not name them itself.
-        for needle in ("../" + "shared", "shared/" + "charts", "shared/" + "schemas", "/" + "work/"):
+        needles = ("../" + "shared", "shared/" + "charts", "shared/" + "schemas", "/" + "work/")
+        for needle in needles:
             if needle in text:
                 offenders.append(f"{name.decode()}: {needle}")
     assert offenders == []
