@@ -597,23 +597,50 @@ def _cross_checks(c: StackConfig) -> list[str]:
     return problems
 
 
+def covers_the_internet(cidrs: Sequence[str]) -> bool:
+    """Whether the blocks together hold every IPv4 (or every IPv6) address, as 0.0.0.0/1 plus
+    128.0.0.0/1 do: such a list restricts nothing."""
+    networks = [ipaddress.ip_network(cidr) for cidr in cidrs]
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return [str(n) for n in ipaddress.collapse_addresses(v4)] == ["0.0.0.0/0"] or [
+        str(n) for n in ipaddress.collapse_addresses(v6)
+    ] == ["::/0"]
+
+
+def _open_to_everyone(key: str, cidrs: Sequence[str], what: str) -> list[str]:
+    """One line when a production stack's CIDR list lets the whole internet in."""
+    instead = "client networks" if key.startswith("ingress") else "networks"
+    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
+        return [
+            f"{key}: 0.0.0.0/0 opens a production stack's {what} to the internet; list the "
+            f"{instead} instead"
+        ]
+    if covers_the_internet(cidrs):
+        return [
+            f"{key}: {', '.join(cidrs)} together cover the whole internet, which opens a "
+            f"production stack's {what} to everyone like 0.0.0.0/0; list the {instead} instead"
+        ]
+    return []
+
+
 def _ingress_checks(c: StackConfig) -> list[str]:
-    """A production stack (clusterDeletionProtection: true) must say who may call the models."""
+    """A production stack (clusterDeletionProtection: true) must say who may call the models
+    and who may reach the Kubernetes API; "everyone" split into blocks does not count."""
     if not c.cluster_deletion_protection:
         return []
     key = "ingress.allowedSourceCidrs"
     cidrs = c.ingress.allowed_source_cidrs
+    problems = _open_to_everyone(
+        "endpointPublicAccessCidrs", c.endpoint_public_access_cidrs, "Kubernetes API"
+    )
     if not cidrs:
         return [
+            *problems,
             f"{key}: is required when clusterDeletionProtection is true (a production stack); "
-            "list the client networks allowed to call the models"
+            "list the client networks allowed to call the models",
         ]
-    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
-        return [
-            f"{key}: 0.0.0.0/0 opens a production stack's GPUs to the internet; list the "
-            "client networks instead"
-        ]
-    return []
+    return problems + _open_to_everyone(key, cidrs, "GPUs")
 
 
 def _karpenter_checks(c: StackConfig) -> list[str]:

@@ -4,7 +4,8 @@ accepts connections from the whole internet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
@@ -22,6 +23,23 @@ KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
 CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 
 
+def opens_everything(cidrs: Sequence[str]) -> bool:
+    """0.0.0.0/0 or ::/0, or blocks that add up to it (0.0.0.0/1 + 128.0.0.0/1)."""
+    if OPEN_CIDRS & set(cidrs):
+        return True
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            continue
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return [str(n) for n in ipaddress.collapse_addresses(v4)] == ["0.0.0.0/0"] or [
+        str(n) for n in ipaddress.collapse_addresses(v6)
+    ] == ["::/0"]
+
+
 def _cidr_problems(public: Any, cidrs: Any, where: str) -> list[str]:
     # Unset, EKS makes the endpoint public (endpointPublicAccess default true) and open to
     # 0.0.0.0/0 (publicAccessCidrs default): EKS API Reference, VpcConfigRequest
@@ -29,7 +47,7 @@ def _cidr_problems(public: Any, cidrs: Any, where: str) -> list[str]:
     if public is False:
         return []
     allowed = [str(c) for c in as_list(cidrs)]
-    if not allowed or OPEN_CIDRS & set(allowed):
+    if not allowed or opens_everything(allowed):
         return [f"the public API endpoint is open to the internet; set {where} to known ranges"]
     return []
 
@@ -107,7 +125,7 @@ def check_ingress(args: ResourceValidationArgs, config: Mapping[str, Any]) -> li
     if not ranges:
         annotated = str(service["annotations"].get(SOURCE_RANGES_ANNOTATION) or "")
         ranges = [c.strip() for c in annotated.split(",") if c.strip()]
-    if not ranges or OPEN_CIDRS & set(ranges):
+    if not ranges or opens_everything(ranges):
         return [
             f"{display(args)}: the internet-facing load balancer is open to 0.0.0.0/0; set "
             "loadBalancerSourceRanges to known ranges or make the scheme internal"

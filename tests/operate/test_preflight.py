@@ -31,9 +31,7 @@ def dev_config() -> Any:
 
 
 def _with_gpu(config: Any, **changes: Any) -> Any:
-    return config.model_copy(
-        update={"gpu_nodes": config.gpu_nodes.model_copy(update=changes)}
-    )
+    return config.model_copy(update={"gpu_nodes": config.gpu_nodes.model_copy(update=changes)})
 
 
 def _stack_file(tmp_path: Path, **config: Any) -> Path:
