@@ -119,9 +119,10 @@ bucket: install pulumi-cli
 up: install pulumi-cli
 	$(PULUMI_PATH) pulumi up --stack $(STACK) $(POLICY)
 
+# Without the Pulumi CLI: SMOKE_FLAGS="--ingress-url http://HOST --kubeconfig FILE".
 ## After `pulumi up`: every InferenceService Ready, answering through the ingress, on a GPU node
 smoke: install-tools
-	$(PULUMI_PATH) $(BIN)/python -m tools.smoke --stack $(STACK)
+	$(PULUMI_PATH) $(BIN)/python -m tools.smoke --stack $(STACK) $(SMOKE_FLAGS)
 
 # tools/deploy_guard.py says why protected stacks are refused; ALLOW_PROTECTED=yes deletes the
 # unprotected part anyway. DESTROY_FLAGS is passed to `pulumi destroy` as it is.
