@@ -133,6 +133,12 @@ def from_s3_error(exc: BaseException, *, bucket: str, prefix: str) -> StageError
 def from_setup_error(exc: BaseException) -> StageError | None:
     """Map botocore's "no credentials" and "no region" errors, which it raises from the first
     request, to a sentence (botocore is imported here: the Job's image has it, tests too)."""
+    if isinstance(exc, ModuleNotFoundError):
+        return StageError(
+            ExitCode.USAGE,
+            detail=f"the Python package {exc.name} is not installed here; run `make install-tools` "
+            "and use .venv/bin/python",
+        )
     from botocore.exceptions import (
         CredentialRetrievalError,
         EndpointConnectionError,
