@@ -28,8 +28,12 @@ help:
 	  {doc = ""}' $(MAKEFILE_LIST)
 
 $(UV):
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { \
+	  echo "make: $(PYTHON) has no pip to install uv with; install pip (Debian: python3-pip)"; \
+	  exit 1; }
 	@echo "make: installing uv $(UV_VERSION) into $(UV_HOME)/ (pip)"
-	$(PYTHON) -m pip install --disable-pip-version-check --quiet --target $(UV_HOME) uv==$(UV_VERSION)
+	$(PYTHON) -m pip install --disable-pip-version-check --root-user-action=ignore --quiet \
+	  --target $(UV_HOME) uv==$(UV_VERSION)
 
 # One stamp per dependency set; each is redone when the lock or pyproject.toml changes.
 # `--inexact` keeps what a larger set installed (make plan after make test removes nothing).
