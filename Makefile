@@ -76,7 +76,7 @@ lint: install-test
 
 ## Verify vendor/ (charts, CRDs) against vendor/manifest.json; online, fetch them again first
 vendor:
-	$(PYTHON) -m tools.vendor --refresh
+	$(PYTHON) -m tools.maintain.vendor --refresh
 
 ## Re-resolve uv.lock from pyproject.toml (PyPI) after changing a pin; export requirements.txt
 lock: | $(UV)
@@ -86,7 +86,7 @@ lock: | $(UV)
 
 ## Read-only AWS checks before a long `pulumi up`
 preflight: install-tools
-	$(BIN)/python -m tools.preflight --stack $(STACK)
+	$(BIN)/python -m tools.operate.preflight --stack $(STACK)
 
 ## Check for the Pulumi CLI (preview, up, destroy, bucket) and say how to install it
 pulumi-cli:
@@ -126,13 +126,13 @@ up: install pulumi-cli
 # Without the Pulumi CLI: SMOKE_FLAGS="--ingress-url http://HOST --kubeconfig FILE".
 ## After `pulumi up`: every InferenceService Ready, answering through the ingress, on a GPU node
 smoke: install-tools
-	$(PULUMI_PATH) $(BIN)/python -m tools.smoke --stack $(STACK) $(SMOKE_FLAGS)
+	$(PULUMI_PATH) $(BIN)/python -m tools.operate.smoke --stack $(STACK) $(SMOKE_FLAGS)
 
-# tools/deploy_guard.py says why protected stacks are refused; ALLOW_PROTECTED=yes deletes the
-# unprotected part anyway. DESTROY_FLAGS is passed to `pulumi destroy` as it is.
+# tools/operate/deploy_guard.py says why protected stacks are refused; ALLOW_PROTECTED=yes
+# deletes the unprotected part anyway. DESTROY_FLAGS is passed to `pulumi destroy` as it is.
 ## Delete the stack (refused when its config turns protect on; DESTROY_FLAGS=--refresh passes flags)
 destroy: install pulumi-cli
-	$(BIN)/python -m tools.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
+	$(BIN)/python -m tools.operate.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
 	$(PULUMI_PATH) pulumi destroy --stack $(STACK) $(DESTROY_FLAGS)
 
 ## Remove build/, .venv and the bootstrapped uv

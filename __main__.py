@@ -3,19 +3,20 @@
 import pulumi
 import pulumi_aws as aws
 
-from components.cache_throughput import plan_report
-from components.cluster import Cluster, ClusterArgs
-from components.config import ConfigError, load_config
-from components.endpoints import inference_endpoints
+from components.cache.component import ModelCache, ModelCacheArgs, model_namespace
+from components.cache.throughput import plan_report
+from components.cluster.component import Cluster, ClusterArgs
+from components.config.model import ConfigError, load_config
+from components.context import StackContext
 from components.image_mirror import ImageMirror, MirrorSettings
-from components.karpenter import KarpenterArgs, KarpenterGpuNodes
-from components.model_cache import ModelCache, ModelCacheArgs, model_namespace
-from components.model_store import ModelStore, ModelStoreArgs
-from components.network import Network, NetworkArgs
-from components.platform import PlatformArgs, ServingPlatform
-from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
-from components.serving import ModelServing, ModelServingArgs
-from components.staging import ModelStaging, StagingArgs
+from components.images.component import RegistryMirror, RegistryMirrorArgs
+from components.karpenter.component import KarpenterArgs, KarpenterGpuNodes
+from components.network.component import Network, NetworkArgs
+from components.platform.component import PlatformArgs, ServingPlatform
+from components.serving.component import ModelServing, ModelServingArgs
+from components.serving.endpoints import inference_endpoints
+from components.staging.component import ModelStaging, StagingArgs
+from components.storage.component import ModelStore, ModelStoreArgs
 
 try:
     config = load_config()
@@ -41,39 +42,30 @@ cluster = Cluster(
         with_gpu_node_group=not config.gpu_nodes.karpenter,
     ),
 )
-# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
-# the managed node group otherwise.
-gpu_capacity: pulumi.Resource
-if config.gpu_nodes.karpenter:
-    karpenter = KarpenterGpuNodes(
-        "karpenter",
-        KarpenterArgs(
-            config,
-            provider=cluster.provider,
-            cluster=cluster.eks_cluster,
-            system_ready=cluster.system_ready,
-        ),
-    )
-    gpu_capacity = karpenter.node_pool
-else:
-    assert cluster.gpu_node_group is not None
-    gpu_capacity = cluster.gpu_node_group
-gpu_node_roles = [cluster.node_role.name]
-if config.gpu_nodes.karpenter:
-    gpu_node_roles.append(karpenter.node_role.name)
 mirror = ImageMirror.for_stack(
     MirrorSettings.of(config),
     aws.get_caller_identity().account_id if config.image_mirror else "",
     config.region,
     config.name,
 )
+# What every layer on the cluster shares: its provider, the data nodes it waits for, the mirror.
+context = StackContext(config, cluster.provider, cluster.system_ready, mirror)
+
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
+# the managed node group otherwise.
+gpu_capacity: pulumi.Resource
+gpu_node_roles = [cluster.node_role.name]
+if config.gpu_nodes.karpenter:
+    karpenter = KarpenterGpuNodes("karpenter", KarpenterArgs(context, cluster=cluster.eks_cluster))
+    gpu_capacity = karpenter.node_pool
+    gpu_node_roles.append(karpenter.node_role.name)
+else:
+    assert cluster.gpu_node_group is not None
+    gpu_capacity = cluster.gpu_node_group
 registry_mirror = RegistryMirror(
     "images",
     RegistryMirrorArgs(
-        config,
-        mirror,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
+        context,
         node_role_names=gpu_node_roles,
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
@@ -87,18 +79,10 @@ model_store = ModelStore(
         oidc_provider_url=cluster.oidc_provider_url,
     ),
 )
+# Layers above the images wait for the images they pull.
+context = context.with_images(registry_mirror.ready_by_image)
 
-platform = ServingPlatform(
-    "platform",
-    PlatformArgs(
-        config,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
-        gpu_capacity=gpu_capacity,
-        mirror=mirror,
-        image_ready=registry_mirror.ready_by_image,
-    ),
-)
+platform = ServingPlatform("platform", PlatformArgs(context, gpu_capacity=gpu_capacity))
 
 models_namespace = model_namespace(config, cluster.provider)
 staging_jobs: dict[str, pulumi.Resource] = {}
@@ -106,9 +90,7 @@ if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
         "staging",
         StagingArgs(
-            config,
-            provider=cluster.provider,
-            system_ready=cluster.system_ready,
+            context,
             namespace=models_namespace,
             bucket_name=model_store.bucket_name,
             staging_role_arn=model_store.staging_role_arn,
@@ -119,25 +101,19 @@ if config.staging == "job" and model_store.staging_role_arn is not None:
 model_cache = ModelCache(
     "model-cache",
     ModelCacheArgs(
-        config,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
+        context,
         namespace=models_namespace,
         bucket_name=model_store.bucket_name,
         access_key_id=model_store.reader_access_key_id,
         secret_access_key=model_store.reader_secret_access_key,
         gpu_capacity=gpu_capacity,
         staging_jobs=staging_jobs,
-        mirror=mirror,
-        image_ready=registry_mirror.ready_by_image,
     ),
 )
 serving = ModelServing(
     "serving",
     ModelServingArgs(
-        config,
-        provider=cluster.provider,
-        system_ready=cluster.system_ready,
+        context,
         webhook_ready=platform.webhook_ready,
         kserve_ready=platform.kserve_ready,
         builtin_runtimes=platform.builtin_runtimes,
@@ -147,8 +123,6 @@ serving = ModelServing(
         bucket_name=model_store.bucket_name,
         storage_initializer_role_arn=model_store.storage_initializer_role_arn,
         staging_jobs=staging_jobs,
-        mirror=mirror,
-        image_ready=registry_mirror.ready_by_image,
     ),
 )
 

@@ -1,5 +1,5 @@
-"""Benchmark: ``tools.stage_model`` against ``aws s3 cp --recursive`` on the same model-shaped
-data, uploaded to a local moto S3 server that this script starts and stops.
+"""Benchmark: ``tools.in_cluster.stage_model`` against ``aws s3 cp --recursive`` on the same
+model-shaped data, uploaded to a local moto S3 server that this script starts and stops.
 
     python bench/stage_bench.py --gib 1
 
@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.local_aws import moto_server  # noqa: E402 - needs ROOT on sys.path when run as a script
+from tests.local_aws import moto_server  # noqa: E402 - needs ROOT on sys.path when run as a script
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             for round_ in range(args.rounds):
                 commands = {
                     "stage": [
-                        sys.executable, "-m", "tools.stage_model",
+                        sys.executable, "-m", "tools.in_cluster.stage_model",
                         "--source", str(data),
                         "--dest", f"s3://{BUCKET}/stage_model-{round_}",
                         "--endpoint-url", endpoint,
@@ -174,13 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'tool':<34}{'seconds':>9}{'MB/s':>9}  all runs (s)")
     for label, tool, seconds in (
-        ("tools.stage_model", "stage", stage_s),
+        ("tools.in_cluster.stage_model", "stage", stage_s),
         ("aws s3 cp --recursive", "aws", aws_s),
     ):
         runs = ", ".join(f"{t:.2f}" for t in results[tool])
         print(f"{label:<34}{seconds:>9.2f}{mb / seconds:>9.1f}  {runs}")
     runs = ", ".join(f"{t:.2f}" for t in results["rerun"])
-    print(f"{'tools.stage_model re-run (no-op)':<34}{rerun_s:>9.2f}{'-':>9}  {runs}")
+    print(f"{'tools.in_cluster.stage_model re-run (no-op)':<34}{rerun_s:>9.2f}{'-':>9}  {runs}")
     print(f"ratio aws/stage_model: {aws_s / stage_s:.2f} (above 1: stage_model faster)")
     return 0
 

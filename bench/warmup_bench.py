@@ -1,4 +1,5 @@
-"""Warm-up benchmark: the seed's ``dd`` loop vs ``tools/warmup.py``, on disk and on slow FUSE.
+"""Warm-up benchmark: the seed's ``dd`` loop vs ``tools/in_cluster/warmup.py``, on disk and on
+slow FUSE.
 
 Generates (once, cached in ``--cache-dir``) a Llama-3.1-8B-shaped safetensors model: the
 same tensor names and 32 layers, bf16, dimensions scaled so that the shards add up to
@@ -10,7 +11,8 @@ cache evicted before every run (``posix_fadvise(DONTNEED)`` on every file, plus
    stream, no page cache: the file system's sequential read limit;
 2. ``seed dd loop``: the seed ClusterServingRuntime's bash warm-up, verbatim (``dd bs=4M``
    per file, at most 16 at once, ``wait -n``), without the final server start;
-3. ``warmup.py``: ``python3 tools/warmup.py`` with its defaults (or ``--block-size`` etc.);
+3. ``warmup.py``: ``python3 tools/in_cluster/warmup.py`` with its defaults (or ``--block-size``
+   etc.);
 4. ``warmup.py 1 range/file``: the same with ``WARMUP_RANGE_SIZE=0`` (one stream per file,
    shows what splitting files into ranges buys);
 5. with PyTorch and CUDA: ``safetensors.torch.load_file(shard, device="cuda")`` for every
@@ -54,9 +56,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import slowfs  # noqa: E402
-from tools import warmup  # noqa: E402
+from tools.in_cluster import warmup  # noqa: E402
 
-WARMUP_SCRIPT = REPO / "tools" / "warmup.py"
+WARMUP_SCRIPT = REPO / "tools" / "in_cluster" / "warmup.py"
 GB = 1e9
 GIB = 1024**3
 
@@ -541,7 +543,9 @@ def _parse_size_arg(text: str) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Benchmark the model-cache warm-up (seed dd loop vs tools/warmup.py).",
+        description=(
+            "Benchmark the model-cache warm-up (seed dd loop vs tools/in_cluster/warmup.py)."
+        ),
     )
     parser.add_argument(
         "--size",

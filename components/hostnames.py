@@ -15,29 +15,15 @@ Three upstream rules, ported as they are written (KServe v0.20.0, Knative 1.22):
    ingress_reconciler.go@v0.20.0 `getServiceHost`, `getHostBasedServiceUrl`). With
    `disableIstioVirtualHost` (Kourier) no such host exists and `status.url` is the predictor's.
 
-Tools that reach the cluster read `status.url` instead (tools/smoke.py, tools/coldstart_bench.py);
-these functions are what the stack outputs, the README and offline tools predict.
+Tools that reach the cluster read `status.url` instead (tools/operate/smoke.py,
+tools/operate/coldstart_bench.py); these functions are what the stack outputs, the README and
+offline tools predict.
 """
 
 from __future__ import annotations
 
-from components.config import StackConfig
-from components.manifests.serving import baseline_name
-
-PREDICTOR = "predictor"
-MAX_LABEL = 63
-"""A Kubernetes Service name is a DNS-1035 label (the Knative Service `<isvc>-predictor`)."""
-MAX_HOST = 253
-
-
-def predictor_service_name(isvc: str) -> str:
-    """kserve `constants.PredictorServiceName(name)`: the Knative Service of the predictor."""
-    return f"{isvc}-{PREDICTOR}"
-
-
-def knative_host(service: str, namespace: str, domain: str) -> str:
-    """Knative's default domain template `{{.Name}}.{{.Namespace}}.{{.Domain}}`."""
-    return f"{service}.{namespace}.{domain}"
+from components.config.kserve_names import PREDICTOR, knative_host, predictor_service_name
+from components.config.model import StackConfig
 
 
 def istio_virtual_host(predictor_host: str) -> str:
@@ -64,32 +50,3 @@ def url_pattern(config: StackConfig) -> str:
     """`service_host` with `{name}` for the InferenceService name, for the stack output."""
     marker = "a"  # a name without `-default` or `-predictor`, so the pattern is the rule's shape
     return "http://" + service_host(config, marker).replace(marker, "{name}", 1)
-
-
-def name_problems(key: str, model_name: str, isvc: str, namespace: str, domain: str) -> list[str]:
-    """Why KServe/Knative could not serve the InferenceService `isvc` of a model, one line each."""
-    problems: list[str] = []
-    service = predictor_service_name(isvc)
-    if len(service) > MAX_LABEL:
-        room = MAX_LABEL - (len(service) - len(model_name))
-        problems.append(
-            f'{key}: "{model_name}" is too long: KServe names the Knative Service "{service}" '
-            f"({len(service)} characters) and a Kubernetes name has at most {MAX_LABEL}; "
-            f"use at most {room} characters"
-        )
-    host = knative_host(service, namespace, domain)
-    if len(host) > MAX_HOST:
-        problems.append(f'{key}: the host "{host}" has {len(host)} characters, at most {MAX_HOST}')
-    return problems
-
-
-def config_problems(config: StackConfig) -> list[str]:
-    """The host checks for every InferenceService the stack creates (Fluid and baseline)."""
-    problems: list[str] = []
-    for index, model in enumerate(config.models):
-        # The longest name decides: the baseline's when there is one.
-        isvc = baseline_name(model) if model.baseline else model.name
-        problems += name_problems(
-            f"models[{index}].name", model.name, isvc, config.model_namespace, config.knative.domain
-        )
-    return problems

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from components import versions
 
 if TYPE_CHECKING:
-    from components.config import StackConfig
+    from components.config.model import StackConfig
 
 PULL_THROUGH_PREFIX_MAX = 30
 """ecrRepositoryPrefix is 2-30 characters (ECR API Reference, CreatePullThroughCacheRule)."""

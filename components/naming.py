@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.config import StackConfig
+from components.config.model import StackConfig
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
@@ -17,6 +17,10 @@ def tags(config: StackConfig, **extra: str) -> dict[str, str]:
 
 def data_node_labels() -> dict[str, str]:
     return {NODE_ROLE_LABEL: "data"}
+
+
+def gpu_toleration() -> dict[str, str]:
+    return {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 
 
 def gpu_node_labels() -> dict[str, str]:

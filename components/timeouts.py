@@ -10,16 +10,16 @@ baseline needed 265 s on a warm node, so a cold node cuts it off.
 KServe copies the predictor's `timeout` into the revision's `timeoutSeconds` and
 `responseStartTimeoutSeconds` (kserve/kserve:pkg/controller/v1beta1/inferenceservice/reconcilers/
 knative/ksvc_reconciler.go@v0.20.0). Both figures derive from `knative.progressDeadlineSeconds`,
-the bound components/config.py already validates against every model's expected cold start
+the bound components/config/model.py already validates against every model's expected cold start
 (`knative.progressDeadlineSeconds` below it is refused), so the timeout always covers it: a
 request waits as long as Knative lets the pod become ready, plus the time a running model gets to
 answer. The ingress NLB's 350 s idle timeout is the remaining limit on the client's side: clients
-must send TCP keepalives (curl does; tools/ingress_http.py for the Python tools).
+must send TCP keepalives (curl does; tools/operate/ingress_http.py for the Python tools).
 """
 
 from __future__ import annotations
 
-from components.config import StackConfig
+from components.config.model import StackConfig
 
 ANSWER_SECONDS = 300
 """Knative's default per-request timeout: what a running model gets to answer one request."""

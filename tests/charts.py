@@ -31,7 +31,7 @@ import yaml
 
 from components import versions
 from components.versions import ChartPin
-from tools.vendor import CHART_DIR
+from tools.maintain.vendor import CHART_DIR
 
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 # Helm splits a rendered template on this separator (helm/helm

@@ -24,7 +24,7 @@ import yaml
 
 from components.naming import GPU_TAINT_KEY, INSTANCE_TYPE_LABEL, gpu_node_labels
 from tests.plan_support import Plan
-from tools.vendor import CHART_DIR
+from tools.maintain.vendor import CHART_DIR
 
 CHARTS = CHART_DIR
 POD_TEMPLATES = {

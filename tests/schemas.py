@@ -15,7 +15,7 @@ import kubernetes_validate.utils
 import yaml
 from referencing import Registry, Resource
 
-from tools.vendor import CRD_DIR
+from tools.maintain.vendor import CRD_DIR
 
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 

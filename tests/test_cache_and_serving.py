@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from components.manifests.serving import WARMUP_SOURCE
+from components.serving.manifests import WARMUP_SOURCE
 from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import Plan, render
 from tests.schemas import validate_custom_object
@@ -104,7 +104,7 @@ def test_dataload_targets_match_mounts(plan: Plan) -> None:
     for load in loads:
         assert load["spec"]["dataset"]["name"] == dataset["metadata"]["name"]
         assert {t["path"] for t in load["spec"]["target"]} <= paths
-        # Awaited by its gate Job, which fails fast (components/manifests/dataload_gate.py).
+        # Awaited by its gate Job, which fails fast (components/cache/dataload_gate.py).
         gate = plan.one("kubernetes:batch/v1:Job", f"{load['metadata']['name']}-gate")
         assert (
             load["metadata"]["name"]

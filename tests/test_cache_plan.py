@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from components.cache_throughput import plan_report
-from components.config import GpuNodesConfig
+from components.cache.throughput import plan_report
+from components.config.model import GpuNodesConfig
 from tests.plan_support import Plan, PlanFailure, run_plan
 from tests.schemas import validate_custom_object
-from tools.plan import print_cache_throughput
-from tools.stack_config import load_typed_config
+from tools.plan.render import print_cache_throughput
+from tools.plan.stack_config import load_typed_config
 
 RUNTIME = "kubernetes:data.fluid.io/v1alpha1:JindoRuntime"
 MODEL = "llama-31-8b-instruct"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.cache_throughput import (
+from components.cache.throughput import (
     ASSUMPTION,
     PER_FLOW,
     READER_NETWORK,
@@ -21,7 +21,7 @@ from components.cache_throughput import (
     estimate,
     model_bytes,
 )
-from components.instance_types import CATALOGUE, THROUGHPUT_FACTS
+from components.config.instance_types import CATALOGUE, THROUGHPUT_FACTS
 
 LLAMA = model_bytes(15)  # models[0].sizeGiB in the stacks
 DEV = CacheSetup("m5n.xlarge", 3, "SSD", 250, "g5.8xlarge")

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.cache_throughput import plan_report
-from components.cache_validation import (
+from components.cache.throughput import plan_report
+from components.config.cache_validation import (
     allocatable_memory_mib,
     ebs_warnings,
     gp3_problems,
@@ -135,5 +135,5 @@ def test_plan_report_gives_no_estimate_rather_than_a_guess() -> None:
     assert report["models"] == {}
     assert report["lines"] == [
         'no estimate: "m5.xlarge" has no published network/EBS figures in '
-        "components/instance_types.py (THROUGHPUT_FACTS)"
+        "components/config/instance_types.py (THROUGHPUT_FACTS)"
     ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 
-from components.manifests.platform import (
+from components.platform.manifests import (
     INGRESS_GATEWAY_LABELS,
     INGRESS_GATEWAY_RELEASE,
     ISTIO_NAMESPACE,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.config import (
+from components.config.model import (
     SECRET_KEYS,
     ConfigError,
     StackConfig,
@@ -15,7 +15,7 @@ from components.config import (
     parse_config,
     project_key_type,
 )
-from tools.stack_config import load_stack_settings, read_project
+from tools.plan.stack_config import load_stack_settings, read_project
 
 
 def dev_raw() -> dict[str, Any]:
@@ -82,7 +82,7 @@ BAD_INPUTS = [
         "dataNodeGroup.instanceType",
         "z9.xlarge",
         'dataNodeGroup.instanceType: "z9.xlarge" is not a known instance type; see '
-        "components/instance_types.py for the supported families",
+        "components/config/instance_types.py for the supported families",
     ),
     (
         "gpuNodes.instanceTypes",

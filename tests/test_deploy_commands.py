@@ -1,4 +1,5 @@
-"""`make bucket`, `make destroy` and the Pulumi CLI check do what they say (tools/deploy_guard)."""
+"""`make bucket`, `make destroy` and the Pulumi CLI check do what they say
+(tools/operate/deploy_guard.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 
 from tests.plan_support import ROOT, Plan
-from tools import deploy_guard
-from tools.stack_config import load_typed_config
+from tools.operate import deploy_guard
+from tools.plan.placeholders import placeholder_values
+from tools.plan.stack_config import load_typed_config
 
 MAKE = shutil.which("make")
 needs_make = pytest.mark.skipif(MAKE is None, reason="make is not installed")
@@ -106,11 +108,11 @@ def test_unprotected_stack_is_not_refused() -> None:
 @needs_make
 def test_make_destroy_runs_the_guard_first_and_passes_the_explicit_request() -> None:
     plain = make_dry_run("destroy", "STACK=prod").splitlines()
-    guard = next(i for i, line in enumerate(plain) if "tools.deploy_guard destroy" in line)
+    guard = next(i for i, line in enumerate(plain) if "tools.operate.deploy_guard destroy" in line)
     destroy = next(i for i, line in enumerate(plain) if "pulumi destroy" in line)
     assert guard < destroy and "--allow-protected" not in plain[guard]
     allowed = make_dry_run("destroy", "STACK=prod", "ALLOW_PROTECTED=yes")
-    assert "tools.deploy_guard destroy --stack prod --allow-protected" in allowed
+    assert "tools.operate.deploy_guard destroy --stack prod --allow-protected" in allowed
 
 
 @needs_make
@@ -132,7 +134,7 @@ def test_missing_pulumi_cli_says_how_to_install_it() -> None:
 
 
 def test_prod_placeholders_are_reported_until_replaced() -> None:
-    assert deploy_guard.placeholder_values(load_typed_config("prod")) == [
+    assert placeholder_values(load_typed_config("prod")) == [
         "clusterAdminArns: arn:aws:iam::123456789012:role/platform-admins uses the example "
         "account 123456789012",
         "endpointPublicAccessCidrs: 203.0.113.0/24 is a documentation range (RFC 5737)",
@@ -142,7 +144,7 @@ def test_prod_placeholders_are_reported_until_replaced() -> None:
         "modelBucket.name: acme-llm-models-prod-eu-central-1 is the example organisation's name; "
         "bucket names are global, pick your own",
     ]
-    assert deploy_guard.placeholder_values(load_typed_config("dev")) == []
+    assert placeholder_values(load_typed_config("dev")) == []
 
 
 def test_readme_lists_every_stack_output(dev_plan: Plan) -> None:

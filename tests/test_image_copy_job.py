@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 
 from components import versions
-from components.manifests.image_copy_job import (
+from components.images.copy_job import (
     COPY_SCRIPT,
     ECR_LOGIN_SCRIPT,
     EXIT_TAG_MOVED,
@@ -29,8 +29,8 @@ from components.manifests.image_copy_job import (
     lifecycle_policy,
     pull_through_node_policy,
 )
+from tests.local_aws import moto_server
 from tests.plan_support import Plan
-from tools.local_aws import moto_server
 
 K8S_VERSION = "1.33"
 REGISTRY = "123456789012.dkr.ecr.eu-central-1.amazonaws.com"

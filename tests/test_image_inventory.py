@@ -11,7 +11,7 @@ import pytest
 from components.image_mirror import GPU_PATH_IMAGES, ImageRef
 from tests.gpu_images import GpuImage, gpu_images
 from tests.plan_support import Plan, PlanFailure, render, run_plan
-from tools.plan import ACCOUNT_ID
+from tools.plan.render import ACCOUNT_ID
 
 ECR = f"{ACCOUNT_ID}.dkr.ecr.eu-central-1.amazonaws.com"
 DOCKER_HUB_SECRET = (

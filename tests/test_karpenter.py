@@ -13,13 +13,13 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config import ConfigError, GpuNodesConfig, parse_config
-from components.manifests import karpenter as manifests
+from components.config.model import ConfigError, GpuNodesConfig, parse_config
+from components.karpenter import manifests
 from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
-from tools.stack_config import load_stack_settings, read_project
-from tools.vendor import CHART_DIR
+from tools.plan.stack_config import load_stack_settings, read_project
+from tools.maintain.vendor import CHART_DIR
 
 CHARTS = CHART_DIR
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

@@ -1,11 +1,16 @@
-"""Kubelet reservations as the EKS AMI's nodeadm computes them (components/node_capacity.py)."""
+"""Kubelet reservations as the EKS AMI's nodeadm computes them
+(components/config/node_capacity.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.instance_types import CATALOGUE
-from components.node_capacity import MAX_PODS, allocatable_for_pods, kube_reserved_cpu_millicores
+from components.config.instance_types import CATALOGUE
+from components.config.node_capacity import (
+    MAX_PODS,
+    allocatable_for_pods,
+    kube_reserved_cpu_millicores,
+)
 
 
 @pytest.mark.parametrize(("vcpus", "reserved"), [(1, 60), (2, 70), (4, 80), (32, 150), (192, 550)])

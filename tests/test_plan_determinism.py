@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from tests.plan_support import Plan, render
-from tools.plan import Registration, canonical, creation_order
+from tools.plan.render import Registration, canonical, creation_order
 
 
 def files(folder: Path) -> dict[str, bytes]:

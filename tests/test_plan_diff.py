@@ -1,4 +1,4 @@
-"""tools/plan_diff.py on real plans: the dev stack with Istio (base) and with Kourier (head)."""
+"""tools/plan/diff.py on real plans: the dev stack with Istio (base) and with Kourier (head)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.plan_support import Plan
-from tools.plan_diff import diff_folders, load_plan, main, report
+from tools.plan.diff import diff_folders, load_plan, main, report
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from components import exposure, hostnames
-from components.config import ConfigError, IngressConfig, parse_config
-from components.manifests.dataload_gate import gate_script
+from components import hostnames
+from components.cache.dataload_gate import gate_script
+from components.config import kserve_names
+from components.config.model import ConfigError, IngressConfig, parse_config
+from components.platform import exposure
 from tests.plan_support import Plan, PlanFailure, run_plan
-from tools.stack_config import load_stack_settings, load_typed_config
+from tools.plan.stack_config import load_stack_settings, load_typed_config
 
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
@@ -57,9 +59,9 @@ def test_name_length_follows_the_knative_service_name() -> None:
     # `<isvc>-predictor` is a Kubernetes Service name: 63 characters. The namespace is no
     # longer part of that label (the old check counted `<name>-baseline-predictor-<ns>`).
     ok = "a" * 44  # + "-baseline" + "-predictor" = 63
-    assert hostnames.name_problems("models[0].name", ok, f"{ok}-baseline", "ns", "x.io") == []
+    assert kserve_names.name_problems("models[0].name", ok, f"{ok}-baseline", "ns", "x.io") == []
     long = "a" * 45
-    assert hostnames.name_problems("models[0].name", long, f"{long}-baseline", "ns", "x.io") == [
+    assert kserve_names.name_problems("models[0].name", long, f"{long}-baseline", "ns", "x.io") == [
         f'models[0].name: "{long}" is too long: KServe names the Knative Service '
         f'"{long}-baseline-predictor" (64 characters) and a Kubernetes name has at most 63; '
         "use at most 44 characters"
@@ -134,7 +136,7 @@ def test_prod_gateway_is_limited_to_its_source_cidrs(prod_plan: Plan) -> None:
 
 
 def test_kourier_gets_the_source_ranges_annotation() -> None:
-    from components.manifests.platform import knative_serving
+    from components.platform.manifests import knative_serving
 
     config = load_typed_config("dev")
     kourier = config.model_copy(update={"networking": "kourier"})
@@ -360,7 +362,7 @@ def test_gate_fails_at_once_when_the_dataload_fails(api: dict[str, Any], tmp_pat
 
 
 def test_a_changed_dataload_replaces_its_gate() -> None:
-    from components.manifests.dataload_gate import SPEC_ANNOTATION, gate_job
+    from components.cache.dataload_gate import SPEC_ANNOTATION, gate_job
 
     config = load_typed_config("dev")
     model = config.models[0]

@@ -1,4 +1,5 @@
-"""The Pulumi CLI's own config checks, mirrored by tools/stack_config.py with the CLI's wording.
+"""The Pulumi CLI's own config checks, mirrored by tools/plan/stack_config.py with the CLI's
+wording.
 
 Each message below is the format string of pulumi/pulumi at v3.259.0 (pkg/workspace/config.go
 and sdk/go/common/workspace/project.go), so a stack the CLI refuses is refused by `make plan`.
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError
-from tools.stack_config import (
+from components.config.model import ConfigError
+from tools.plan.stack_config import (
     ROOT,
     cli_rule_problems,
     load_stack_settings,

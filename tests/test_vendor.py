@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from components import versions
-from tools import vendor
-from tools.vendor import Entry, load_manifest, refresh_one, verify
+from tools.maintain import vendor
+from tools.maintain.vendor import Entry, load_manifest, refresh_one, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 

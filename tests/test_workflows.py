@@ -908,8 +908,8 @@ def plan_diff_problems(workflow: Doc, text: str) -> list[str]:
     runs = _runs(workflow)
     if "Pulumi.*.yaml" not in runs or "-m tools.plan --stack" not in runs:
         problems.append("render tools.plan for every committed stack (Pulumi.*.yaml)")
-    if "-m tools.plan_diff" not in runs:
-        problems.append("diff with tools.plan_diff")
+    if "-m tools.plan.diff" not in runs:
+        problems.append("diff with tools.plan.diff")
     uploads = _uses(workflow, "actions/upload-artifact@")
     if [(s.get("with") or {}).get("name") for s in uploads] != ["plan-diff"]:
         problems.append("upload one artifact named plan-diff")

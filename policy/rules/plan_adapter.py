@@ -1,6 +1,6 @@
 """The offline plan's records as the objects pulumi-policy hands validators online.
 
-`build/plan/<stack>/resources.json` (tools/plan.py) holds each registration's type, camelCase
+`build/plan/<stack>/resources.json` (tools/plan/render.py) holds each registration's type, camelCase
 inputs, URN, parent, dependencies, `protect`, `retainOnDelete` and `secretPaths`. Online, a
 resource validator gets `ResourceValidationArgs(resource_type, props, urn, name, opts,
 provider, config)` and a stack validator a list of `PolicyResource` whose `parent` and
@@ -10,7 +10,7 @@ Differences kept visible instead of papered over:
 - `PlanResource.secret_paths`, `plaintext_secrets` and `retain_on_delete` exist offline only
   (pulumi-policy's options have no `retainOnDelete`, and its analyzer unwraps secrets); online
   they are absent. `plaintext_secrets` lists the input paths holding one of the plan's known
-  secret values (the value tools/plan.py gives secret config and secret outputs) outside a
+  secret values (the value tools/plan/render.py gives secret config and secret outputs) outside a
   secret-wrapped path: the plan shows wrapped values as "[secret]", so any other appearance is
   a secret that reached an input in plain text.
 - the plan has no per-property dependencies, so `property_dependencies` is empty;
@@ -93,7 +93,7 @@ def stack_resources(
 ) -> list[PlanResource]:
     """Every registration of a plan document, linked to its parent and dependencies.
 
-    `secret_values`: the plaintext the plan was rendered with for secrets (tools/plan.py
+    `secret_values`: the plaintext the plan was rendered with for secrets (tools/plan/render.py
     `--secret-value` and `--secret KEY=VALUE`), to find where one leaked.
     """
     resources = [PlanResource(record, secret_values) for record in document["resources"]]

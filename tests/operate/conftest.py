@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 import pytest
 
-from tools.local_aws import moto_server
-from tools.preflight import AwsClients
+from tests.local_aws import moto_server
+from tools.operate.preflight import AwsClients
 
 MOTO_START_SECONDS = 30
 

@@ -25,9 +25,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from tools import coldnode
-from tools import coldstart_bench as bench
-from tools.coldstart_bench import ServiceEndpoint
+from tools.operate import coldnode
+from tools.operate import coldstart_bench as bench
+from tools.operate.inference import COMPLETIONS_PATH, ServiceEndpoint
 
 RECORDING = json.loads((Path(__file__).parent / "data" / "coldnode-recording.json").read_text())
 MODEL = "llama-31-8b-instruct"
@@ -140,7 +140,7 @@ def _handler(play: Playback) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             host = self.headers.get("Host", "")
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            if self.path != bench.COMPLETIONS_PATH or HOSTS.get(host) != body.get("model"):
+            if self.path != COMPLETIONS_PATH or HOSTS.get(host) != body.get("model"):
                 self._send(404, {"error": f"no model {body.get('model')} at {host}{self.path}"})
                 return
             isvc = HOSTS[host]

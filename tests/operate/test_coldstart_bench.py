@@ -1,4 +1,5 @@
-"""`tools/coldstart_bench.py` against a local server that imitates a scale-from-zero cold start."""
+"""`tools/operate/coldstart_bench.py` against a local server that imitates a scale-from-zero cold
+start."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from typing import Any
 import pytest
 import requests
 
-from tools import coldstart_bench as bench
-from tools.cluster_reader import ClusterReader
-from tools.coldstart_bench import RunResult, ServiceEndpoint
-from tools.stack_config import load_typed_config
+from tools.operate import coldstart_bench as bench
+from tools.operate.cluster_reader import ClusterReader
+from tools.operate.coldstart_bench import RunResult
+from tools.operate.inference import COMPLETIONS_PATH, ServiceEndpoint
+from tools.plan.stack_config import load_typed_config
 
 COLD_START_SECONDS = 0.3
 MODEL = "llama-31-8b-instruct"
@@ -75,7 +77,7 @@ def _handler(fake: FakeInference) -> type[BaseHTTPRequestHandler]:
             host = self.headers.get("Host", "")
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             fake.requests.append((self.path, host, body))
-            if self.path != bench.COMPLETIONS_PATH or host not in fake.served:
+            if self.path != COMPLETIONS_PATH or host not in fake.served:
                 self._answer(404, {"error": f"no route for {host}{self.path}"})
                 return
             if body.get("model") != fake.served[host]:

@@ -15,10 +15,11 @@ from tests.operate.test_coldstart_bench import (  # noqa: F401  (inference is a 
     _pods,
     inference,
 )
-from tools import coldstart_bench as bench
-from tools.warmup import format_line
+from tools.in_cluster.warmup import format_line
+from tools.operate import coldstart_bench as bench
 
-# What tools/warmup.py prints when it is done (its own formatter, so a format change shows here).
+# What tools/in_cluster/warmup.py prints when it is done (its own formatter, so a format change
+# shows here).
 DONE = format_line(
     "info", "done", dir="/mnt/models", files=9, bytes=16060563456, seconds=12.5, gbps=1.285
 )

@@ -1,4 +1,4 @@
-"""`tools/preflight.py` against moto as a real server, plus the stub for what moto lacks."""
+"""`tools/operate/preflight.py` against moto as a real server, plus the stub for what moto lacks."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from tests.operate.conftest import AwsStub, make_clients
-from tools import preflight
-from tools.preflight import Check
-from tools.stack_config import ROOT, load_typed_config
+from tools.operate import preflight
+from tools.operate.preflight import Check
+from tools.plan.stack_config import ROOT, load_typed_config
 
 ZONES = "eu-central-1a, eu-central-1b, eu-central-1c"
 MOTO_CALLER = "arn:aws:iam::123456789012:user/moto"

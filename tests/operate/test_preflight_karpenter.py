@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import GpuNodesConfig
+from components.config.model import GpuNodesConfig
 from tests.operate.conftest import AwsStub, make_clients
-from tools import preflight
-from tools.preflight import Check
-from tools.stack_config import ROOT, load_typed_config
+from tools.operate import preflight
+from tools.operate.preflight import Check
+from tools.plan.stack_config import ROOT, load_typed_config
 
 SETTINGS = GpuNodesConfig()  # Pulumi.yaml's defaults: karpenter, g5.8xlarge, 2 GPUs
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from tests.operate.conftest import AwsStub, make_clients
-from tools import preflight
-from tools.preflight import Check
-from tools.stack_config import ROOT
+from tools.operate import preflight
+from tools.operate.preflight import Check
+from tools.plan.stack_config import ROOT
 
 NAME = "Docker Hub credential"
 

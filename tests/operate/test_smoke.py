@@ -1,4 +1,5 @@
-"""`tools/smoke.py` against local stand-ins on 127.0.0.1: a Kubernetes API and an ingress."""
+"""`tools/operate/smoke.py` against local stand-ins on 127.0.0.1: a Kubernetes API and an
+ingress."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from tools import smoke
-from tools.stack_config import load_typed_config
+from tools.operate import smoke
+from tools.plan.stack_config import load_typed_config
 
 NS = "kserve-fluid-demo"
 MODEL = "llama-31-8b-instruct"
@@ -240,7 +241,7 @@ def test_ingress_connections_send_tcp_keepalives(cluster: Cluster) -> None:
 
     from requests.adapters import HTTPAdapter
 
-    from tools.ingress_http import KEEPALIVE_SECONDS, keepalive_session
+    from tools.operate.ingress_http import KEEPALIVE_SECONDS, keepalive_session
 
     with keepalive_session() as http:
         assert smoke.send(http, cluster.url, MODEL, HOSTS[MODEL], 10)[1] == 200

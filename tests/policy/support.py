@@ -17,10 +17,10 @@ from pulumi_policy import StackValidationArgs
 from policy.rules.base import ResourceRule, StackRule, resource_validation, stack_validation
 from policy.rules.catalogue import RESOURCE_RULES, STACK_RULES
 from policy.rules.plan_adapter import resource_args, stack_resources
-from tools.stack_config import SECRET_PLACEHOLDER
+from tools.plan.stack_config import SECRET_PLACEHOLDER
 
-# The plaintext the plans are rendered with: secret outputs and secret config (tools/plan.py),
-# and the hfToken the staging scenario sets (tests/policy/conftest.py).
+# The plaintext the plans are rendered with: secret outputs and secret config
+# (tools/plan/render.py), and the hfToken the staging scenario sets (tests/policy/conftest.py).
 STAGING_TOKEN = "hf_not_a_real_token"
 SECRET_VALUES = (SECRET_PLACEHOLDER, STAGING_TOKEN)
 

@@ -14,7 +14,7 @@ from tests.policy.support import (
     urn_of,
     violations,
 )
-from tools.stack_config import SECRET_PLACEHOLDER
+from tools.plan.stack_config import SECRET_PLACEHOLDER
 
 POLICY = "aws:iam/policy:Policy"
 ROLE = "aws:iam/role:Role"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tools.stage_model import make_s3_client
+from tools.in_cluster.stage_model import make_s3_client
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's smallest part: keeps the multipart path fast in tests

@@ -19,8 +19,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from tools.stage_model.cli import main
-from tools.stage_model.errors import MESSAGES, PERMANENT, ExitCode
+from tools.in_cluster.stage_model.cli import main
+from tools.in_cluster.stage_model.errors import MESSAGES, PERMANENT, ExitCode
 
 from .faultproxy import FaultProxy, deny_writes
 
@@ -322,10 +322,10 @@ def test_stack_that_pulumi_cannot_read(tmp_path, capsys, monkeypatch):
 
 
 def test_module_entry_point_reports_through_the_exit_status(moto_endpoint, tmp_path):
-    """`python -m tools.stage_model` wires main() to the process exit status and stderr."""
+    """`python -m tools.in_cluster.stage_model` wires main() to the exit status and stderr."""
     (tmp_path / "config.json").write_text("{}")
     completed = subprocess.run(
-        [sys.executable, "-m", "tools.stage_model", "--source", str(tmp_path),
+        [sys.executable, "-m", "tools.in_cluster.stage_model", "--source", str(tmp_path),
          "--dest", "s3://no-such-bucket-77/p"],
         cwd=ROOT,
         env={**os.environ, "AWS_ENDPOINT_URL": moto_endpoint},

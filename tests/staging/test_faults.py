@@ -6,7 +6,7 @@ import hashlib
 from email.message import Message
 from typing import Any
 
-from tools.stage_model import is_complete, make_s3_client, stage
+from tools.in_cluster.stage_model import is_complete, make_s3_client, stage
 
 from .conftest import PART, SHARD
 from .faultproxy import RESET, Fault, FaultProxy, RandomFaults

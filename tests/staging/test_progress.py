@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from tools.stage_model.progress import PlainProgress, RichProgress, make_progress
+from tools.in_cluster.stage_model.progress import PlainProgress, RichProgress, make_progress
 
 
 class FakeTerminal(io.StringIO):

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tools.stage_model import read_manifest, stage
-from tools.stage_model.sources import (
+from tools.in_cluster.stage_model import read_manifest, stage
+from tools.in_cluster.stage_model.sources import (
     ALLOW_PATTERNS,
     IGNORE_PATTERNS,
     HfSource,
@@ -134,7 +134,7 @@ def test_hub_download_without_token_passes_none(bucket, s3, tmp_path, monkeypatc
 
 
 def test_source_without_servable_files_is_an_error(bucket, s3, tmp_path):
-    from tools.stage_model import ExitCode, StageError
+    from tools.in_cluster.stage_model import ExitCode, StageError
 
     (tmp_path / "pytorch_model.bin").write_bytes(b"x")
     with pytest.raises(StageError) as caught:

@@ -12,13 +12,15 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from components.manifests.staging_job import (
+from components.staging.job import (
+    PERMANENT_EXIT_CODES,
     StagingJobSpec,
     staging_configmap,
-    staging_iam_policy,
     staging_job,
     staging_job_name,
 )
+from components.storage.iam import staging_iam_policy
+from tools.in_cluster.stage_model.errors import PERMANENT
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.33"
@@ -172,6 +174,12 @@ def test_permanent_failures_fail_the_job_without_retries():
     assert rules[1]["action"] == "Ignore"
 
 
+def test_the_jobs_permanent_exit_codes_are_the_programs():
+    """The program does not import the in-cluster staging tool: it keeps its own copy of the
+    codes a retry cannot fix, and this holds the copy equal to the tool's PERMANENT."""
+    assert list(PERMANENT_EXIT_CODES) == sorted(int(code) for code in PERMANENT)
+
+
 def test_job_name_is_stable_for_the_same_model_and_changes_with_what_is_staged():
     base = staging_job_name(make_spec())
     assert re.fullmatch(r"stage-llama-3-1-8b-instruct-[0-9a-f]{8}", base)
@@ -192,7 +200,7 @@ def test_job_name_is_a_valid_label_for_long_model_names():
 
 def test_configmap_carries_every_module_file_verbatim():
     configmap = staging_configmap(make_spec())
-    module_dir = ROOT / "tools" / "stage_model"
+    module_dir = ROOT / "tools" / "in_cluster" / "stage_model"
     expected = {p.name: p.read_text() for p in module_dir.glob("*.py")}
     assert {"__init__.py", "__main__.py", "cli.py", "stage.py"} <= set(expected)
     assert configmap["data"] == expected

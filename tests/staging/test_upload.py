@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tools.stage_model import is_complete, read_manifest, stage, transfer_config_for
-from tools.stage_model.s3sync import MiB, part_size_for
+from tools.in_cluster.stage_model import is_complete, read_manifest, stage, transfer_config_for
+from tools.in_cluster.stage_model.s3sync import MiB, part_size_for
 
 from .conftest import NOT_STAGED, PART, SHARD, SHARD_SIZE
 
@@ -233,7 +233,7 @@ def test_transfer_config_uses_part_size_as_threshold_and_the_concurrency_flag():
 
 
 def test_manifest_from_a_later_writer_still_reads():
-    from tools.stage_model.manifest import Manifest
+    from tools.in_cluster.stage_model.manifest import Manifest
 
     document = {
         "format": 2,

@@ -1,4 +1,4 @@
-"""Tests for tools/warmup.py on real files (no mocks of the read path)."""
+"""Tests for tools/in_cluster/warmup.py on real files (no mocks of the read path)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import warmup
+from tools.in_cluster import warmup
 
-WARMUP = Path(__file__).resolve().parents[2] / "tools" / "warmup.py"
+WARMUP = Path(__file__).resolve().parents[2] / "tools" / "in_cluster" / "warmup.py"
 MIB = 1024 * 1024
 
 

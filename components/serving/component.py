@@ -1,0 +1,138 @@
+"""Layer 5: the warm-up ClusterServingRuntime and the InferenceServices of every model."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components.config.model import ModelConfig, StackConfig
+from components.context import LayerArgs, image_waits
+from components.kube import custom_resource
+from components.serving import manifests
+
+
+@dataclass(frozen=True)
+class ModelServingArgs(LayerArgs):
+    webhook_ready: list[pulumi.Resource]
+    kserve_ready: list[pulumi.Resource]
+    builtin_runtimes: pulumi.Resource
+    gpu_capacity: pulumi.Resource
+    namespace: pulumi.Resource
+    dataload_gates: Mapping[str, pulumi.Resource]
+    """Per model, the Job that succeeds once its DataLoad has filled the cache."""
+    bucket_name: pulumi.Input[str]
+    storage_initializer_role_arn: pulumi.Input[str]
+    staging_jobs: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+
+
+class ModelServing(pulumi.ComponentResource):
+    """Per model: a Fluid InferenceService and, when asked for, a storage-initializer baseline."""
+
+    names: dict[str, dict[str, str | None]]
+    """Per model, the InferenceService names of its Fluid and baseline variants (None: absent)."""
+
+    def __init__(
+        self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("kserve-fluid:serving:ModelServing", name, None, opts)
+        config = args.config
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        def after(
+            *resources: pulumi.Resource, timeout: int | None = None
+        ) -> pulumi.ResourceOptions:
+            timeouts = (
+                pulumi.CustomTimeouts(create=f"{timeout // 60 + 5}m", delete="15m")
+                if timeout
+                else None
+            )
+            return pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(
+                    depends_on=[*args.system_ready, *resources], custom_timeouts=timeouts
+                ),
+            )
+
+        warmup = manifests.warmup_configmap(config)
+        warmup_code = k8s.core.v1.ConfigMap(
+            "model-cache-warmup",
+            metadata=warmup["metadata"],
+            data=warmup["data"],
+            opts=after(args.namespace),
+        )
+        # Validated by KServe's webhook; the built-in runtimes are not needed (autoSelect false).
+        runtime = custom_resource(
+            "warmup-serving-runtime",
+            manifests.cluster_serving_runtime(args.mirror),
+            after(*args.webhook_ready),
+        )
+        needs_baseline = any(m.baseline for m in config.models)
+        service_account = None
+        if needs_baseline:
+            service_account = k8s.core.v1.ServiceAccount(
+                "baseline-service-account",
+                metadata=pulumi.Output.from_input(args.storage_initializer_role_arn).apply(
+                    lambda arn: manifests.baseline_service_account(config, arn)["metadata"]
+                ),
+                opts=after(args.namespace),
+            )
+
+        # Every InferenceService pod pulls these on its GPU node.
+        pulled = image_waits(
+            args.image_ready,
+            versions.HUGGINGFACE_SERVER_GPU_IMAGE,
+            versions.KNATIVE_QUEUE_PROXY_IMAGE,
+            versions.STORAGE_INITIALIZER_IMAGE,
+        )
+        services: dict[str, dict[str, str | None]] = {}
+        for model in config.models:
+            timeout = manifests.isvc_ready_timeout_seconds(model)
+            custom_resource(
+                model.name,
+                manifests.fluid_inference_service(config, model),
+                # GPU capacity: destroy removes the service while its nodes still exist.
+                after(
+                    *args.kserve_ready,
+                    runtime,
+                    warmup_code,
+                    args.dataload_gates[model.name],
+                    args.gpu_capacity,
+                    *pulled,
+                    timeout=timeout,
+                ),
+            )
+            services[model.name] = {"fluid": model.name, "baseline": None}
+            if model.baseline and service_account is not None:
+                name = manifests.baseline_name(model)
+                staged = [args.staging_jobs[m] for m in (model.name,) if m in args.staging_jobs]
+                custom_resource(
+                    name,
+                    # Only the spec names the bucket; it comes from the Output below.
+                    manifests.baseline_inference_service(config, model, "BUCKET"),
+                    # Reads the model from S3 (staged by the Job when there is one), not the cache.
+                    after(
+                        *args.kserve_ready,
+                        args.builtin_runtimes,
+                        service_account,
+                        *staged,
+                        args.gpu_capacity,
+                        *pulled,
+                        timeout=timeout,
+                    ),
+                    spec=pulumi.Output.from_input(args.bucket_name).apply(
+                        functools.partial(_baseline_spec, config, model)
+                    ),
+                )
+                services[model.name]["baseline"] = name
+        self.names = services
+        self.register_outputs({"names": services})
+
+
+def _baseline_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Any:
+    return manifests.baseline_inference_service(config, model, bucket)["spec"]
