@@ -18,8 +18,8 @@ from components.karpenter import manifests
 from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
-from tools.plan.stack_config import load_stack_settings, read_project
 from tools.maintain.vendor import CHART_DIR
+from tools.plan.stack_config import load_stack_settings, read_project
 
 CHARTS = CHART_DIR
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

@@ -352,11 +352,11 @@ def test_without_the_pulumi_cli_the_hint_names_flags_smoke_accepts(
     assert (code, line) == (
         2,
         "smoke: the pulumi CLI is not installed, so the stack's ingressHostname output cannot "
-        "be read; pass --ingress-url http://HOST (python -m tools.smoke --stack dev "
+        "be read; pass --ingress-url http://HOST (python -m tools.operate.smoke --stack dev "
         "--ingress-url http://HOST --kubeconfig FILE)",
     )
     code, line = _main(capsys, "--ingress-url", "http://127.0.0.1:9")
-    assert line.endswith("pass --kubeconfig FILE (python -m tools.smoke --stack dev "
+    assert line.endswith("pass --kubeconfig FILE (python -m tools.operate.smoke --stack dev "
                          "--ingress-url http://HOST --kubeconfig FILE)")  # fmt: skip
     # Every flag the hint names is one smoke.parse_args takes.
     named = smoke.parse_args(

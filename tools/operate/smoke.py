@@ -256,8 +256,8 @@ def stack_output(stack: str, name: str, instead: str, show_secrets: bool = False
     if shutil.which("pulumi") is None:
         raise BenchError(
             f"the pulumi CLI is not installed, so the stack's {name} output cannot be read; "
-            f"pass {instead} (python -m tools.smoke --stack {stack} --ingress-url http://HOST "
-            "--kubeconfig FILE)"
+            f"pass {instead} (python -m tools.operate.smoke --stack {stack} "
+            "--ingress-url http://HOST --kubeconfig FILE)"
         )
     return read_stack_outputs(stack, name, show_secrets=show_secrets)
 
