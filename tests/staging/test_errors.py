@@ -344,4 +344,4 @@ def test_every_exit_code_has_a_message_and_permanent_ones_are_failures():
     assert set(MESSAGES) == set(ExitCode) - {ExitCode.OK, ExitCode.FAILED}
     assert ExitCode.OK not in PERMANENT
     assert len({int(code) for code in ExitCode}) == len(ExitCode)
-    assert sorted(int(c) for c in PERMANENT) == [10, 11, 12, 13, 14, 15, 20, 21, 23, 24]
+    assert sorted(int(c) for c in PERMANENT) == [10, 11, 12, 13, 14, 15, 20, 21]

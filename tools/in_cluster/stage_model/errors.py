@@ -87,8 +87,6 @@ PERMANENT: frozenset[ExitCode] = frozenset(
         ExitCode.NO_FILES,
         ExitCode.BUCKET_NOT_FOUND,
         ExitCode.ACCESS_DENIED,
-        ExitCode.NO_CREDENTIALS,
-        ExitCode.NO_REGION,
     }
 )
 
