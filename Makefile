@@ -17,7 +17,7 @@ UV_SYNC := $(UV) sync --frozen --python $(PYTHON)
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-tools install-test plan test lint unit vendor lock preview up \
+.PHONY: help install install-tools install-policy install-test plan test lint unit vendor lock preview up \
 	destroy preflight bucket smoke clean pulumi-cli
 
 ## List the targets (the default)
@@ -45,15 +45,21 @@ $(INSTALLED)-tools: uv.lock pyproject.toml | $(UV)
 	@echo "make: installing the program's and the operator tools' dependencies into $(VENV)/"
 	$(UV_SYNC) --inexact --group tools
 	@touch $@
+$(INSTALLED)-policy: uv.lock pyproject.toml | $(UV)
+	@echo "make: installing the program's and the policy pack's dependencies into $(VENV)/"
+	$(UV_SYNC) --inexact --group policy
+	@touch $@
 $(INSTALLED)-test: uv.lock pyproject.toml | $(UV)
 	@echo "make: installing every dependency group (tests, lint) into $(VENV)/"
 	$(UV_SYNC) --all-groups
-	@touch $@ $(INSTALLED)-tools $(INSTALLED)-runtime
+	@touch $@ $(INSTALLED)-tools $(INSTALLED)-policy $(INSTALLED)-runtime
 
 ## Install the Pulumi program's dependencies into .venv (what plan, preview and up need)
 install: $(INSTALLED)-runtime
 ## Add the operator tools' dependencies (preflight, smoke, stage_model, benchmarks)
 install-tools: $(INSTALLED)-tools
+## Add the policy pack's SDK (pulumi-policy), for preview and up
+install-policy: $(INSTALLED)-policy
 ## Add the test and lint toolchain
 install-test: $(INSTALLED)-test
 
@@ -103,7 +109,7 @@ POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--po
 PULUMI_PATH := PATH="$(abspath $(BIN)):$(abspath $(UV_HOME)/bin):$$PATH"
 
 ## Preview the stack's changes (Pulumi CLI, policy pack)
-preview: install pulumi-cli
+preview: install install-policy pulumi-cli
 	$(PULUMI_PATH) pulumi preview --stack $(STACK) --diff $(POLICY)
 
 # With `staging: none`: create only the model bucket (and its hardening) so the models can be
@@ -120,7 +126,7 @@ bucket: install pulumi-cli
 	$(PULUMI_PATH) pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)'
 
 ## Deploy the stack (Pulumi CLI, policy pack)
-up: install pulumi-cli
+up: install install-policy pulumi-cli
 	$(PULUMI_PATH) pulumi up --stack $(STACK) $(POLICY)
 
 # Without the Pulumi CLI: SMOKE_FLAGS="--ingress-url http://HOST --kubeconfig FILE".

@@ -95,3 +95,15 @@ def test_make_plan_installs_only_the_program_dependencies() -> None:
     syncs = [line for line in dry.splitlines() if " sync " in line]
     assert len(syncs) == 1 and "--group" not in syncs[0] and "--all-groups" not in syncs[0]
     assert "--frozen" in syncs[0]
+
+
+@needs_make
+def test_preview_and_up_install_the_policy_packs_sdk() -> None:
+    """The pack (policy/PulumiPolicy.yaml) runs in .venv: pulumi-policy must be there."""
+    assert MAKE is not None
+    assert "pulumi-policy==1.21.0" in PYPROJECT["dependency-groups"]["policy"]
+    for target in ("preview", "up"):
+        dry = subprocess.run(
+            [MAKE, "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ).stdout
+        assert any(" sync " in line and "--group policy" in line for line in dry.splitlines())
