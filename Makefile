@@ -49,9 +49,14 @@ $(INSTALLED)-policy: uv.lock pyproject.toml | $(UV)
 	@echo "make: installing the program's and the policy pack's dependencies into $(VENV)/"
 	$(UV_SYNC) --inexact --group policy
 	@touch $@
-$(INSTALLED)-test: uv.lock pyproject.toml | $(UV)
+# PyTorch's CPU build is not in uv.lock (requirements-torch.txt says why): uv pip installs it from
+# the PyTorch CPU index or wherever pip is configured to look (tools/maintain/pip_sources.py).
+$(INSTALLED)-test: uv.lock pyproject.toml requirements-torch.txt | $(UV)
 	@echo "make: installing every dependency group (tests, lint) into $(VENV)/"
-	$(UV_SYNC) --all-groups
+	$(UV_SYNC) --inexact --all-groups
+	@echo "make: installing PyTorch's CPU build (requirements-torch.txt)"
+	env $(shell $(PYTHON) -m tools.maintain.pip_sources) \
+	  $(UV) pip install --no-config --python $(BIN)/python --no-deps -r requirements-torch.txt
 	@touch $@ $(INSTALLED)-tools $(INSTALLED)-policy $(INSTALLED)-runtime
 
 ## Install the Pulumi program's dependencies into .venv (what plan, preview and up need)

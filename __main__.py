@@ -15,6 +15,7 @@ from components.network.component import Network, NetworkArgs
 from components.platform.component import PlatformArgs, ServingPlatform
 from components.serving.component import ModelServing, ModelServingArgs
 from components.serving.endpoints import inference_endpoints
+from components.serving.loaders import plan_report as loader_report
 from components.staging.component import ModelStaging, StagingArgs
 from components.storage.component import ModelStore, ModelStoreArgs
 
@@ -30,6 +31,8 @@ except ConfigError as error:
 cache_throughput = plan_report(config)
 for warning in cache_throughput["warnings"]:
     pulumi.log.warn(warning)
+# Seconds and cost of every loader (cache, stream, download) per model; printed by `make plan`.
+loader_times = loader_report(config)
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -143,3 +146,4 @@ pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)
+pulumi.export("loaderTimes", loader_times)

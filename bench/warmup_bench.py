@@ -18,13 +18,21 @@ cache evicted before every run (``posix_fadvise(DONTNEED)`` on every file, plus
 5. with PyTorch and CUDA: ``safetensors.torch.load_file(shard, device="cuda")`` for every
    shard, cold, and after the warm-up (load alone, and warm-up + load).
 
+6. on ``s3``, the same files served by ``bench/s3emu.py``, an S3-compatible server on 127.0.0.1
+   with slowfs's cost model (``--latency-ms`` per request, ``--stream-mbps`` per connection):
+   ``limit`` is one GET of the biggest file on one connection; ``runai streamer`` loads every
+   shard as vLLM's ``runai_streamer`` load format does (``bench/stream_load.py``, concurrency
+   ``--stream-concurrency``, default 32 as the stack's stream InferenceService) to the CPU and,
+   with CUDA, on to the GPU. Its rows sit beside slowfs's warm-up rows of the same run.
+
 File systems: ``local`` (the cache dir's disk) and ``slowfs``, a passthrough FUSE mount of
 the same files (``bench/slowfs.py``) that emulates the remote Fluid/JindoFS cache: a fixed
 latency per FUSE read request and a bandwidth cap per open file (``--latency-ms``,
 ``--stream-mbps``), mounted with ``kernel_cache`` like Jindo. Its backing files are kept in
 the page cache (the emulated remote cache is warm) and only the FUSE side is evicted; the
 FUSE server's own counters check that every byte of a cold run went through it. Where FUSE
-cannot be mounted the slowfs rows are replaced by one line ``slowfs: skipped: <reason>``.
+cannot be mounted the slowfs rows are replaced by one line ``slowfs: skipped: <reason>``; where the
+streamer (runai-model-streamer, PyTorch) is missing, ``s3: skipped: <reason>``.
 
 Prints a table (row, bytes, seconds, GB/s, ratio to the ``limit`` row of the same file
 system); ``--json PATH`` writes the same as JSON. Bounded by ``--max-seconds``.
@@ -55,10 +63,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import slowfs  # noqa: E402
+from bench import s3emu, slowfs, stream_load  # noqa: E402
 from tools.in_cluster import warmup  # noqa: E402
 
 WARMUP_SCRIPT = REPO / "tools" / "in_cluster" / "warmup.py"
+STREAM_SCRIPT = REPO / "bench" / "stream_load.py"
+STREAM_CONCURRENCY = 32
+"""The stack's stream InferenceService setting (components/serving/manifests.py; a test checks
+they agree: this script runs where the project's packages may not be installed)."""
+S3_BUCKET = "models"
 GB = 1e9
 GIB = 1024**3
 
@@ -441,7 +454,7 @@ def _median_run(
     return best[0], med, best[2], secs, backend
 
 
-ROW_KEYS = ("limit", "seed", "warmup", "warmup-1range", "gpu")
+ROW_KEYS = ("limit", "seed", "warmup", "warmup-1range", "gpu", "stream")
 
 
 def bench_fs(
@@ -514,6 +527,88 @@ def bench_fs(
     return rows
 
 
+def s3_limit(endpoint: str, key: str) -> tuple[int, float]:
+    """One GET of the whole object on one connection: the emulation's single-stream limit."""
+    import urllib.request
+
+    start = time.monotonic()
+    total = 0
+    with urllib.request.urlopen(f"{endpoint}/{S3_BUCKET}/{key}", timeout=3600) as response:
+        while chunk := response.read(16 << 20):
+            total += len(chunk)
+    return total, time.monotonic() - start
+
+
+def stream_run(ctx: Ctx, endpoint: str, keys: Sequence[str], device: str, concurrency: int) -> dict:
+    """bench/stream_load.py in a fresh process (the streamer reads its settings at start)."""
+    cmd = [sys.executable, str(STREAM_SCRIPT), "--endpoint", endpoint, "--bucket", S3_BUCKET]
+    cmd += ["--device", device, "--concurrency", str(concurrency), *keys]
+    _, out = ctx.run(cmd)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"stream_load.py printed no result: {out[-500:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def bench_s3(
+    ctx: Ctx,
+    emulation: s3emu.S3Emulation,
+    gpu_reason: str | None,
+    concurrency: int,
+    selected: Sequence[str] = ROW_KEYS,
+    failures: list[str] | None = None,
+) -> list[Row]:
+    """The S3 emulation's rows: its single-connection limit, then the streamer to CPU and GPU.
+    A streamer run that fails adds a line to `failures` instead of a row."""
+    failures = [] if failures is None else failures
+    rows: list[Row] = []
+    keys = [p.name for p in ctx.files if p.suffix == ".safetensors"]
+    cap = concurrency * emulation.stream_mbps * 1e6 / GB if emulation.stream_mbps else 0.0
+
+    def served() -> int:
+        return int(emulation.stats()["bytes"])
+
+    def add(name: str, nbytes: int, seconds: float, note: str, extra: dict[str, Any]) -> None:
+        gbps = nbytes / seconds / GB if seconds > 0 else 0.0
+        limit = rows[0].gbps if rows else gbps
+        row = Row("s3", name, nbytes, seconds, gbps, gbps / limit if limit else None, note, extra)
+        rows.append(row)
+        ctx.log(f"  s3      {name:30s} {seconds:8.2f} s {gbps:7.3f} GB/s  {note}")
+
+    before = served()
+    nbytes, seconds = s3_limit(emulation.endpoint, ctx.biggest.name)
+    add("limit", nbytes, seconds, "one GET, one connection, biggest file",
+        {"server_bytes": served() - before})  # fmt: skip
+    devices = ["cpu"] if gpu_reason is not None or "gpu" not in selected else ["cpu", "cuda"]
+    for device in devices:
+        runs: list[dict[str, Any]] = []
+        backend: list[int] = []
+        try:
+            for _ in range(ctx.repeat):
+                ctx.remaining()
+                before = served()
+                runs.append(stream_run(ctx, emulation.endpoint, keys, device, concurrency))
+                backend.append(served() - before)
+        except RuntimeError as exc:  # the streamer failed: say so, keep the other rows
+            last = (str(exc).strip().splitlines() or ["?"])[-1]
+            failures.append(f"s3: runai streamer -> {device} failed: {last}")
+            ctx.log(failures[-1])
+            continue
+        secs = [r["seconds"] for r in runs]
+        med = statistics.median(secs)
+        best = min(runs, key=lambda r: abs(r["seconds"] - med))
+        note = f"runai streamer, concurrency {concurrency}, to {device}"
+        if cap:
+            note += f"; cap {concurrency} x {emulation.stream_mbps:g} MB/s = {cap:.2f} GB/s"
+        if any(b < 0.99 * best["bytes"] for b in backend):
+            note += "; WARNING: fewer bytes served than loaded"
+        name = "runai streamer -> cpu" if device == "cpu" else "runai streamer -> gpu"
+        add(name, int(best["bytes"]), med, note,
+            {"runs_s": secs, "server_bytes": backend, "tensors": best["tensors"],
+             "cap_gbps": cap})  # fmt: skip
+    return rows
+
+
 def format_table(rows: Sequence[Row], skipped: Sequence[str]) -> str:
     head = (
         f"{'fs':7s} {'row':28s} {'bytes':>14s} {'seconds':>9s} {'GB/s':>8s} {'x limit':>8s}  note"
@@ -566,6 +661,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", help="WARMUP_CONCURRENCY for warmup.py rows")
     parser.add_argument("--range-size", help="WARMUP_RANGE_SIZE for the warmup.py row")
     parser.add_argument("--gpu", choices=("auto", "off"), default="auto")
+    parser.add_argument("--s3", choices=("auto", "off"), default="auto", help="s3 emulation rows")
+    parser.add_argument(
+        "--stream-concurrency",
+        type=int,
+        default=STREAM_CONCURRENCY,
+        help=f"streamer connections (default {STREAM_CONCURRENCY}, as the stack)",
+    )
     parser.add_argument(
         "--no-drop-caches",
         action="store_true",
@@ -614,6 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     errors: list[str] = []
     fuse_stats: dict[str, Any] = {}
+    s3_stats: dict[str, Any] = {}
     log(
         f"model {model_dir}: {len(files)} files, {total / GB:.2f} GB, biggest {biggest.name}; "
         f"drop_caches={'yes' if drop else 'no (fadvise only)'}"
@@ -658,6 +761,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                         mount.unmount()
         if fuse_reason is not None:
             skipped.append(f"slowfs: skipped: {fuse_reason}")
+        s3_reason = "disabled (--s3 off)" if args.s3 == "off" else stream_load.unavailable_reason()
+        if "stream" not in selected:
+            s3_reason = "not selected (--rows)"
+        if s3_reason is None:
+            with s3emu.S3Emulation(
+                model_dir, latency_ms=args.latency_ms, stream_mbps=args.stream_mbps
+            ) as emulation:
+                log(
+                    f"s3 emulation at {emulation.endpoint}: latency {args.latency_ms} ms/request, "
+                    f"{args.stream_mbps} MB/s per connection"
+                )
+                failed: list[str] = []
+                rows += bench_s3(
+                    ctx, emulation, gpu_reason, args.stream_concurrency, selected, failed
+                )
+                skipped += failed
+                errors += failed
+                s3_stats = emulation.stats()
+        else:
+            skipped.append(f"s3: skipped: {s3_reason}")
     except BenchTimeout as exc:
         errors.append(str(exc))
         skipped.append(f"stopped: {exc}")
@@ -666,7 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"warm-up benchmark: {total} bytes ({total / GB:.2f} GB) in {len(files)} files "
         f"({args.shards} safetensors shards), page cache evicted before each run "
         f"({'fadvise+drop_caches' if drop else 'fadvise'}); slowfs: {args.latency_ms} ms/request, "
-        f"{args.stream_mbps} MB/s per open file"
+        f"{args.stream_mbps} MB/s per open file; s3: the same per request and per connection"
     )
     print(format_table(rows, skipped))
     if args.json:
@@ -683,6 +806,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "stream_mbps": args.stream_mbps,
                     "max_background": args.fuse_max_background,
                     "server_counters": fuse_stats,
+                },
+                "s3": {
+                    "latency_ms": args.latency_ms,
+                    "stream_mbps": args.stream_mbps,
+                    "concurrency": args.stream_concurrency,
+                    "server_counters": s3_stats,
                 },
                 "warmup_env": warmup_env,
                 "repeat": args.repeat,

@@ -32,20 +32,26 @@ THREE_MODELS = [
         "minReplicas": 0,
         "maxReplicas": 2,
         "cacheReplicas": replicas,
-        "baseline": baseline,
+        "loader": loader,
+        "compareLoaders": compare,
         "warmStart": warm,
     }
-    for name, size, replicas, baseline, warm in (
-        ("llama-31-8b-instruct", 15, 2, True, False),
-        ("mistral-7b-instruct", 14, 1, False, True),
-        ("qwen25-3b-instruct", 6, 3, True, False),
+    for name, size, replicas, loader, compare, warm in (
+        ("llama-31-8b-instruct", 15, 2, "cache", ["download"], False),
+        # Not in the cache at all: no Dataset mount, no DataLoad.
+        ("mistral-7b-instruct", 14, 1, "stream", [], True),
+        ("qwen25-3b-instruct", 6, 3, "download", ["cache", "stream"], False),
     )
 ]
 
 
 @pytest.fixture(scope="module")
 def three_model_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    return render(tmp_path_factory.mktemp("plan-three"), sets={"models": THREE_MODELS})
+    # qwen's three InferenceServices may start at once: a GPU each.
+    return render(
+        tmp_path_factory.mktemp("plan-three"),
+        sets={"models": THREE_MODELS, "gpuNodes": {"gpuLimit": 3}},
+    )
 
 
 @pytest.fixture(params=["dev", "three"])
@@ -59,6 +65,15 @@ def objects(plan: Plan, typ: str) -> list[dict[str, Any]]:
 
 def isvcs(plan: Plan) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objects(plan, ISVC)}
+
+
+def loaders(plan: Plan) -> dict[str, tuple[str, str]]:
+    """InferenceService name -> (model, loader), from the stack output `inferenceServices`."""
+    return {
+        entry["name"]: (model, loader)
+        for model, by_loader in plan.outputs["inferenceServices"].items()
+        for loader, entry in by_loader.items()
+    }
 
 
 def test_every_custom_object_fits_its_crd(plan: Plan) -> None:
@@ -85,15 +100,27 @@ def test_storage_uri_matches_dataset_mount(plan: Plan) -> None:
     dataset = objects(plan, DATASET)[0]
     mounts = {m["name"]: m for m in dataset["spec"]["mounts"]}
     bucket = plan.outputs["bucketName"]
+    by_name = loaders(plan)
     for name, service in isvcs(plan).items():
-        uri = service["spec"]["predictor"]["model"]["storageUri"]
-        if name.endswith("-baseline"):
-            model = name.removesuffix("-baseline")
-            assert uri == plan.outputs["modelUris"][model]
+        model, loader = by_name[name]
+        spec = service["spec"]["predictor"]["model"]
+        if loader == "download":
+            assert spec["storageUri"] == plan.outputs["modelUris"][model]
             continue
-        assert uri == f"pvc://{dataset['metadata']['name']}{mounts[name]['path']}"
-        assert mounts[name]["mountPoint"] == f"{plan.outputs['modelUris'][name]}/"
-        assert mounts[name]["mountPoint"].startswith(f"s3://{bucket}/")
+        if loader == "stream":
+            # No storageUri, so KServe injects no storage initializer; vLLM reads the s3:// URI.
+            assert "storageUri" not in spec
+            assert spec["args"][:2] == [
+                f"--model_dir={plan.outputs['modelUris'][model]}",
+                "--load-format=runai_streamer",
+            ]
+            continue
+        assert spec["storageUri"] == f"pvc://{dataset['metadata']['name']}{mounts[model]['path']}"
+        assert mounts[model]["mountPoint"] == f"{plan.outputs['modelUris'][model]}/"
+        assert mounts[model]["mountPoint"].startswith(f"s3://{bucket}/")
+    # Exactly the models some loader reads through the cache are mounted.
+    cached = {model for model, loader in by_name.values() if loader == "cache"}
+    assert set(mounts) == cached
 
 
 def test_dataload_targets_match_mounts(plan: Plan) -> None:
@@ -114,26 +141,73 @@ def test_dataload_targets_match_mounts(plan: Plan) -> None:
 
 def test_three_models_keep_their_cache_replicas(three_model_plan: Plan) -> None:
     loads = {d["metadata"]["name"]: d for d in objects(three_model_plan, DATALOAD)}
+    # mistral streams from S3 only: the cache holds no copy of it.
     assert {n: d["spec"]["target"][0]["replicas"] for n, d in loads.items()} == {
         "llama-31-8b-instruct-dataload": 2,
-        "mistral-7b-instruct-dataload": 1,
         "qwen25-3b-instruct-dataload": 3,
     }
     services = isvcs(three_model_plan)
-    assert set(services) == {
-        "llama-31-8b-instruct",
-        "llama-31-8b-instruct-baseline",
-        "mistral-7b-instruct",
-        "qwen25-3b-instruct",
-        "qwen25-3b-instruct-baseline",
+    assert loaders(three_model_plan) == {
+        "llama-31-8b-instruct": ("llama-31-8b-instruct", "cache"),
+        "llama-31-8b-instruct-download": ("llama-31-8b-instruct", "download"),
+        "mistral-7b-instruct": ("mistral-7b-instruct", "stream"),
+        "qwen25-3b-instruct": ("qwen25-3b-instruct", "download"),
+        "qwen25-3b-instruct-cache": ("qwen25-3b-instruct", "cache"),
+        "qwen25-3b-instruct-stream": ("qwen25-3b-instruct", "stream"),
     }
+    assert set(services) == set(loaders(three_model_plan))
     scale = {
         n: s["spec"]["predictor"]["annotations"]["autoscaling.knative.dev/initial-scale"]
         for n, s in services.items()
     }
     assert scale["mistral-7b-instruct"] == "1"
     assert scale["llama-31-8b-instruct"] == "0"
-    assert three_model_plan.outputs["inferenceServices"]["mistral-7b-instruct"]["baseline"] is None
+    assert set(three_model_plan.outputs["inferenceServices"]["mistral-7b-instruct"]) == {"stream"}
+
+
+def test_dev_compares_three_loaders(dev_plan: Plan) -> None:
+    assert loaders(dev_plan) == {
+        "llama-31-8b-instruct": ("llama-31-8b-instruct", "cache"),
+        "llama-31-8b-instruct-stream": ("llama-31-8b-instruct", "stream"),
+        "llama-31-8b-instruct-download": ("llama-31-8b-instruct", "download"),
+    }
+
+
+def test_stream_isvc_streams_from_s3_with_irsa(plan: Plan) -> None:
+    """The stream service: built-in huggingfaceserver runtime, IRSA account, the streamer's
+    settings, and none of the variables that would break IRSA (components/manifests/serving.py)."""
+    by_name = loaders(plan)
+    streams = [s for n, s in isvcs(plan).items() if by_name[n][1] == "stream"]
+    assert streams
+    region = plan.outputs["region"]
+    for service in streams:
+        predictor = service["spec"]["predictor"]
+        assert predictor["serviceAccountName"] == "model-reader"
+        model = predictor["model"]
+        assert model["runtime"] == "kserve-huggingfaceserver"
+        env = {e["name"]: e["value"] for e in model["env"]}
+        assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == region
+        assert int(env["RUNAI_STREAMER_CONCURRENCY"]) >= 16
+        # The buffer leaves most of the pod's memory to vLLM.
+        limit = int(env["RUNAI_STREAMER_MEMORY_LIMIT"])
+        memory = model["resources"]["limits"]["memory"]
+        assert memory.endswith("Gi") and limit <= int(memory[:-2]) * 2**30 // 2
+        assert json.loads(env["STORAGE_ALLOW_PATTERNS"]) == [
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "vocab.json",
+            "merges.txt",
+            "config.json",
+            "generation_config.json",
+        ]
+        for forbidden in (
+            "RUNAI_STREAMER_NO_BOTO3_SESSION",
+            "AWS_EC2_METADATA_DISABLED",
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+        ):
+            assert forbidden not in env
 
 
 def test_cache_is_on_the_data_nodes(plan: Plan) -> None:
@@ -213,12 +287,14 @@ def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
     assert container["image"].endswith("/kserve/huggingfaceserver:v0.20.0-gpu")
     assert container["command"][:2] == ["python3", "/opt/warmup/warmup.py"]
     assert container["command"][2:] == ["--", "python3", "-m", "huggingfaceserver"]
+    by_name = loaders(plan)
     for name, service in isvcs(plan).items():
         model = service["spec"]["predictor"]["model"]
-        if name.endswith("-baseline"):
+        loader = by_name[name][1]
+        if loader == "download":
             assert "runtime" not in model
             assert service["spec"]["predictor"]["serviceAccountName"] == "model-reader"
-        else:
+        elif loader == "cache":
             assert model["runtime"] == runtime["metadata"]["name"]
     configmap = plan.one("kubernetes:core/v1:ConfigMap")["inputs"]
     volume = next(v for v in runtime["spec"]["volumes"] if v["name"] == "warmup")
@@ -226,7 +302,7 @@ def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
     assert configmap["data"]["warmup.py"] == WARMUP_SOURCE.read_text()
 
 
-def test_baseline_service_account_uses_irsa(dev_plan: Plan) -> None:
+def test_model_reader_service_account_uses_irsa(dev_plan: Plan) -> None:
     account = dev_plan.one("kubernetes:core/v1:ServiceAccount", "baseline-service-account")
     account = account["inputs"]["metadata"]
     role = dev_plan.one("aws:iam/role:Role", "models-storage-initializer")
@@ -252,16 +328,18 @@ def test_dependencies_and_destroy_order(plan: Plan) -> None:
     assert plan.depends_on(runtime, dataset)
     assert plan.depends_on(dataset, fluid)
     assert plan.depends_on(fluid, data)
+    loader_of = loaders(plan)
     for service in plan.of_type(ISVC):
         assert plan.depends_on(service, kserve)
         assert plan.depends_on(service, serving)
         assert plan.depends_on(service, data)
-        model = service["name"].removesuffix("-baseline")
-        load = next(d for d in plan.of_type(DATALOAD) if d["name"] == f"{model}-dataload")
-        # The Fluid variant waits for its model in the cache; the baseline reads S3 only.
-        baseline = service["name"].endswith("-baseline")
-        assert plan.depends_on(service, load) == (not baseline)
-        if not baseline:
+        model, loader = loader_of[service["inputs"]["metadata"]["name"]]
+        # The cache variant waits for its model in the cache; the others read S3 only.
+        cached = loader == "cache"
+        for load in plan.of_type(DATALOAD):
+            if load["name"] == f"{model}-dataload":
+                assert plan.depends_on(service, load) == cached
+        if cached:
             assert plan.depends_on(service, plan.of_type(CSR)[0])
     # Namespaces and CRD-only releases need only the API server (issue 10); every other object
     # is created after, and deleted before, the data nodes that run its controller.
@@ -277,7 +355,10 @@ def test_dependencies_and_destroy_order(plan: Plan) -> None:
 
 
 def test_endpoint_outputs(dev_plan: Plan) -> None:
-    fluid = dev_plan.outputs["inferenceServices"]["llama-31-8b-instruct"]["fluid"]
+    services = dev_plan.outputs["inferenceServices"]["llama-31-8b-instruct"]
+    assert set(services) == {"cache", "stream", "download"}
+    assert services["stream"]["host"] == "llama-31-8b-instruct-stream.kserve-fluid-demo.example.com"
+    fluid = services["cache"]
     # Istio: KServe's VirtualService host, `<isvc>.<namespace>.<domain>` (components/hostnames.py).
     assert fluid["host"] == "llama-31-8b-instruct.kserve-fluid-demo.example.com"
     assert fluid["curl"].startswith(

@@ -325,10 +325,10 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_wrong_types_name_the_key() -> None:
     raw = with_change("gpuNodes", {"provisioner": "nodeGroup", "maxSize": "two"})
-    raw["models"][0]["baseline"] = "yes"
+    raw["models"][0]["warmStart"] = "yes"
     found = problems(raw)
     assert 'gpuNodes.maxSize: must be an integer, got "two"' in found
-    assert 'models[0].baseline: must be true or false, got "yes"' in found
+    assert 'models[0].warmStart: must be true or false, got "yes"' in found
 
 
 def test_staging_job_requires_token_and_repo() -> None:
@@ -492,7 +492,7 @@ def test_always_on_replicas_must_fit_at_once() -> None:
     raw = with_change("models.0.minReplicas", 1)
     raw["gpuNodes"] = {"provisioner": "nodeGroup", "maxSize": 1, "desiredSize": 1}
     assert problems(raw) == [
-        "models: the minReplicas of all models (baselines included) need 2 GPUs at once; "
+        "models: the minReplicas of all models (comparisons included) need 3 GPUs at once; "
         "gpuNodes.maxSize 1 x 1 GPU per g5.8xlarge = 1"
     ]
 
@@ -517,3 +517,82 @@ def test_plaintext_hf_token_is_refused() -> None:
     assert problems(raw) == [
         "hfToken: is stored in plain text; set it with `pulumi config set --secret hfToken <value>`"
     ]
+
+
+def test_baseline_is_refused_with_what_to_write() -> None:
+    # `false` asked for nothing: an old stack that says so still parses.
+    assert parse(with_change("models.0.baseline", False)).models[0].loaders == (
+        "cache",
+        "stream",
+        "download",
+    )
+    raw = with_change("models.0.baseline", True)
+    assert problems(raw) == [
+        "models[0].baseline: is replaced by compareLoaders; write `compareLoaders: [download]` "
+        "for the storage-initializer InferenceService (now named <name>-download; "
+        "compareLoaders: [stream, download] also deploys the streamer), or remove it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (
+            "models.0.loader",
+            "fluid",
+            'models[0].loader: "fluid" is not allowed; use one of cache, stream, download',
+        ),
+        (
+            "models.0.compareLoaders",
+            ["stream", "s3"],
+            'models[0].compareLoaders[1]: "s3" is not allowed; use one of cache, stream, download',
+        ),
+        (
+            "models.0.compareLoaders",
+            ["stream", "stream"],
+            "models[0].compareLoaders: lists a loader twice",
+        ),
+        (
+            "models.0.compareLoaders",
+            ["cache", "stream"],
+            'models[0]: compareLoaders lists "cache", the model\'s own loader; list only the '
+            "other loaders to deploy beside it",
+        ),
+    ],
+)
+def test_loader_settings_are_checked(path: str, value: Any, expected: str) -> None:
+    assert problems(with_change(path, value)) == [expected]
+
+
+def test_every_loader_of_a_model_must_fit_the_gpu_limit() -> None:
+    raw = with_change("gpuNodes.gpuLimit", 2)
+    assert problems(raw) == [
+        "gpuNodes.gpuLimit: 2 GPUs cannot start all InferenceServices of one model at once "
+        "(one per loader; needs 3); use at least 3"
+    ]
+
+
+def test_the_longest_loader_name_decides_the_name_length() -> None:
+    # "-download-predictor" is the longest suffix: 63 - 19 = 44 characters.
+    ok = with_change("models.0.name", "a" * 44)
+    assert parse(ok).models[0].name == "a" * 44
+    found = problems(with_change("models.0.name", "a" * 45))
+    assert found[0].startswith(
+        'models[0].name: "'
+        + "a" * 45
+        + '" is too long: KServe names the Knative Service "'
+        + "a" * 45
+        + '-download-predictor" (64 characters)'
+    )
+    # Without the download comparison the stream one is the longest: 63 - 17 = 46.
+    raw = with_change("models.0.name", "a" * 46)
+    raw["models"][0]["compareLoaders"] = ["stream"]
+    assert parse(raw).models[0].name == "a" * 46
+
+
+def test_a_model_without_the_cache_loader_needs_no_cache_replicas() -> None:
+    raw = with_change("models.0.cacheReplicas", 9)
+    assert problems(raw)[0].startswith("models[0].cacheReplicas: 9 is more than the 3 cache")
+    raw["models"][0]["loader"] = "stream"
+    raw["models"][0]["compareLoaders"] = ["download"]
+    assert parse(raw).models[0].loaders == ("stream", "download")

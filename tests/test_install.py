@@ -107,3 +107,34 @@ def test_preview_and_up_install_the_policy_packs_sdk() -> None:
             [MAKE, "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60
         ).stdout
         assert any(" sync " in line and "--group policy" in line for line in dry.splitlines())
+
+
+def test_pip_sources_become_uv_settings() -> None:
+    from tools.maintain.pip_sources import pip_settings, uv_environment
+
+    listing = (
+        ":env:.find-links='/wheels'\n"
+        "global.extra-index-url='file:///mirror/simple file:///more/simple'\n"
+        "global.cert='/etc/ssl/certs/ca-certificates.crt'\n"
+        "install.index-url='https://proxy.example/simple'\n"
+    )
+    settings = pip_settings(listing)
+    assert uv_environment(settings, {}) == [
+        "UV_DEFAULT_INDEX=https://proxy.example/simple",
+        "UV_INDEX=file:///mirror/simple file:///more/simple",
+        "UV_FIND_LINKS=/wheels",
+    ]
+    # What the environment already says wins.
+    assert uv_environment(settings, {"UV_INDEX": "x"}) == [
+        "UV_DEFAULT_INDEX=https://proxy.example/simple",
+        "UV_FIND_LINKS=/wheels",
+    ]
+    assert uv_environment(pip_settings(""), {}) == []
+
+
+def test_torch_stays_out_of_the_lock_and_is_pinned_for_make_test() -> None:
+    """PyPI's torch is the CUDA build: the lock must not pull it (or nvidia-* wheels) in."""
+    assert not any(p["name"].startswith("nvidia-") for p in LOCK["package"])
+    assert "torch; sys_platform == 'never'" in PYPROJECT["tool"]["uv"]["override-dependencies"]
+    pins = (ROOT / "requirements-torch.txt").read_text()
+    assert re.search(r"^torch==[\d.]+\+cpu$", pins, re.M)

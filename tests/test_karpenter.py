@@ -492,7 +492,8 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
     inert = GpuNodesConfig.inert_keys("karpenter")
     assert inert == ["minSize", "desiredSize", "maxSize", "instanceStoreRaid0"]
     assert declared["default"] == {k: v for k, v in defaults.items() if k not in inert}
-    assert parse(dev_raw()).gpu_nodes == SETTINGS
+    # dev raises only the GPU limit: its model's three InferenceServices may start at once.
+    assert parse(dev_raw()).gpu_nodes == SETTINGS.model_copy(update={"gpu_limit": 3})
     assert not parse(dev_raw(provisioner="nodeGroup")).gpu_nodes.karpenter
 
 
@@ -524,7 +525,7 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
         ({"keepWarmMinutes": -1}, "gpuNodes.keepWarmMinutes: -1 must be at least 0"),
         ({"rootDiskGiB": 8}, "gpuNodes.rootDiskGiB: 8 must be at least 20"),
         (
-            {"maxSize": 3},
+            {"maxSize": 3, "gpuLimit": 3},
             "gpuNodes.maxSize: has no effect with provisioner karpenter (it is a nodeGroup "
             "setting); remove it (`pulumi config rm --path gpuNodes.maxSize`)",
         ),
@@ -539,21 +540,21 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
             "setting); remove it (`pulumi config rm --path gpuNodes.gpuLimit`)",
         ),
         (
-            {"instanceStoreRaid0": False},
+            {"instanceStoreRaid0": False, "gpuLimit": 3},
             "gpuNodes.instanceStoreRaid0: has no effect with provisioner karpenter (it is a "
             "nodeGroup setting); remove it (`pulumi config rm --path "
             "gpuNodes.instanceStoreRaid0`)",
         ),
         ({"gpuLimt": 3}, 'gpuNodes.gpuLimt: is not a known key; did you mean "gpuLimit"?'),
         (
-            {"instanceTypes": ["g5.12xlarge"]},
-            "gpuNodes.gpuLimit: 2 is below the 4 GPUs of one g5.12xlarge, so Karpenter could "
+            {"instanceTypes": ["g5.12xlarge"], "gpuLimit": 3},
+            "gpuNodes.gpuLimit: 3 is below the 4 GPUs of one g5.12xlarge, so Karpenter could "
             "never launch it; raise gpuLimit or drop the type",
         ),
         (
             {"gpuLimit": 1},
-            "gpuNodes.gpuLimit: 1 GPUs cannot start both InferenceServices of one model at once "
-            "(needs 2); use at least 2",
+            "gpuNodes.gpuLimit: 1 GPUs cannot start all InferenceServices of one model at once "
+            "(one per loader; needs 3); use at least 3",
         ),
     ],
 )
@@ -564,7 +565,7 @@ def test_bad_gpu_nodes_are_refused_with_one_line(gpu_nodes: dict[str, Any], prob
 def test_a_model_is_fitted_to_the_types_that_launch() -> None:
     # 24 CPUs and 48Gi do not fit a g5.2xlarge (8 vCPUs, 32 GiB), under either provisioner.
     for raw in (
-        dev_raw(instanceTypes=["g5.2xlarge"]),
+        dev_raw(instanceTypes=["g5.2xlarge"], gpuLimit=3),
         dev_raw(provisioner="nodeGroup", instanceTypes=["g5.2xlarge"]),
     ):
         assert [line.split(" (")[0] for line in problems(raw)] == [
@@ -572,32 +573,22 @@ def test_a_model_is_fitted_to_the_types_that_launch() -> None:
             "models[0].resources.memory: 48Gi does not fit a g5.2xlarge",
         ]
     # One type that fits is enough: Karpenter picks it for this pod.
-    assert parse(dev_raw(instanceTypes=["g5.2xlarge", "g5.8xlarge"]))
+    assert parse(dev_raw(instanceTypes=["g5.2xlarge", "g5.8xlarge"], gpuLimit=3))
     raw = dev_raw(provisioner="nodeGroup", instanceTypes=["g6e.8xlarge"])
     assert parse(raw).gpu_nodes.node_group_instance_type == "g6e.8xlarge"
 
 
-def test_the_old_gpu_node_group_key_says_where_its_settings_went() -> None:
-    raw = dev_raw()
-    raw["gpuNodeGroup"] = {"instanceType": "g5.8xlarge", "maxSize": 2}
-    assert problems(raw) == [
-        "gpuNodeGroup: moved into gpuNodes: set gpuNodes.provisioner to nodeGroup and give "
-        "gpuNodes instanceTypes (one type), minSize, desiredSize, maxSize, rootDiskGiB, "
-        "capacityType and instanceStoreRaid0 (docs/gpu-nodes.md)"
-    ]
-
-
 def test_replicas_are_bounded_by_the_gpu_limit_under_karpenter() -> None:
-    raw = dev_raw(gpuLimit=2)
-    raw["models"][0]["maxReplicas"] = 3
+    raw = dev_raw(gpuLimit=3)
+    raw["models"][0]["maxReplicas"] = 4
     assert problems(raw) == [
-        "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodes.gpuLimit 2 GPUs"
+        "models[0].maxReplicas: 4 replicas x 1 GPU never fit gpuNodes.gpuLimit 3 GPUs"
     ]
     raw = dev_raw(gpuLimit=3)
     raw["models"][0]["minReplicas"] = 2
     raw["models"][0]["maxReplicas"] = 2
     assert problems(raw) == [
-        "models: the minReplicas of all models (baselines included) need 4 GPUs at once; "
+        "models: the minReplicas of all models (comparisons included) need 6 GPUs at once; "
         "gpuNodes.gpuLimit 3"
     ]
 

@@ -77,7 +77,7 @@ def test_too_long_model_name_is_refused_before_any_resource(tmp_path: Path) -> N
     assert isinstance(result, PlanFailure)
     assert (
         f'models[0].name: "{name}" is too long: KServe names the Knative Service '
-        f'"{name}-baseline-predictor" (64 characters) and a Kubernetes name has at most 63; '
+        f'"{name}-download-predictor" (64 characters) and a Kubernetes name has at most 63; '
         "use at most 44 characters"
     ) in result.stderr + result.stdout
 
@@ -290,12 +290,15 @@ def test_gpu_capacity_and_trimmed_edges(
     csr = plan.one("kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime")
     assert not plan.depends_on(csr, releases["kserve-runtime-configs"])
     assert plan.depends_on(csr, plan.one("kubernetes:batch/v1:Job", "wait-for-kserve-webhook"))
-    # The baseline reads S3, not the cache: no DataLoad edge; it auto-selects a built-in runtime.
-    baseline = next(s for s in plan.of_type(ISVC) if s["name"].endswith("-baseline"))
-    for load in plan.of_type("kubernetes:data.fluid.io/v1alpha1:DataLoad"):
-        assert not plan.depends_on(baseline, load)
-    assert plan.depends_on(baseline, releases["kserve-runtime-configs"])
-    fluid = next(s for s in plan.of_type(ISVC) if not s["name"].endswith("-baseline"))
+    # The S3 loaders (download, stream) read S3, not the cache: no DataLoad edge; they run a
+    # built-in runtime (download auto-selects it, stream names it).
+    from_s3 = [s for s in plan.of_type(ISVC) if s["name"].endswith(("-download", "-stream"))]
+    assert len(from_s3) == 2
+    for service in from_s3:
+        for load in plan.of_type("kubernetes:data.fluid.io/v1alpha1:DataLoad"):
+            assert not plan.depends_on(service, load)
+        assert plan.depends_on(service, releases["kserve-runtime-configs"])
+    fluid = next(s for s in plan.of_type(ISVC) if s["name"] == "llama-31-8b-instruct")
     gate = plan.one("kubernetes:batch/v1:Job", "llama-31-8b-instruct-dataload-gate")
     assert gate["urn"] in fluid["dependencies"]
 

@@ -46,7 +46,8 @@ class ModelCache(pulumi.ComponentResource):
     """The cache the Fluid InferenceServices read through, preloaded before they exist."""
 
     dataloads: dict[str, k8s.apiextensions.CustomResource]
-    dataset: k8s.apiextensions.CustomResource
+    dataset: k8s.apiextensions.CustomResource | None
+    """None when no model uses the `cache` loader."""
 
     def __init__(
         self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,75 +91,79 @@ class ModelCache(pulumi.ComponentResource):
             ),
         )
         cr_after = [fluid, args.namespace, credentials, *on_data_nodes]
-        # Only the spec names the bucket; it comes from the Output below.
-        dataset = manifests.dataset(config, "BUCKET")
-        self.dataset = custom_resource(
-            "model-cache-dataset",
-            dataset,
-            pulumi.ResourceOptions.merge(
-                k8s_opts,
-                pulumi.ResourceOptions(
-                    depends_on=cr_after,
-                    custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
-                ),
-            ),
-            spec=pulumi.Output.from_input(args.bucket_name).apply(
-                lambda bucket: manifests.dataset(config, bucket)["spec"]
-            ),
-        )
-        runtime = custom_resource(
-            "model-cache-runtime",
-            manifests.jindo_runtime(config, args.mirror),
-            pulumi.ResourceOptions.merge(
-                k8s_opts,
-                pulumi.ResourceOptions(
-                    # Deleted before the Dataset it serves (fluid#1419).
-                    depends_on=[
-                        *cr_after,
-                        self.dataset,
-                        *on_gpu_nodes,
-                        *image_waits(
-                            args.image_ready,
-                            versions.JINDO_SMARTDATA_IMAGE,
-                            versions.JINDO_FUSE_IMAGE,
-                        ),
-                    ],
-                    custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
-                ),
-            ),
-        )
+        self.dataset = None
         self.dataloads = {}
         self.dataload_gates: dict[str, k8s.batch.v1.Job] = {}
-        gate_reader = self._gate_reader(config, k8s_opts, [args.namespace])
-        for model in config.models:
-            document = manifests.dataload(config, model)
-            staged = [args.staging_jobs[model.name]] if model.name in args.staging_jobs else []
-            load = custom_resource(
-                manifests.dataload_name(model),
-                document,
+        # Only models with the `cache` loader are mounted and loaded; none: no Dataset at all.
+        cached = [model for model in config.models if model.uses_cache]
+        if cached:
+            # Only the spec names the bucket; it comes from the Output below.
+            dataset_cr = custom_resource(
+                "model-cache-dataset",
+                manifests.dataset(config, "BUCKET"),
                 pulumi.ResourceOptions.merge(
                     k8s_opts,
                     pulumi.ResourceOptions(
-                        depends_on=[*cr_after, self.dataset, runtime, *staged],
-                        custom_timeouts=pulumi.CustomTimeouts(delete="10m"),
+                        depends_on=cr_after,
+                        custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
                     ),
                 ),
+                spec=pulumi.Output.from_input(args.bucket_name).apply(
+                    lambda bucket: manifests.dataset(config, bucket)["spec"]
+                ),
             )
-            self.dataloads[model.name] = load
-            gate = dataload_gate.gate_job(config, model, versions.CURL_IMAGE)
-            timeout = manifests.dataload_timeout_seconds(model)
-            self.dataload_gates[model.name] = k8s.batch.v1.Job(
-                dataload_gate.gate_name(model),
-                metadata=gate["metadata"],
-                spec=gate["spec"],
-                opts=pulumi.ResourceOptions.merge(
+            runtime = custom_resource(
+                "model-cache-runtime",
+                manifests.jindo_runtime(config, args.mirror),
+                pulumi.ResourceOptions.merge(
                     k8s_opts,
                     pulumi.ResourceOptions(
-                        depends_on=[load, *gate_reader, *on_data_nodes],
-                        custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout // 60 + 5}m"),
+                        # Deleted before the Dataset it serves (fluid#1419).
+                        depends_on=[
+                            *cr_after,
+                            dataset_cr,
+                            *on_gpu_nodes,
+                            *image_waits(
+                                args.image_ready,
+                                versions.JINDO_SMARTDATA_IMAGE,
+                                versions.JINDO_FUSE_IMAGE,
+                            ),
+                        ],
+                        custom_timeouts=pulumi.CustomTimeouts(delete="15m"),
                     ),
                 ),
             )
+            self.dataset = dataset_cr
+            gate_reader = self._gate_reader(config, k8s_opts, [args.namespace])
+            for model in cached:
+                document = manifests.dataload(config, model)
+                staged = [args.staging_jobs[model.name]] if model.name in args.staging_jobs else []
+                load = custom_resource(
+                    manifests.dataload_name(model),
+                    document,
+                    pulumi.ResourceOptions.merge(
+                        k8s_opts,
+                        pulumi.ResourceOptions(
+                            depends_on=[*cr_after, dataset_cr, runtime, *staged],
+                            custom_timeouts=pulumi.CustomTimeouts(delete="10m"),
+                        ),
+                    ),
+                )
+                self.dataloads[model.name] = load
+                gate = dataload_gate.gate_job(config, model, versions.CURL_IMAGE)
+                timeout = manifests.dataload_timeout_seconds(model)
+                self.dataload_gates[model.name] = k8s.batch.v1.Job(
+                    dataload_gate.gate_name(model),
+                    metadata=gate["metadata"],
+                    spec=gate["spec"],
+                    opts=pulumi.ResourceOptions.merge(
+                        k8s_opts,
+                        pulumi.ResourceOptions(
+                            depends_on=[load, *gate_reader, *on_data_nodes],
+                            custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout // 60 + 5}m"),
+                        ),
+                    ),
+                )
         self.register_outputs({"dataset": manifests.DATASET_NAME})
 
     def _gate_reader(

@@ -132,6 +132,7 @@ def dataset(config: StackConfig, bucket: str) -> dict[str, Any]:
             ],
         }
         for model in config.models
+        if model.uses_cache
     ]
     data_selector = [
         {

@@ -12,6 +12,7 @@ from typing import Protocol
 
 class _Named(Protocol):
     name: str
+    loader: str
 
 
 PREDICTOR = "predictor"
@@ -30,9 +31,10 @@ def knative_host(service: str, namespace: str, domain: str) -> str:
     return f"{service}.{namespace}.{domain}"
 
 
-def baseline_name(model: _Named) -> str:
-    """The InferenceService that downloads from S3 at every start (a model's `baseline`)."""
-    return f"{model.name}-baseline"
+def isvc_name(model: _Named, loader: str) -> str:
+    """A model's InferenceService for `loader`: its own loader serves under the model's name, a
+    comparison (`compareLoaders`) as `<name>-<loader>`."""
+    return model.name if loader == model.loader else f"{model.name}-{loader}"
 
 
 def name_problems(key: str, model_name: str, isvc: str, namespace: str, domain: str) -> list[str]:

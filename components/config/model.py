@@ -45,7 +45,7 @@ from components.config.cache_validation import (
     mem_tier_problems,
 )
 from components.config.instance_types import CATALOGUE
-from components.config.kserve_names import baseline_name, name_problems
+from components.config.kserve_names import isvc_name, name_problems
 from components.config.node_capacity import allocatable_for_pods
 from components.config.rules import (
     REGION,
@@ -254,6 +254,13 @@ class ModelBucketConfig(Settings):
     protect: Bool = False
 
 
+LOADERS: tuple[str, ...] = ("cache", "stream", "download")
+"""How a model's weights reach vLLM (components/loaders.py): through the Fluid cache's PVC,
+streamed from S3 by the Run:ai Model Streamer, or downloaded by KServe's storage initializer."""
+
+LoaderName = Annotated[Str, one_of(*LOADERS)]
+
+
 class ModelResources(Settings):
     cpu: Quantity
     memory: Quantity
@@ -271,8 +278,28 @@ class ModelConfig(Settings):
     min_replicas: Annotated[Int, Field(ge=0)] = 0
     max_replicas: Annotated[Int, Field(ge=1)] = 1
     cache_replicas: Annotated[Int, Field(ge=1)] = 1
-    baseline: Bool = False
+    # The loader of the InferenceService named after the model, and the loaders of extra
+    # InferenceServices `<name>-<loader>` deployed beside it for comparison.
+    loader: LoaderName = "cache"
+    compare_loaders: Annotated[
+        tuple[LoaderName, ...],
+        rule(lambda v: len(set(v)) == len(v), "lists a loader twice"),
+    ] = ()
+    # Replaced by compareLoaders: `false` (nothing to compare) is still accepted, `true` is
+    # refused with what to write instead.
+    baseline: Bool | None = None
     warm_start: Bool = False
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_replaced(cls, value: bool | None) -> None:
+        if value:
+            raise problem(
+                "is replaced by compareLoaders; write `compareLoaders: [download]` for the "
+                "storage-initializer InferenceService (now named <name>-download; "
+                "compareLoaders: [stream, download] also deploys the streamer), or remove it"
+            )
+        return None
 
     @field_validator("vllm_args")
     @classmethod
@@ -289,7 +316,22 @@ class ModelConfig(Settings):
             raise problem(
                 f"minReplicas {self.min_replicas} is greater than maxReplicas {self.max_replicas}"
             )
+        if self.loader in self.compare_loaders:
+            raise problem(
+                f'compareLoaders lists "{self.loader}", the model\'s own loader; list only the '
+                "other loaders to deploy beside it"
+            )
         return self
+
+    @property
+    def loaders(self) -> tuple[str, ...]:
+        """Every loader deployed for this model, its own first (one InferenceService each)."""
+        return (self.loader, *self.compare_loaders)
+
+    @property
+    def uses_cache(self) -> bool:
+        """Whether the Fluid cache holds this model (a Dataset mount and a DataLoad)."""
+        return "cache" in self.loaders
 
     @property
     def gpu_memory_utilization(self) -> float:
@@ -524,8 +566,8 @@ def _cross_checks(c: StackConfig) -> list[str]:
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
         key = f"models[{index}]"
-        # The longest InferenceService name decides: the baseline's when there is one.
-        longest = baseline_name(model) if model.baseline else model.name
+        # The longest InferenceService name decides: a comparison's when there is one.
+        longest = max((isvc_name(model, loader) for loader in model.loaders), key=len)
         problems += name_problems(
             f"{key}.name", model.name, longest, c.model_namespace, c.knative.domain
         )
@@ -535,7 +577,7 @@ def _cross_checks(c: StackConfig) -> list[str]:
                 "model names must be unique"
             )
         seen.setdefault(model.name, index)
-        if model.cache_replicas > workers:
+        if model.uses_cache and model.cache_replicas > workers:
             problems.append(
                 f"{key}.cacheReplicas: {model.cache_replicas} is more than the {workers} cache "
                 "workers (dataNodeGroup.desiredSize)"
@@ -572,13 +614,13 @@ def _cross_checks(c: StackConfig) -> list[str]:
                 f'models: the S3 prefixes of "{first_name}" and "{second_name}" overlap '
                 f'("{first}", "{second}"); each model needs its own folder'
             )
-    always_on = sum(m.min_replicas * m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
+    always_on = sum(m.min_replicas * m.resources.gpu * len(m.loaders) for m in c.models)
     if always_on > capacity:
         problems.append(
-            f"models: the minReplicas of all models (baselines included) need {always_on} GPUs "
+            f"models: the minReplicas of all models (comparisons included) need {always_on} GPUs "
             f"at once; {capacity_text}"
         )
-    cached = sum(m.size_gib * m.cache_replicas for m in c.models)
+    cached = sum(m.size_gib * m.cache_replicas for m in c.models if m.uses_cache)
     usable = cache.quota_gib * workers * cache.high_watermark
     if cached > usable:
         problems.append(
@@ -653,12 +695,12 @@ def _karpenter_checks(c: StackConfig) -> list[str]:
                 f"gpuNodes.gpuLimit: {limit} is below the {node.gpus} GPUs of one {name}, so "
                 "Karpenter could never launch it; raise gpuLimit or drop the type"
             )
-    # The Fluid and the baseline InferenceService of a model scale up at once, a GPU each.
-    needed = max(m.resources.gpu * (2 if m.baseline else 1) for m in c.models)
+    # Every InferenceService of a model (one per loader) scales up at once, a GPU each.
+    needed = max(m.resources.gpu * len(m.loaders) for m in c.models)
     if needed > limit:
         problems.append(
-            f"gpuNodes.gpuLimit: {limit} GPUs cannot start both InferenceServices of one model "
-            f"at once (needs {needed}); use at least {needed}"
+            f"gpuNodes.gpuLimit: {limit} GPUs cannot start all InferenceServices of one model "
+            f"at once (one per loader; needs {needed}); use at least {needed}"
         )
     return problems
 

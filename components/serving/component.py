@@ -32,10 +32,10 @@ class ModelServingArgs(LayerArgs):
 
 
 class ModelServing(pulumi.ComponentResource):
-    """Per model: a Fluid InferenceService and, when asked for, a storage-initializer baseline."""
+    """Per model: an InferenceService for its loader and one for each comparison loader."""
 
-    names: dict[str, dict[str, str | None]]
-    """Per model, the InferenceService names of its Fluid and baseline variants (None: absent)."""
+    names: dict[str, dict[str, str]]
+    """Per model, loader name -> InferenceService name (only the loaders deployed)."""
 
     def __init__(
         self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None
@@ -72,13 +72,15 @@ class ModelServing(pulumi.ComponentResource):
             manifests.cluster_serving_runtime(args.mirror),
             after(*args.webhook_ready),
         )
-        needs_baseline = any(m.baseline for m in config.models)
+        # The `download` storage initializer and the `stream` server read S3 as this account.
+        reads_s3 = any(set(m.loaders) & {"download", "stream"} for m in config.models)
         service_account = None
-        if needs_baseline:
+        if reads_s3:
             service_account = k8s.core.v1.ServiceAccount(
+                # The name the baseline's account had, so an existing stack keeps it.
                 "baseline-service-account",
                 metadata=pulumi.Output.from_input(args.storage_initializer_role_arn).apply(
-                    lambda arn: manifests.baseline_service_account(config, arn)["metadata"]
+                    lambda arn: manifests.model_reader_service_account(config, arn)["metadata"]
                 ),
                 opts=after(args.namespace),
             )
@@ -90,49 +92,46 @@ class ModelServing(pulumi.ComponentResource):
             versions.KNATIVE_QUEUE_PROXY_IMAGE,
             versions.STORAGE_INITIALIZER_IMAGE,
         )
-        services: dict[str, dict[str, str | None]] = {}
+        services: dict[str, dict[str, str]] = {}
         for model in config.models:
             timeout = manifests.isvc_ready_timeout_seconds(model)
-            custom_resource(
-                model.name,
-                manifests.fluid_inference_service(config, model),
-                # GPU capacity: destroy removes the service while its nodes still exist.
-                after(
-                    *args.kserve_ready,
-                    runtime,
-                    warmup_code,
-                    args.dataload_gates[model.name],
-                    args.gpu_capacity,
-                    *pulled,
-                    timeout=timeout,
-                ),
-            )
-            services[model.name] = {"fluid": model.name, "baseline": None}
-            if model.baseline and service_account is not None:
-                name = manifests.baseline_name(model)
-                staged = [args.staging_jobs[m] for m in (model.name,) if m in args.staging_jobs]
+            services[model.name] = {}
+            staged = [args.staging_jobs[model.name]] if model.name in args.staging_jobs else []
+            for loader in model.loaders:
+                name = manifests.isvc_name(model, loader)
+                services[model.name][loader] = name
+                if loader == "cache":
+                    # Reads the cache once its DataLoad filled it, through the warm-up runtime.
+                    needs: list[pulumi.Resource] = [
+                        runtime,
+                        warmup_code,
+                        args.dataload_gates[model.name],
+                    ]
+                else:
+                    # Reads the model from S3 (staged by the Job when there is one).
+                    assert service_account is not None
+                    needs = [args.builtin_runtimes, service_account, *staged]
                 custom_resource(
                     name,
                     # Only the spec names the bucket; it comes from the Output below.
-                    manifests.baseline_inference_service(config, model, "BUCKET"),
-                    # Reads the model from S3 (staged by the Job when there is one), not the cache.
+                    manifests.inference_service(config, model, loader, "BUCKET"),
+                    # GPU capacity: destroy removes the service while its nodes still exist.
                     after(
                         *args.kserve_ready,
-                        args.builtin_runtimes,
-                        service_account,
-                        *staged,
+                        *needs,
                         args.gpu_capacity,
                         *pulled,
                         timeout=timeout,
                     ),
-                    spec=pulumi.Output.from_input(args.bucket_name).apply(
-                        functools.partial(_baseline_spec, config, model)
+                    spec=None
+                    if loader == "cache"
+                    else pulumi.Output.from_input(args.bucket_name).apply(
+                        functools.partial(_spec, config, model, loader)
                     ),
                 )
-                services[model.name]["baseline"] = name
         self.names = services
         self.register_outputs({"names": services})
 
 
-def _baseline_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Any:
-    return manifests.baseline_inference_service(config, model, bucket)["spec"]
+def _spec(config: StackConfig, model: ModelConfig, loader: str, bucket: str) -> Any:
+    return manifests.inference_service(config, model, loader, bucket)["spec"]

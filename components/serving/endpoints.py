@@ -29,10 +29,11 @@ def curl_command(ingress: str, host: str, model_name: str) -> str:
 
 def inference_endpoints(
     config: StackConfig,
-    names: dict[str, dict[str, str | None]],
+    names: dict[str, dict[str, str]],
     ingress_hostname: pulumi.Input[str],
 ) -> pulumi.Output[dict[str, Any]]:
-    """Per model and variant: name, namespace, Host header, URL and the curl command.
+    """Per model and loader (`cache`, `stream`, `download`, the deployed ones only): name,
+    namespace, Host header, URL and the curl command.
 
     The host is the one `status.url` will show (components/hostnames.py); `make smoke` checks it.
     """
@@ -42,9 +43,6 @@ def inference_endpoints(
         for model, variants in names.items():
             endpoints[model] = {}
             for variant, name in variants.items():
-                if name is None:
-                    endpoints[model][variant] = None
-                    continue
                 host = service_host(config, name)
                 endpoints[model][variant] = {
                     "name": name,

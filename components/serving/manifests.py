@@ -1,12 +1,20 @@
-"""Pure builders for serving: the warm-up runtime and the InferenceServices of every model."""
+"""Pure builders for serving: the warm-up runtime and the InferenceServices of every model.
+
+One InferenceService per model and loader (components/config/model.py `LOADERS`): `cache` reads the
+Fluid PVC through the warm-up runtime, `download` lets KServe's storage initializer copy the
+model from S3 first, `stream` hands vLLM the `s3://` URI and its Run:ai Model Streamer loads
+the weights straight from S3 into the GPU (components/serving/loaders.py models how fast each
+is).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from components.cache.manifests import DATASET_NAME, irsa_s3_annotations, mount_path
-from components.config.kserve_names import baseline_name
+from components.config.kserve_names import isvc_name
 from components.config.model import ModelConfig, StackConfig
 from components.image_mirror import UPSTREAM, ImageMirror
 from components.karpenter.manifests import predictor_annotations
@@ -18,8 +26,41 @@ RUNTIME_NAME = "custom-kserve-huggingfaceserver"
 WARMUP_CONFIGMAP = "model-cache-warmup"
 WARMUP_MOUNT = "/opt/warmup"
 WARMUP_SOURCE = Path(__file__).resolve().parents[2] / "tools" / "in_cluster" / "warmup.py"
-BASELINE_SERVICE_ACCOUNT = "model-reader"
+MODEL_READER_SERVICE_ACCOUNT = "model-reader"
 MODEL_DIR = "/mnt/models"
+BUILTIN_RUNTIME = "kserve-huggingfaceserver"
+"""The built-in ClusterServingRuntime of kserve-runtime-configs (the `download` loader selects it
+by `autoSelect`; `stream` names it, having no storageUri)."""
+
+STREAM_CONCURRENCY = 32
+"""Streamer threads, each one S3 connection (one TCP flow, capped at 5 Gbit/s outside a placement
+group). The streamer reads object storage with 8 by default
+(run-ai/runai-model-streamer:cpp/streamer/impl/config/config.cc@0.15.9 `RUNAI_STREAMER_CONCURRENCY`,
+docs/src/env-vars.md); Run:ai's own S3 benchmark loaded Llama-3-8B fastest at 32 (4.88 s; 8.45 s
+at 16, 5.01 s at 64: docs/src/benchmarks.md Appendix C)."""
+
+STREAM_MEMORY_LIMIT_BYTES = 8 * 2**30
+"""The streamer's CPU buffer (`RUNAI_STREAMER_MEMORY_LIMIT`). Its default outside distributed
+streaming is 40 GB (docs/src/env-vars.md@0.15.9), which does not fit next to vLLM in the seed's
+48Gi pod; 8 GiB holds 32 in-flight 8 MiB chunks many times over and half a 5 GB shard."""
+
+STORAGE_ALLOW_PATTERNS = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "config.json",
+    "generation_config.json",
+)
+"""What huggingfaceserver may copy of the `stream` model before vLLM starts. It calls
+`Storage.download(--model_dir)` in-process, twice, before vLLM starts
+(kserve/kserve:python/huggingfaceserver/huggingfaceserver/__main__.py@v0.20.0
+`get_model_id_or_path`, at import and in `load_model`), and only reads `config.json` from the copy
+(`infer_vllm_supported_from_model_architecture`); `STORAGE_ALLOW_PATTERNS` limits that copy
+(python/storage/kserve_storage/kserve_storage.py@v0.20.0 `_parse_patterns_from_env`). The list is
+KServe's own for an LLMInferenceService that downloads only the tokenizer
+(pkg/controller/v1alpha2/llmisvc/workload_storage.go@v0.20.0 `tokenizerOnlyDownload`)."""
 
 
 def warmup_configmap(config: StackConfig) -> dict[str, Any]:
@@ -94,13 +135,14 @@ def cluster_serving_runtime(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     }
 
 
-def baseline_service_account(config: StackConfig, role_arn: str) -> dict[str, Any]:
-    """IRSA identity of the storage initializer (replaces the seed's key-holding `s3sa`)."""
+def model_reader_service_account(config: StackConfig, role_arn: str) -> dict[str, Any]:
+    """IRSA identity of the `download` storage initializer and of the `stream` server (replaces
+    the seed's key-holding `s3sa`): read-only on the models' prefixes, `s3:ListBucket`."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {
-            "name": BASELINE_SERVICE_ACCOUNT,
+            "name": MODEL_READER_SERVICE_ACCOUNT,
             "namespace": config.model_namespace,
             "annotations": {
                 "eks.amazonaws.com/role-arn": role_arn,
@@ -161,19 +203,92 @@ def _isvc(config: StackConfig, model: ModelConfig, name: str, predictor: dict[st
     }
 
 
-def fluid_inference_service(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
-    """Reads the model through the Fluid PVC with the warm-up runtime."""
+def cache_inference_service(config: StackConfig, model: ModelConfig) -> dict[str, Any]:
+    """`cache`: reads the model through the Fluid PVC with the warm-up runtime."""
     predictor = _predictor(config, model)
     predictor["model"]["runtime"] = RUNTIME_NAME
     predictor["model"]["storageUri"] = f"pvc://{DATASET_NAME}{mount_path(model)}"
-    return _isvc(config, model, model.name, predictor)
+    return _isvc(config, model, isvc_name(model, "cache"), predictor)
 
 
-def baseline_inference_service(
+def download_inference_service(
     config: StackConfig, model: ModelConfig, bucket: str
 ) -> dict[str, Any]:
-    """The seed's comparison: KServe's storage initializer downloads from S3 at every start."""
+    """`download` (the seed's comparison): KServe's storage initializer copies the model from S3
+    to the pod at every start, then vLLM reads the copy."""
     predictor = _predictor(config, model)
-    predictor["serviceAccountName"] = BASELINE_SERVICE_ACCOUNT
+    predictor["serviceAccountName"] = MODEL_READER_SERVICE_ACCOUNT
     predictor["model"]["storageUri"] = f"s3://{bucket}/{model.s3_prefix}"
-    return _isvc(config, model, baseline_name(model), predictor)
+    return _isvc(config, model, isvc_name(model, "download"), predictor)
+
+
+def stream_env(config: StackConfig) -> list[dict[str, str]]:
+    """The `stream` server's environment.
+
+    Credentials come from IRSA through boto3's chain: the streamer's Python layer resolves a
+    boto3 Session and hands its credentials to the C++ reader unless
+    `RUNAI_STREAMER_NO_BOTO3_SESSION` is set (run-ai/runai-model-streamer:py/
+    runai_model_streamer_s3/runai_model_streamer_s3/credentials/credentials.py@0.15.9
+    `get_credentials`; the C++ SDK alone has no web identity, PR #42), so neither that variable
+    nor `AWS_EC2_METADATA_DISABLED` is set (runai-model-streamer#46), nor `AWS_ENDPOINT_URL`,
+    which botocore also applies to STS and which breaks IRSA (kserve#3482). The region is the
+    bucket's: the stack's own (components/cache/manifests.py `s3_endpoint`).
+    """
+    return [
+        {"name": "AWS_REGION", "value": config.region},
+        # kserve_storage reads AWS_DEFAULT_REGION for the config.json copy
+        # (`_get_s3_client_kwargs`).
+        {"name": "AWS_DEFAULT_REGION", "value": config.region},
+        {"name": "STORAGE_ALLOW_PATTERNS", "value": json.dumps(list(STORAGE_ALLOW_PATTERNS))},
+        # Read by the streamer's C++ config (config.cc@0.15.9); vLLM's loader would set the same
+        # variables from --model-loader-extra-config (vllm-project/vllm:vllm/model_executor/
+        # model_loader/runai_streamer_loader.py@v0.24.0 `RunaiModelStreamerLoader.__init__`).
+        {"name": "RUNAI_STREAMER_CONCURRENCY", "value": str(STREAM_CONCURRENCY)},
+        {"name": "RUNAI_STREAMER_MEMORY_LIMIT", "value": str(STREAM_MEMORY_LIMIT_BYTES)},
+        # vLLM copies the config and tokenizer files of an s3:// model into its assets cache
+        # (vllm/transformers_utils/runai_utils.py@v0.24.0 `ObjectStorageModel`, default under
+        # ~/.cache): keep it and Hugging Face's cache on a path uid 1000 can write.
+        {"name": "VLLM_ASSETS_CACHE", "value": "/tmp/vllm-assets"},
+        {"name": "HF_HOME", "value": "/tmp/huggingface"},
+    ]
+
+
+def stream_inference_service(
+    config: StackConfig, model: ModelConfig, bucket: str
+) -> dict[str, Any]:
+    """`stream`: vLLM's Run:ai Model Streamer reads the safetensors straight from S3.
+
+    The same huggingfaceserver image (its vLLM is installed with the `runai` extra:
+    kserve/kserve:python/huggingface_server.Dockerfile@v0.20.0, `vllm[runai,...]==0.24.0`), the
+    built-in runtime, and no `storageUri`, so KServe adds no storage initializer (it does only
+    for a storageUri: pkg/controller/v1beta1/inferenceservice/components/predictor.go@v0.20.0
+    `addStorageInitializerAnnotations`). `--model_dir=s3://…` becomes vLLM's `model`
+    (huggingfaceserver `load_model`: `args.model = args.model_id or args.model_dir`); vLLM pulls
+    the small files and streams `*.safetensors` with `--load-format=runai_streamer`
+    (vllm/config/model.py@v0.24.0 `maybe_pull_model_tokenizer_for_runai`,
+    runai_streamer_loader.py `_prepare_weights`). The served name and the `/openai/v1` routes are
+    huggingfaceserver's, as for the other loaders.
+    """
+    predictor = _predictor(config, model)
+    predictor["serviceAccountName"] = MODEL_READER_SERVICE_ACCOUNT
+    predictor["model"]["runtime"] = BUILTIN_RUNTIME
+    predictor["model"]["args"] = [
+        f"--model_dir=s3://{bucket}/{model.s3_prefix}",
+        "--load-format=runai_streamer",
+        *model.vllm_args,
+    ]
+    predictor["model"]["env"] = stream_env(config)
+    return _isvc(config, model, isvc_name(model, "stream"), predictor)
+
+
+def inference_service(
+    config: StackConfig, model: ModelConfig, loader: str, bucket: str
+) -> dict[str, Any]:
+    """The model's InferenceService for `loader`."""
+    if loader == "cache":
+        return cache_inference_service(config, model)
+    if loader == "download":
+        return download_inference_service(config, model, bucket)
+    if loader == "stream":
+        return stream_inference_service(config, model, bucket)
+    raise ValueError(f"unknown loader {loader!r}")

@@ -190,6 +190,8 @@ def _argv(play: Playback, tmp_path: Path, *extra: str) -> list[str]:
     return [
         "--stack", "dev", "--model", MODEL, "--runs", "1", "--out", str(tmp_path / "out"),
         "--ingress-url", play.url, "--fluid-host", FLUID_HOST, "--baseline-host", BASELINE_HOST,
+        # The recording predates the loaders: its download service has the old name.
+        "--baseline-name", f"{MODEL}-baseline",
         "--kubeconfig", str(_kubeconfig(play, tmp_path)), "--cold-node",
         "--poll-interval", "0.01", "--no-node-timeout", "5", *extra,
     ]  # fmt: skip
@@ -231,10 +233,10 @@ def test_cold_node_splits_each_request_into_phases(playback: Playback, tmp_path:
     with (tmp_path / "out" / f"coldnode-{MODEL}.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * len(coldnode.MILESTONES)
-    fluid = [r for r in rows if r["variant"] == "fluid"]
+    fluid = [r for r in rows if r["variant"] == "cache"]
     assert round(sum(float(r["seconds"]) for r in fluid), 1) == 271.7
     assert [r["phase"] for r in fluid] == list(coldnode.MILESTONES)
-    warmup = next(r for r in rows if r["variant"] == "baseline" and r["phase"] == "warm-up done")
+    warmup = next(r for r in rows if r["variant"] == "download" and r["phase"] == "warm-up done")
     assert (warmup["seconds"], warmup["recorded"]) == ("0.000", "false")
     chart = (tmp_path / "out" / f"coldnode-{MODEL}.png").read_bytes()
     assert chart.startswith(b"\x89PNG\r\n\x1a\n") and len(chart) > 10_000
@@ -322,7 +324,7 @@ class RecordedCluster:
 
 def test_a_node_that_was_already_there_is_no_node_start() -> None:
     run = RECORDING["runs"][0]
-    service = ServiceEndpoint("fluid", MODEL, NAMESPACE, FLUID_HOST)
+    service = ServiceEndpoint("cache", MODEL, NAMESPACE, FLUID_HOST)
     # Sent after the node launched (a warm node) but before the pod was created.
     sent = coldnode.parse_time("2026-11-20T10:00:00.500Z")
     assert sent is not None
@@ -340,7 +342,10 @@ def test_a_node_that_was_already_there_is_no_node_start() -> None:
 def test_cold_node_names_the_node_pools_types(playback: Playback, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     document = yaml.safe_load((root / "Pulumi.dev.yaml").read_text())
-    document["config"]["kserve-fluid:gpuNodes"] = {"instanceTypes": ["g5.8xlarge", "g6e.8xlarge"]}
+    document["config"]["kserve-fluid:gpuNodes"] = {
+        "instanceTypes": ["g5.8xlarge", "g6e.8xlarge"],
+        "gpuLimit": 3,
+    }
     stack_file = tmp_path / "Pulumi.bench.yaml"
     stack_file.write_text(yaml.safe_dump(document))
     stdout = io.StringIO()

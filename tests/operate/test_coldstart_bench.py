@@ -28,7 +28,8 @@ from tools.plan.stack_config import load_typed_config
 COLD_START_SECONDS = 0.3
 MODEL = "llama-31-8b-instruct"
 FLUID_HOST = f"{MODEL}.kserve-fluid-demo.example.com"
-BASELINE_HOST = f"{MODEL}-baseline.kserve-fluid-demo.example.com"
+BASELINE_HOST = f"{MODEL}-download.kserve-fluid-demo.example.com"
+STREAM_HOST = f"{MODEL}-stream.kserve-fluid-demo.example.com"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TITLE = (
     "[meta-llama/Meta-Llama-3.1-8B-Instruct]"
@@ -98,7 +99,13 @@ def _handler(fake: FakeInference) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture()
 def inference() -> Iterator[FakeInference]:
-    fake = FakeInference(served={FLUID_HOST: MODEL, BASELINE_HOST: f"{MODEL}-baseline"})
+    fake = FakeInference(
+        served={
+            FLUID_HOST: MODEL,
+            STREAM_HOST: f"{MODEL}-stream",
+            BASELINE_HOST: f"{MODEL}-download",
+        }
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
@@ -130,7 +137,7 @@ class ScriptedPods:
 
 
 def _pods(fake: FakeInference, script: dict[str, list[int]] | None = None) -> ScriptedPods:
-    hosts = {MODEL: FLUID_HOST, f"{MODEL}-baseline": BASELINE_HOST}
+    hosts = {MODEL: FLUID_HOST, f"{MODEL}-stream": STREAM_HOST, f"{MODEL}-download": BASELINE_HOST}
     return ScriptedPods(fake, hosts, script or {})
 
 
@@ -158,7 +165,7 @@ def test_benchmark_writes_table_csv_and_chart(inference: FakeInference, tmp_path
         ("kserve-fluid-demo", MODEL),
         ("kserve-fluid-demo", MODEL),
         ("kserve-fluid-demo", MODEL),
-        ("kserve-fluid-demo", f"{MODEL}-baseline"),
+        ("kserve-fluid-demo", f"{MODEL}-download"),
     ]
     assert len(inference.requests) == 6
     path, host, body = inference.requests[0]
@@ -171,18 +178,20 @@ def test_benchmark_writes_table_csv_and_chart(inference: FakeInference, tmp_path
     }
     assert inference.requests[1][1:] == (
         BASELINE_HOST,
-        {**body, "model": f"{MODEL}-baseline"},
+        {**body, "model": f"{MODEL}-download"},
     )
 
     table = (out / f"coldstart-{MODEL}.md").read_text().splitlines()
     assert table[0] == (
         "| Model Name | Model Size (Snapshot) | Machine Type | KServe + Storage Initializer | "
-        "KServe + Fluid(JindoFS) |"
+        "KServe + Fluid(JindoFS) | KServe + Run:ai Streamer (S3) |"
     )
-    assert table[1] == "|---|---|---|---|---|"
+    assert table[1] == "|---|---|---|---|---|---|"
     cell = r"total: (\d+\.\d{3})s \(median of 3 runs; min (\d+\.\d{3})s, max (\d+\.\d{3})s\)"
+    # The host flags name the cache and download services only: stream is not measured.
     row = re.fullmatch(
-        rf"\| {re.escape(TITLE)} \| 15GiB \| g5\.8xlarge \| {cell} \| {cell} \|", table[2]
+        rf"\| {re.escape(TITLE)} \| 15GiB \| g5\.8xlarge \| {cell} \| {cell} \| not deployed \|",
+        table[2],
     )
     assert row, table[2]
     medians = [float(row.group(1)), float(row.group(4))]
@@ -192,9 +201,9 @@ def test_benchmark_writes_table_csv_and_chart(inference: FakeInference, tmp_path
     rows = _csv_rows(out / f"coldstart-{MODEL}.csv")
     assert list(rows[0]) == ["model", "variant", "run", "seconds", "status"]
     assert [(r["variant"], r["run"], r["status"]) for r in rows] == [
-        ("fluid", "1", "200"), ("baseline", "1", "200"),
-        ("fluid", "2", "200"), ("baseline", "2", "200"),
-        ("fluid", "3", "200"), ("baseline", "3", "200"),
+        ("cache", "1", "200"), ("download", "1", "200"),
+        ("cache", "2", "200"), ("download", "2", "200"),
+        ("cache", "3", "200"), ("download", "3", "200"),
     ]  # fmt: skip
     assert all(r["model"] == MODEL for r in rows)
     assert all(float(r["seconds"]) >= COLD_START_SECONDS for r in rows)
@@ -207,7 +216,7 @@ def test_benchmark_writes_table_csv_and_chart(inference: FakeInference, tmp_path
 def test_warm_request_is_fast_cold_one_is_not(inference: FakeInference) -> None:
     # A longer cold start here keeps the comparison clear of scheduling noise on a busy machine.
     inference.cold_start_seconds = 1.0
-    service = ServiceEndpoint("fluid", MODEL, "kserve-fluid-demo", FLUID_HOST)
+    service = ServiceEndpoint("cache", MODEL, "kserve-fluid-demo", FLUID_HOST)
     inference.scale_to_zero(FLUID_HOST)
     with requests.Session() as http:
         cold = bench.send_completion(http, inference.url, service, 10)
@@ -219,7 +228,7 @@ def test_warm_request_is_fast_cold_one_is_not(inference: FakeInference) -> None:
 
 
 def test_wrong_host_is_recorded_as_404(inference: FakeInference) -> None:
-    service = ServiceEndpoint("fluid", MODEL, "kserve-fluid-demo", "nobody.example.com")
+    service = ServiceEndpoint("cache", MODEL, "kserve-fluid-demo", "nobody.example.com")
     with requests.Session() as http:
         _, status, error = bench.send_completion(http, inference.url, service, 10)
     assert status == 404
@@ -227,7 +236,7 @@ def test_wrong_host_is_recorded_as_404(inference: FakeInference) -> None:
 
 
 def test_unreachable_ingress_is_status_zero() -> None:
-    service = ServiceEndpoint("fluid", MODEL, "kserve-fluid-demo", FLUID_HOST)
+    service = ServiceEndpoint("cache", MODEL, "kserve-fluid-demo", FLUID_HOST)
     with requests.Session() as http:
         _, status, error = bench.send_completion(http, "http://127.0.0.1:9", service, 5)
     assert status == 0
@@ -246,24 +255,24 @@ def test_failed_requests_exit_one_and_show_in_the_table(
         f"| {TITLE} | 15GiB | g5.8xlarge | failed (1 of 1 runs: HTTP 503) | total: "
     )
     statuses = [(r["variant"], r["status"]) for r in _csv_rows(out / f"coldstart-{MODEL}.csv")]
-    assert statuses == [("fluid", "200"), ("baseline", "503")]
+    assert statuses == [("cache", "200"), ("download", "503")]
 
 
 def test_service_that_never_scales_to_zero(
     inference: FakeInference, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pods = _pods(inference, {f"{MODEL}-baseline": [1] * 1000})
+    pods = _pods(inference, {f"{MODEL}-download": [1] * 1000})
     out = tmp_path / "out"
     argv = _argv(inference, out, "--runs", "2", "--scale-down-timeout", "0.2")
     assert bench.main(argv, pod_counter=pods) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"coldstart_bench: InferenceService kserve-fluid-demo/{MODEL}-baseline still has 1 pod(s) "
+        f"coldstart_bench: InferenceService kserve-fluid-demo/{MODEL}-download still has 1 pod(s) "
         "after 0.2 s; it never scaled to zero (check that minReplicas is 0, that nothing else "
         "sends it requests, and knative.scaleToZeroGracePeriodSeconds)"
     )
     # The Fluid run before the timeout is kept.
     rows = _csv_rows(out / f"coldstart-{MODEL}.csv")
-    assert [(r["variant"], r["run"]) for r in rows] == [("fluid", "1")]
+    assert [(r["variant"], r["run"]) for r in rows] == [("cache", "1")]
     row = (out / f"coldstart-{MODEL}.md").read_text().splitlines()[2]
     assert "| not measured | total: " in row
 
@@ -282,7 +291,7 @@ def test_wait_for_zero_is_bounded() -> None:
         now[0] += seconds
 
     counter = AlwaysTwo()
-    service = ServiceEndpoint("fluid", MODEL, "ns", FLUID_HOST)
+    service = ServiceEndpoint("cache", MODEL, "ns", FLUID_HOST)
     with pytest.raises(bench.ScaleToZeroTimeout) as raised:
         bench.wait_for_zero(counter, service, 10, 3, clock=lambda: now[0], sleep=sleep)
     assert str(raised.value).startswith(
@@ -312,16 +321,16 @@ def test_kubernetes_counter_counts_live_pods() -> None:
 @pytest.mark.parametrize(
     ("results", "cell"),
     [
-        ([RunResult(MODEL, "fluid", 1, 265.2531, 200)], "total: 265.253s"),
+        ([RunResult(MODEL, "cache", 1, 265.2531, 200)], "total: 265.253s"),
         (
-            [RunResult(MODEL, "fluid", r, s, 200) for r, s in ((1, 50.2), (2, 49.0), (3, 61.5))],
+            [RunResult(MODEL, "cache", r, s, 200) for r, s in ((1, 50.2), (2, 49.0), (3, 61.5))],
             "total: 50.200s (median of 3 runs; min 49.000s, max 61.500s)",
         ),
         (
-            [RunResult(MODEL, "fluid", 1, 50.0, 200), RunResult(MODEL, "fluid", 2, 3.0, 0)],
+            [RunResult(MODEL, "cache", 1, 50.0, 200), RunResult(MODEL, "cache", 2, 3.0, 0)],
             "total: 50.000s (median of 1 runs; min 50.000s, max 50.000s; 1 failed: HTTP 0)",
         ),
-        ([RunResult(MODEL, "fluid", 1, 1.0, 502)], "failed (1 of 1 runs: HTTP 502)"),
+        ([RunResult(MODEL, "cache", 1, 1.0, 502)], "failed (1 of 1 runs: HTTP 502)"),
         ([], "not measured"),
     ],
 )
@@ -339,9 +348,9 @@ def test_services_from_stack_outputs() -> None:
         "ingressHostname": "a1b2.elb.eu-central-1.amazonaws.com",
         "inferenceServices": {
             MODEL: {
-                "fluid": {"name": MODEL, "namespace": "kserve-fluid-demo", "host": FLUID_HOST},
-                "baseline": {
-                    "name": f"{MODEL}-baseline",
+                "cache": {"name": MODEL, "namespace": "kserve-fluid-demo", "host": FLUID_HOST},
+                "download": {
+                    "name": f"{MODEL}-download",
                     "namespace": "kserve-fluid-demo",
                     "url": f"http://{BASELINE_HOST}",
                 },
@@ -349,11 +358,11 @@ def test_services_from_stack_outputs() -> None:
         },
     }
     assert bench.services_from_outputs(outputs, model, "fallback") == (
-        ServiceEndpoint("fluid", MODEL, "kserve-fluid-demo", FLUID_HOST),
-        ServiceEndpoint("baseline", f"{MODEL}-baseline", "kserve-fluid-demo", BASELINE_HOST),
+        ServiceEndpoint("cache", MODEL, "kserve-fluid-demo", FLUID_HOST),
+        ServiceEndpoint("download", f"{MODEL}-download", "kserve-fluid-demo", BASELINE_HOST),
     )
-    outputs["inferenceServices"][MODEL]["baseline"] = None
-    assert [s.variant for s in bench.services_from_outputs(outputs, model, "x")] == ["fluid"]
+    del outputs["inferenceServices"][MODEL]["download"]
+    assert [s.variant for s in bench.services_from_outputs(outputs, model, "x")] == ["cache"]
     with pytest.raises(bench.BenchError) as raised:
         bench.services_from_outputs({"inferenceServices": {"other": {}}}, model, "x")
     assert str(raised.value) == (
@@ -362,13 +371,13 @@ def test_services_from_stack_outputs() -> None:
 
 
 def test_hosts_default_to_kserve_urls_from_config(inference: FakeInference, tmp_path: Path) -> None:
-    # Only --ingress-url: both services (the dev stack has baseline: true) at KServe's hosts.
+    # Only --ingress-url: every loader dev deploys (cache, stream, download) at KServe's hosts.
     argv = [
         "--stack", "dev", "--runs", "1", "--out", str(tmp_path), "--ingress-url", inference.url,
         "--poll-interval", "0.01",
     ]  # fmt: skip
     assert bench.main(argv, pod_counter=_pods(inference)) == 0
-    assert [host for _, host, _ in inference.requests] == [FLUID_HOST, BASELINE_HOST]
+    assert [host for _, host, _ in inference.requests] == [FLUID_HOST, STREAM_HOST, BASELINE_HOST]
 
 
 def test_unknown_model_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -397,7 +406,11 @@ def test_hosts_come_from_status_url_when_the_cluster_answers(
 ) -> None:
     # The ingress routes other hosts than the stack predicts (e.g. a changed domain template):
     # the benchmark must follow each InferenceService's status.url, not the prediction.
-    routed = {"fluid.models.example.org": MODEL, "baseline.models.example.org": f"{MODEL}-baseline"}
+    routed = {
+        "fluid.models.example.org": MODEL,
+        "stream.models.example.org": f"{MODEL}-stream",
+        "baseline.models.example.org": f"{MODEL}-download",
+    }
     inference.served = routed
     inference.status_urls = {name: f"http://{host}" for host, name in routed.items()}
     reader = ClusterReader.from_kubeconfig(

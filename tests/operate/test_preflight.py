@@ -19,7 +19,7 @@ from tools.plan.stack_config import ROOT, load_typed_config
 
 ZONES = "eu-central-1a, eu-central-1b, eu-central-1c"
 MOTO_CALLER = "arn:aws:iam::123456789012:user/moto"
-ENOUGH_QUOTAS = {"L-1216C47A": 640.0, "L-DB2E81BA": 64.0}
+ENOUGH_QUOTAS = {"L-1216C47A": 640.0, "L-DB2E81BA": 96.0}
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_quota_demand_is_the_gpu_limit_on_the_hungriest_type(dev_config: Any) ->
     assert skipped == []
     assert [(d.quota_code, d.vcpus, d.describe()) for d in demands] == [
         ("L-1216C47A", 12, "dataNodeGroup.maxSize 3 x m5n.xlarge 4 vCPUs"),
-        ("L-DB2E81BA", 64, "gpuNodes.gpuLimit 2 = 2 x g5.8xlarge 32 vCPUs"),
+        ("L-DB2E81BA", 96, "gpuNodes.gpuLimit 3 = 3 x g5.8xlarge 32 vCPUs"),
     ]
     # gpuLimit 4: four 1-GPU g5.8xlarge (128 vCPUs) need more than one 4-GPU g5.12xlarge (48).
     mixed = SETTINGS.model_copy(
@@ -97,11 +97,11 @@ def test_gpu_quota_below_the_gpu_limit_fails(aws: str, aws_stub: AwsStub, dev_co
     assert gpu == Check(
         "vCPU quota L-DB2E81BA",
         "fail",
-        '"Running On-Demand G and VT instances" is 32 vCPUs in eu-central-1; needs 64 '
-        "(gpuNodes.gpuLimit 2 = 2 x g5.8xlarge 32 vCPUs); request an increase "
+        '"Running On-Demand G and VT instances" is 32 vCPUs in eu-central-1; needs 96 '
+        "(gpuNodes.gpuLimit 3 = 3 x g5.8xlarge 32 vCPUs); request an increase "
         "(Service Quotas, ec2 L-DB2E81BA) or lower gpuNodes.gpuLimit",
     )
-    aws_stub.quotas["L-DB2E81BA"] = 64.0
+    aws_stub.quotas["L-DB2E81BA"] = 96.0
     assert preflight.check_vcpu_quotas(clients, dev_config)[1].status == "pass"
 
 

@@ -22,9 +22,12 @@ from tools.plan.stack_config import load_typed_config
 
 NS = "kserve-fluid-demo"
 MODEL = "llama-31-8b-instruct"
-BASELINE = f"{MODEL}-baseline"
+# dev's loaders: cache (the model's own name), then its comparisons stream and download.
+STREAM = f"{MODEL}-stream"
+DOWNLOAD = f"{MODEL}-download"
+NAMES = (MODEL, STREAM, DOWNLOAD)
 # Knative mode with Istio: KServe's status.url host (components/hostnames.py).
-HOSTS = {MODEL: f"{MODEL}.{NS}.example.com", BASELINE: f"{BASELINE}.{NS}.example.com"}
+HOSTS = {name: f"{name}.{NS}.example.com" for name in NAMES}
 HEADER = "| model | variant | Ready | status.url | HTTP | seconds | first tokens | node | result |"
 
 
@@ -51,27 +54,35 @@ def _isvc(name: str, ready: str = "True", url: str | None = None) -> dict[str, A
     }
 
 
-def _pod(node: str, claim: str = "s3-data") -> dict[str, Any]:
-    return {
-        "spec": {
-            "nodeName": node,
-            "volumes": [
-                {"name": "kserve-pvc-source", "persistentVolumeClaim": {"claimName": claim}}
-            ],
-        },
-        "status": {"phase": "Running"},
-    }
+def _pod(node: str, claim: str | None = "s3-data", init: str | None = None) -> dict[str, Any]:
+    """A predictor pod as KServe shapes it: the cache's mounts the Dataset's PVC, the download's
+    runs the `storage-initializer` init container, the stream's has neither."""
+    spec: dict[str, Any] = {"nodeName": node, "volumes": [{"name": "devshm", "emptyDir": {}}]}
+    if claim:
+        spec["volumes"].append(
+            {"name": "kserve-pvc-source", "persistentVolumeClaim": {"claimName": claim}}
+        )
+    if init:
+        spec["initContainers"] = [{"name": init}]
+    return {"spec": spec, "status": {"phase": "Running"}}
 
 
 def _healthy() -> Cluster:
     return Cluster(
-        isvcs={MODEL: _isvc(MODEL), BASELINE: _isvc(BASELINE)},
-        pods={MODEL: [_pod("gpu-1")]},
+        isvcs={name: _isvc(name) for name in NAMES},
+        pods={
+            MODEL: [_pod("gpu-1")],
+            STREAM: [_pod("gpu-2", claim=None)],
+            DOWNLOAD: [_pod("gpu-3", claim=None, init="storage-initializer")],
+        },
         nodes={
-            "gpu-1": {"metadata": {"labels": {"nvidia.com/gpu.present": "true"}}},
+            **{
+                f"gpu-{i}": {"metadata": {"labels": {"nvidia.com/gpu.present": "true"}}}
+                for i in (1, 2, 3)
+            },
             "data-1": {"metadata": {"labels": {"kserve-fluid/node-role": "data"}}},
         },
-        routes={HOSTS[MODEL]: MODEL, HOSTS[BASELINE]: BASELINE},
+        routes={HOSTS[name]: name for name in NAMES},
     )
 
 
@@ -158,12 +169,15 @@ def test_healthy_stack_passes(cluster: Cluster) -> None:
     code, lines = _run(cluster)
     assert code == 0, lines
     assert lines[0] == HEADER
-    fluid, baseline = lines[2], lines[3]
-    assert fluid.startswith(f"| {MODEL} | fluid | True | http://{HOSTS[MODEL]} | 200 | "), fluid
-    assert fluid.endswith("| Red is the color of passion, blue the co | gpu-1 | ok |")
-    assert baseline.startswith(f"| {MODEL} | baseline | True | http://{HOSTS[BASELINE]} | 200 |")
+    cache, stream, download = lines[2], lines[3], lines[4]
+    assert cache.startswith(f"| {MODEL} | cache | True | http://{HOSTS[MODEL]} | 200 | "), cache
+    assert cache.endswith("| Red is the color of passion, blue the co | gpu-1 | ok |")
+    assert stream.startswith(f"| {MODEL} | stream | True | http://{HOSTS[STREAM]} | 200 |")
+    assert stream.endswith("| gpu-2 | ok |")
+    assert download.startswith(f"| {MODEL} | download | True | http://{HOSTS[DOWNLOAD]} | 200 |")
+    assert download.endswith("| gpu-3 | ok |")
     # The requests carried KServe's host and the served model name (the InferenceService's).
-    assert cluster.requests == [(HOSTS[MODEL], MODEL), (HOSTS[BASELINE], BASELINE)]
+    assert cluster.requests == [(HOSTS[name], name) for name in NAMES]
 
 
 def test_wrong_host_is_a_404_with_its_cause(cluster: Cluster) -> None:
@@ -172,36 +186,36 @@ def test_wrong_host_is_a_404_with_its_cause(cluster: Cluster) -> None:
     cluster.isvcs[MODEL] = _isvc(MODEL, url=f"http://{wrong}")
     code, lines = _run(cluster)
     assert code == 1
-    assert f"| {MODEL} | fluid | True | http://{wrong} | 404 |" in lines[2]
+    assert f"| {MODEL} | cache | True | http://{wrong} | 404 |" in lines[2]
     assert lines[2].endswith("| FAILED |")
     assert (
-        f"{MODEL}/fluid: HTTP 404: no route for this Host header: the host differs from "
+        f"{MODEL}/cache: HTTP 404: no route for this Host header: the host differs from "
         "KServe's status.url, or the Istio VirtualService / Knative route is missing" in lines
     )
     assert (
-        f'{MODEL}/fluid: status.url host "{wrong}" differs from the stack outputs\' '
+        f'{MODEL}/cache: status.url host "{wrong}" differs from the stack outputs\' '
         f'"{HOSTS[MODEL]}": the outputs and docs send the wrong Host header '
         "(components/hostnames.py)"
     ) in lines
 
 
 def test_not_ready_is_reported(cluster: Cluster) -> None:
-    cluster.isvcs[BASELINE] = _isvc(BASELINE, ready="False")
+    cluster.isvcs[DOWNLOAD] = _isvc(DOWNLOAD, ready="False")
     code, lines = _run(cluster)
     assert code == 1
     assert (
-        f"{MODEL}/baseline: not Ready (revision failed): check `kubectl describe "
-        f"inferenceservice {BASELINE}`, the KServe controller logs and the predictor's revision"
+        f"{MODEL}/download: not Ready (revision failed): check `kubectl describe "
+        f"inferenceservice {DOWNLOAD}`, the KServe controller logs and the predictor's revision"
     ) in lines
 
 
 def test_missing_service_is_reported(cluster: Cluster) -> None:
-    del cluster.isvcs[BASELINE]
+    del cluster.isvcs[STREAM]
     code, lines = _run(cluster)
     assert code == 1
-    assert f"| {MODEL} | baseline | - | - | - | - | - | - | FAILED |" in lines
+    assert f"| {MODEL} | stream | - | - | - | - | - | - | FAILED |" in lines
     assert (
-        f"{MODEL}/baseline: InferenceService not found: `pulumi up` did not finish, or the "
+        f"{MODEL}/stream: InferenceService not found: `pulumi up` did not finish, or the "
         "stack was changed"
     ) in lines
 
@@ -211,20 +225,37 @@ def test_fluid_pod_off_gpu_and_without_the_pvc(cluster: Cluster) -> None:
     code, lines = _run(cluster)
     assert code == 1
     assert (
-        f'{MODEL}/fluid: pod ran on "data-1", not a GPU node (nvidia.com/gpu.present=true '
+        f'{MODEL}/cache: pod ran on "data-1", not a GPU node (nvidia.com/gpu.present=true '
         "missing): check the InferenceService's nodeSelector and the GPU node labels"
     ) in lines
     assert (
-        f'{MODEL}/fluid: pod does not mount the PVC "s3-data": the storageUri is not the Fluid '
+        f'{MODEL}/cache: pod does not mount the PVC "s3-data": the storageUri is not the Fluid '
         "Dataset's pvc:// path, so the model did not come from the cache"
     ) in lines
+
+
+def test_each_loader_is_checked_for_its_own_way_of_loading(cluster: Cluster) -> None:
+    # The stream pod downloaded the model; the download pod had no storage initializer.
+    cluster.pods[STREAM] = [_pod("gpu-2", claim=None, init="storage-initializer")]
+    cluster.pods[DOWNLOAD] = [_pod("gpu-3", claim=None)]
+    code, lines = _run(cluster)
+    assert code == 1
+    assert (
+        f"{MODEL}/stream: pod downloaded the model or mounted the cache: the stream "
+        "InferenceService must have no storageUri (vLLM streams from the s3:// --model_dir)"
+    ) in lines
+    assert (
+        f'{MODEL}/download: pod has no "storage-initializer" init container: the model was not '
+        "downloaded by KServe's storage initializer (check the storageUri)"
+    ) in lines
+    assert not any(line.startswith(f"{MODEL}/cache:") for line in lines)
 
 
 def test_unreachable_ingress(cluster: Cluster) -> None:
     rows = smoke.smoke(
         load_typed_config("dev"), _reader(cluster), "http://127.0.0.1:9", 5, log=lambda _: None
     )
-    assert [r.status for r in rows] == [0, 0]
+    assert [r.status for r in rows] == [0, 0, 0]
     assert (
         rows[0]
         .failures[0]

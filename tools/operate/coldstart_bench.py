@@ -1,7 +1,7 @@
 """Cold-start benchmark: time the first request to a scaled-to-zero InferenceService.
 
-The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (the
-Fluid one and, when deployed, the storage-initializer baseline) wait until it has no pods, send
+The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (one per
+deployed loader: `cache`, `stream`, `download`) wait until it has no pods, send
 the seed's completion request through the ingress, and record the total seconds and HTTP status
 (what `curl -w '%{time_total}'` reported in the seed). Repeat N times, then write
 
@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 import requests
 
 from components.cache.throughput import plan_report
+from components.config.kserve_names import isvc_name
 from components.config.model import ModelConfig, StackConfig
 from components.hostnames import service_host
 from tools.operate.cluster_reader import (
@@ -61,14 +62,16 @@ REQUEST_TIMEOUT_SECONDS = 3600.0
 """The seed's `curl --connect-timeout 3600 --max-time 3600`: a cold start may take minutes."""
 
 VARIANT_TITLES: dict[str, str] = {
-    "baseline": "KServe + Storage Initializer",
-    "fluid": "KServe + Fluid(JindoFS)",
+    "download": "KServe + Storage Initializer",
+    "cache": "KServe + Fluid(JindoFS)",
+    "stream": "KServe + Run:ai Streamer (S3)",
 }
-"""Table columns, in the seed's order."""
-MEASURE_ORDER: tuple[str, ...] = ("fluid", "baseline")
+"""Table columns: the seed's two, then the streamer. Variants are loader names (the keys of the
+stack output `inferenceServices.<model>`)."""
+MEASURE_ORDER: tuple[str, ...] = ("cache", "stream", "download")
 TABLE_HEADER = (
     "| Model Name | Model Size (Snapshot) | Machine Type | "
-    f"{VARIANT_TITLES['baseline']} | {VARIANT_TITLES['fluid']} |"
+    f"{VARIANT_TITLES['download']} | {VARIANT_TITLES['cache']} | {VARIANT_TITLES['stream']} |"
 )
 CSV_FIELDS = ("model", "variant", "run", "seconds", "status")
 LIVE_PHASES = frozenset({"Pending", "Running"})
@@ -250,7 +253,7 @@ def run_benchmark(
                 + (f" ({error})" if error else "")
             )
             read_log = getattr(counter, "warmup_log", None)
-            if weights is not None and service.variant == "fluid" and read_log is not None:
+            if weights is not None and service.variant == "cache" and read_log is not None:
                 phase = parse_weights_phase(read_log(service.namespace, service.name))
                 if phase is not None:
                     weights.append(phase)
@@ -297,13 +300,13 @@ def markdown_table(target: BenchTarget, results: Sequence[RunResult]) -> str:
     }
     row = (
         f"| {target.title} | {target.size} | {target.machine_type} | "
-        f"{cells['baseline']} | {cells['fluid']} |"
+        f"{cells['download']} | {cells['cache']} | {cells['stream']} |"
     )
     runs = max((result.run for result in results), default=0)
     return "\n".join(
         [
             TABLE_HEADER,
-            "|---|---|---|---|---|",
+            "|---|---|---|---|---|---|",
             row,
             "",
             "> NOTE: `total` is the response time of one completion request sent to a serverless "
@@ -418,16 +421,28 @@ def services_from_flags(
     args: argparse.Namespace, config: StackConfig, model: ModelConfig
 ) -> tuple[ServiceEndpoint, ...]:
     namespace = args.namespace or config.model_namespace
-    fluid_name = args.fluid_name or model.name
+    if not (args.fluid_host or args.baseline_host):
+        # No host flag: every loader the model deploys, at the hosts the stack routes.
+        return tuple(
+            ServiceEndpoint(
+                loader,
+                isvc_name(model, loader),
+                namespace,
+                default_host(config, isvc_name(model, loader)),
+            )
+            for loader in MEASURE_ORDER
+            if loader in model.loaders
+        )
+    # --fluid-* name the `cache` loader's service, --baseline-* the `download` one.
+    fluid_name = args.fluid_name or isvc_name(model, "cache")
     services = [
         ServiceEndpoint(
-            "fluid", fluid_name, namespace, args.fluid_host or default_host(config, fluid_name)
+            "cache", fluid_name, namespace, args.fluid_host or default_host(config, fluid_name)
         )
     ]
-    if args.baseline_host or (model.baseline and not args.fluid_host):
-        baseline_name = args.baseline_name or f"{model.name}-baseline"
-        host = args.baseline_host or default_host(config, baseline_name)
-        services.append(ServiceEndpoint("baseline", baseline_name, namespace, host))
+    if args.baseline_host:
+        baseline_name = args.baseline_name or isvc_name(model, "download")
+        services.append(ServiceEndpoint("download", baseline_name, namespace, args.baseline_host))
     return tuple(services)
 
 
@@ -482,7 +497,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fluid-host", help="Host header of the Fluid InferenceService")
     parser.add_argument("--baseline-host", help="Host header of the baseline InferenceService")
     parser.add_argument("--fluid-name", help="Fluid InferenceService name (default: model name)")
-    parser.add_argument("--baseline-name", help="baseline name (default: <model>-baseline)")
+    parser.add_argument("--baseline-name", help="download name (default: <model>-download)")
     parser.add_argument("--namespace", help="namespace of the services (default: modelNamespace)")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: the stack's)")
     parser.add_argument(

@@ -28,7 +28,7 @@ class BenchError(Exception):
 class ServiceEndpoint:
     """One InferenceService to measure."""
 
-    variant: str  # "fluid" or "baseline"
+    variant: str  # the loader: "cache", "stream" or "download"
     name: str  # InferenceService name: the pods' label value and the served model name
     namespace: str
     host: str  # Host header the ingress gateway routes on

@@ -1,11 +1,12 @@
 """`make smoke`: prove a deployed stack answers, one table, non-zero exit on any failure.
 
-For each model and each of its InferenceServices (Fluid and, when deployed, the baseline):
-its `Ready` condition and `status.url` through the Kubernetes API (kubeconfig from the stack
-output), the seed's completion request through the ingress with the `status.url` host and a
-timeout above the cold start, the HTTP status, the first tokens and the total time; for the
-Fluid service, that its predictor pod ran on a GPU node and mounted the Dataset's PVC. Each
-failure is printed with its likely cause.
+For each model and each of its InferenceServices (one per deployed loader: `cache`, `stream`,
+`download`): its `Ready` condition and `status.url` through the Kubernetes API (kubeconfig from
+the stack output), the seed's completion request through the ingress with the `status.url` host
+and a timeout above the cold start, the HTTP status, the first tokens and the total time; then
+that its predictor pod ran on a GPU node and loaded the model the loader's way: `cache` mounted
+the Dataset's PVC, `download` ran the storage initializer, `stream` did neither. Each failure is
+printed with its likely cause.
 
     python -m tools.operate.smoke --stack dev
     python -m tools.operate.smoke --stack dev --kubeconfig ~/.kube/config --ingress-url http://HOST
@@ -30,7 +31,7 @@ from typing import Any, TextIO
 import requests
 
 from components.cache.manifests import DATASET_NAME
-from components.config.kserve_names import baseline_name
+from components.config.kserve_names import isvc_name
 from components.config.model import StackConfig
 from components.hostnames import service_host
 from components.naming import GPU_PRESENT_LABEL
@@ -153,8 +154,13 @@ def check_request(row: Row, status: int, text: str, timeout_s: float) -> None:
     row.failures.append(f"HTTP {status}: {cause}")
 
 
-def check_fluid_pod(row: Row, reader: ClusterReader, namespace: str) -> None:
-    """The Fluid predictor ran on a GPU node and mounted the Dataset's PVC."""
+STORAGE_INITIALIZER = "storage-initializer"
+"""KServe's init container name (kserve/kserve:pkg/constants/constants.go@v0.20.0
+`StorageInitializerContainerName`)."""
+
+
+def check_pod(row: Row, reader: ClusterReader, namespace: str) -> None:
+    """The predictor ran on a GPU node and loaded the model the way its loader says."""
     pods = [p for p in reader.pods(namespace, row.name) if p.get("status", {}).get("phase")]
     running = [p for p in pods if p["status"]["phase"] == "Running"] or pods
     if not running:
@@ -174,10 +180,21 @@ def check_fluid_pod(row: Row, reader: ClusterReader, namespace: str) -> None:
         (v.get("persistentVolumeClaim") or {}).get("claimName")
         for v in pod.get("spec", {}).get("volumes") or []
     }
-    if DATASET_NAME not in claims:
+    inits = {c.get("name") for c in pod.get("spec", {}).get("initContainers") or []}
+    if row.variant == "cache" and DATASET_NAME not in claims:
         row.failures.append(
             f'pod does not mount the PVC "{DATASET_NAME}": the storageUri is not the Fluid '
             "Dataset's pvc:// path, so the model did not come from the cache"
+        )
+    if row.variant == "download" and STORAGE_INITIALIZER not in inits:
+        row.failures.append(
+            f'pod has no "{STORAGE_INITIALIZER}" init container: the model was not downloaded '
+            "by KServe's storage initializer (check the storageUri)"
+        )
+    if row.variant == "stream" and (STORAGE_INITIALIZER in inits or DATASET_NAME in claims):
+        row.failures.append(
+            "pod downloaded the model or mounted the cache: the stream InferenceService must "
+            "have no storageUri (vLLM streams from the s3:// --model_dir)"
         )
 
 
@@ -194,10 +211,8 @@ def smoke(
     rows: list[Row] = []
     namespace = config.model_namespace
     for model in config.models:
-        variants = [("fluid", model.name)]
-        if model.baseline:
-            variants.append(("baseline", baseline_name(model)))
-        for variant, name in variants:
+        for variant in model.loaders:
+            name = isvc_name(model, variant)
             row = Row(model.name, variant, name)
             rows.append(row)
             log(f"{namespace}/{name}: reading the InferenceService")
@@ -210,8 +225,8 @@ def smoke(
             seconds, status, text = send(session, ingress_url, name, host, timeout_s)
             row.status, row.seconds = status, seconds
             check_request(row, status, text, timeout_s)
-            if variant == "fluid" and 200 <= status < 300:
-                check_fluid_pod(row, reader, namespace)
+            if 200 <= status < 300:
+                check_pod(row, reader, namespace)
     return rows
 
 

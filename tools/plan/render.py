@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  outputs: {', '.join(sorted(outputs))}")
     report = outputs.get("cacheThroughput")
     print_cache_throughput(report)
+    print_loader_times(outputs.get("loaderTimes"))
     shown = set(report.get("warnings", [])) if isinstance(report, dict) else set()
     for level, message in engine_log.messages:
         if message not in shown:
@@ -493,6 +494,15 @@ def print_cache_throughput(report: Any) -> None:
         print(f"  {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
+
+
+def print_loader_times(report: Any) -> None:
+    """The stack's `loaderTimes` output: per model, a line per loader (components/loaders.py)."""
+    if not isinstance(report, dict):
+        return
+    print(f"loaders -> one GPU node ({'; '.join(report.get('assumptions', []))}):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
