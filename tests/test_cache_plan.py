@@ -85,3 +85,25 @@ def test_a_failed_plan_leaves_no_earlier_plan_behind(tmp_path: Path) -> None:
     result = run_plan(out, sets={"gpuNodes": {"provisioner": "fargate"}})
     assert isinstance(result, PlanFailure) and result.returncode == 2
     assert not out.exists()
+
+
+def test_every_loader_estimate_reads_with_the_slowest_type_that_may_launch() -> None:
+    from components.serving.loaders import loader_estimates
+
+    prod = load_typed_config("prod")
+    model = prod.models[0]
+    one = loader_estimates(prod, model)
+    two = loader_estimates(
+        prod.model_copy(
+            update={
+                "gpu_nodes": GpuNodesConfig.model_validate(
+                    {"instanceTypes": ["g5.8xlarge", "g6.xlarge"]}
+                )
+            }
+        ),
+        model,
+    )
+    for loader in ("cache", "stream", "download"):
+        assert two[loader][0].seconds >= one[loader][0].seconds, loader
+    assert two["stream"][0].binding_names == "GPU node network"
+    assert "g6.xlarge" in two["stream"][0].binding[0].detail
