@@ -6,13 +6,16 @@ import pulumi_aws as aws
 from components.cache.component import ModelCache, ModelCacheArgs, model_namespace
 from components.cache.throughput import plan_report
 from components.cluster.component import Cluster, ClusterArgs
+from components.config.kserve_names import isvc_name
 from components.config.model import ConfigError, load_config
 from components.context import StackContext
 from components.image_mirror import ImageMirror, MirrorSettings
 from components.images.component import RegistryMirror, RegistryMirrorArgs
 from components.karpenter.component import KarpenterArgs, KarpenterGpuNodes
-from components.network.component import Network, NetworkArgs
+from components.network.component import Network, NetworkArgs, vpc_endpoints_report
+from components.network_policies import model_namespace_policies, network_policies
 from components.platform.component import PlatformArgs, ServingPlatform
+from components.platform.manifests import ingress_namespaces
 from components.serving.component import ModelServing, ModelServingArgs
 from components.serving.endpoints import inference_endpoints
 from components.serving.loaders import plan_report as loader_report
@@ -43,6 +46,7 @@ cluster = Cluster(
         private_subnet_ids=network.private_subnet_ids,
         public_subnet_ids=network.public_subnet_ids,
         with_gpu_node_group=not config.gpu_nodes.karpenter,
+        egress_ready=network.egress_ready,
     ),
 )
 mirror = ImageMirror.for_stack(
@@ -88,6 +92,22 @@ context = context.with_images(registry_mirror.ready_by_image)
 platform = ServingPlatform("platform", PlatformArgs(context, gpu_capacity=gpu_capacity))
 
 models_namespace = model_namespace(config, cluster.provider)
+# Default deny with the flows the stack needs (issue 20).
+network_policies(
+    model_namespace_policies(
+        config.model_namespace,
+        ingress_namespaces(config),
+        # The loaders that read S3 from the predictor itself (stream, download).
+        [
+            isvc_name(model, loader)
+            for model in config.models
+            for loader in model.loaders
+            if loader != "cache"
+        ],
+    ),
+    cluster.provider,
+    [models_namespace, *cluster.system_ready],
+)
 staging_jobs: dict[str, pulumi.Resource] = {}
 if config.staging == "job" and model_store.staging_role_arn is not None:
     staging = ModelStaging(
@@ -146,4 +166,5 @@ pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)
+pulumi.export("vpcEndpoints", vpc_endpoints_report(config))
 pulumi.export("loaderTimes", loader_times)

@@ -133,7 +133,7 @@ GPU_PATH_IMAGES: tuple[GpuPathImage, ...] = (
     GpuPathImage(versions.STORAGE_INITIALIZER_IMAGE, "KServe storage initializer (baseline)", 1.5),
     GpuPathImage(
         versions.HUGGINGFACE_SERVER_GPU_IMAGE,
-        "warm-up ClusterServingRuntime and kserve-huggingfaceserver (-gpu tag)",
+        "warm-up ServingRuntime and kserve-huggingfaceserver (-gpu tag)",
         10.0,
     ),
 )

@@ -17,7 +17,7 @@ KIND_PREFIX = "kubernetes:"
 DATASET = "kubernetes:data.fluid.io/v1alpha1:Dataset"
 RUNTIME = "kubernetes:data.fluid.io/v1alpha1:JindoRuntime"
 DATALOAD = "kubernetes:data.fluid.io/v1alpha1:DataLoad"
-CSR = "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"
+CSR = "kubernetes:serving.kserve.io/v1alpha1:ServingRuntime"
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 CUSTOM_TYPES = (DATASET, RUNTIME, DATALOAD, CSR, ISVC,
                 "kubernetes:operator.knative.dev/v1beta1:KnativeServing")  # fmt: skip
@@ -299,6 +299,14 @@ def test_runtime_name_and_warmup_delivery(plan: Plan) -> None:
     configmap = plan.one("kubernetes:core/v1:ConfigMap")["inputs"]
     volume = next(v for v in runtime["spec"]["volumes"] if v["name"] == "warmup")
     assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    # Issue 20: no cluster-scoped object mounts a namespace's ConfigMap. The runtime lives in
+    # the namespace of the ConfigMap it mounts and of every InferenceService that selects it.
+    assert runtime["kind"] == "ServingRuntime"
+    assert runtime["metadata"]["namespace"] == configmap["metadata"]["namespace"]
+    assert {s["metadata"]["namespace"] for s in isvcs(plan).values()} == {
+        runtime["metadata"]["namespace"]
+    }
+    assert not plan.of_type("kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime")
     assert configmap["data"]["warmup.py"] == WARMUP_SOURCE.read_text()
 
 

@@ -22,6 +22,7 @@ import pytest
 from components.platform.manifests import (
     INGRESS_GATEWAY_LABELS,
     INGRESS_GATEWAY_RELEASE,
+    INTERNAL_ANNOTATION,
     ISTIO_NAMESPACE,
     NLB_ANNOTATIONS,
 )
@@ -41,7 +42,7 @@ from tests.charts import (
     template_objects,
 )
 from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
-from tests.plan_support import Plan
+from tests.plan_support import Plan, render
 
 STACKS = ("dev", "prod", "kourier")
 KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
@@ -174,7 +175,9 @@ def test_gateway_is_an_nlb_in_front_of_the_ingress_pods(
         assert INGRESS_GATEWAY_RELEASE not in releases
         # Kourier's Service comes from the Knative operator, annotated through KnativeServing.
         services = {s["name"]: s for s in serving["services"]}
-        assert services["kourier"]["annotations"] == NLB_ANNOTATIONS
+        annotations = services["kourier"]["annotations"]
+        assert NLB_ANNOTATIONS.items() <= annotations.items()
+        assert INTERNAL_ANNOTATION not in annotations
         return
     objects = template_objects(releases[INGRESS_GATEWAY_RELEASE])
     (service,) = find(objects, "Service")
@@ -183,11 +186,39 @@ def test_gateway_is_an_nlb_in_front_of_the_ingress_pods(
     assert service["metadata"].get("namespace", ISTIO_NAMESPACE) == ISTIO_NAMESPACE
     assert service["spec"]["type"] == "LoadBalancer"
     assert NLB_ANNOTATIONS.items() <= service["metadata"]["annotations"].items()
+    # The in-tree cloud provider makes one NLB listener per Service port: HTTP 80 only, no 443
+    # with nothing behind it, no Istio status port (issue 20).
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(80, 80)]
+    # Internet-facing unless ingress.internal: the provider reads only this annotation.
+    assert INTERNAL_ANNOTATION not in service["metadata"]["annotations"]
+    assert (
+        "service.beta.kubernetes.io/aws-load-balancer-scheme"
+        not in (service["metadata"]["annotations"])
+    )
     (deployment,) = find(objects, "Deployment")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     # net-istio's knative-ingress-gateway selects `istio: ingressgateway` (facts §3.3).
     assert {"istio": INGRESS_GATEWAY_LABELS["istio"]}.items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize("networking", ["istio", "kourier"])
+def test_an_internal_ingress_sets_the_annotation_the_cloud_provider_reads(
+    networking: str, tmp_path: Path
+) -> None:
+    """`ingress.internal: true` renders `aws-load-balancer-internal` on the real gateway chart's
+    Service (Istio) or on Kourier's Service override (KnativeServing)."""
+    plan = render(
+        tmp_path, stack="prod", sets={"ingress": {"internal": True}, "networking": networking}
+    )
+    if networking == "kourier":
+        serving = plan.one(KNATIVE_SERVING)["inputs"]["spec"]
+        annotations = {s["name"]: s for s in serving["services"]}["kourier"]["annotations"]
+    else:
+        releases = {r.name: r for r in helm_releases(plan, "prod-internal")}
+        (service,) = find(template_objects(releases[INGRESS_GATEWAY_RELEASE]), "Service")
+        annotations = service["metadata"]["annotations"]
+    assert annotations[INTERNAL_ANNOTATION] == "true"
 
 
 def test_kserve_runs_knative_mode_behind_the_chosen_ingress(
@@ -248,6 +279,35 @@ def test_fluid_runs_the_jindo_controller_and_an_eks_ready_csi_plugin(
     fuse_nodes = landing(fuse, node_shapes(plan))
     assert fuse_nodes, "the FUSE pods fit no node of the plan"
     assert fuse_nodes <= landing(csi["spec"]["template"]["spec"], node_shapes(plan))
+
+
+# The namespace of FUSE keys each Jindo engine reads (fluid-cloudnative/fluid@v1.0.8:
+# pkg/ddc/jindocache/transform.go and pkg/ddc/jindofsx/transform.go `transformFuse` defaults).
+JINDO_ENGINE_KEY_PREFIX = {"jindocache": "fs.jindocache.", "jindofsx": "fs.jindofsx."}
+
+
+def test_jindo_fuse_keys_belong_to_the_engine_fluid_runs(
+    plan: Plan, releases: dict[str, HelmRelease]
+) -> None:
+    """The engine comes from the rendered chart (the controller's JINDO_ENGINE_TYPE); a FUSE
+    property of another engine's namespace would be silently ignored."""
+    objects = template_objects(releases["fluid"])
+    (controller,) = find(objects, "Deployment", "jindoruntime-controller")
+    env = {
+        e["name"]: e.get("value")
+        for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    engine = env["JINDO_ENGINE_TYPE"]
+    assert engine == "jindocache"
+    keys = plan.one(JINDO_RUNTIME)["inputs"]["spec"]["fuse"]["properties"]
+    foreign = [
+        key
+        for other, prefix in JINDO_ENGINE_KEY_PREFIX.items()
+        if other != engine
+        for key in keys
+        if key.startswith(prefix)
+    ]
+    assert foreign == []
 
 
 def test_cert_manager_installs_and_keeps_its_crds(releases: dict[str, HelmRelease]) -> None:

@@ -40,7 +40,7 @@ def test_data_node_group_matches_the_seed(dev_plan: Plan) -> None:
     assert data["amiType"] == "AL2023_x86_64_STANDARD"
     assert data["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 3}
     assert "taints" not in data
-    assert data["subnetIds"] == ["subnet-private-0", "subnet-private-1", "subnet-private-2"]
+    assert data["subnetIds"] == [f"network-private-{zone}-id" for zone in (1, 2, 3)]
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_disks(node_group_plan: Plan) -> None:

@@ -300,11 +300,12 @@ def test_controller_gets_its_role_by_pod_identity(dev_plan: Plan) -> None:
 
 
 def test_discovery_tags_on_private_subnets_and_node_security_group(dev_plan: Plan) -> None:
-    specs = dev_plan.one("awsx:ec2:Vpc")["inputs"]["subnetSpecs"]
-    private = next(s for s in specs if s["type"] == "Private")
-    public = next(s for s in specs if s["type"] == "Public")
-    assert private["tags"]["karpenter.sh/discovery"] == "kserve-fluid-dev"
-    assert "karpenter.sh/discovery" not in public["tags"]
+    subnets = dev_plan.of_type("aws:ec2/subnet:Subnet")
+    private = [s["inputs"] for s in subnets if "-private-" in s["name"]]
+    public = [s["inputs"] for s in subnets if "-public-" in s["name"]]
+    assert len(private) == len(public) == 3
+    assert all(s["tags"]["karpenter.sh/discovery"] == "kserve-fluid-dev" for s in private)
+    assert not any("karpenter.sh/discovery" in s["tags"] for s in public)
     tag = dev_plan.one("aws:ec2/tag:Tag")["inputs"]
     # The cluster security group EKS creates, which the data nodes run in (plan mock's value).
     assert tag == {
@@ -443,7 +444,7 @@ def test_destroy_removes_karpenter_objects_before_what_they_need(dev_plan: Plan)
         "pod identity": plan.one("aws:eks/podIdentityAssociation:PodIdentityAssociation"),
         "pod identity agent": plan.one("aws:eks/addon:Addon", "karpenter-pod-identity-agent"),
         "cluster": plan.one("eks:index:Cluster"),
-        "VPC": plan.one("awsx:ec2:Vpc"),
+        "VPC": plan.one("aws:ec2/vpc:Vpc"),
     }
     for what, resource in after_controller.items():
         assert plan.depends_on(controller, resource), what

@@ -31,6 +31,7 @@ HELPERS = (
     "components.image_mirror",
     "components.kube",
     "components.naming",
+    "components.network_policies",
     "components.restricted",
     "components.timeouts",
     "components.trust_policies",

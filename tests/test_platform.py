@@ -100,6 +100,9 @@ def test_knative_serving_is_schema_valid_and_carries_the_seed_patch(plan: Plan) 
     assert config["features"]["kubernetes.podspec-nodeselector"] == "enabled"
     assert config["features"]["kubernetes.podspec-tolerations"] == "enabled"
     assert config["deployment"]["progress-deadline"] == "1800s"
+    # Ready while Karpenter starts a GPU node, not Unschedulable (issue 20); Knative reads it
+    # with strconv.ParseBool (cm.AsBool), so the string "true".
+    assert config["deployment"]["pod-is-always-schedulable"] == "true"
     assert config["autoscaler"]["allow-zero-initial-scale"] == "true"
     assert config["autoscaler"]["enable-scale-to-zero"] == "true"
     assert config["domain"] == {"example.com": ""}
@@ -151,7 +154,7 @@ def test_gateway_release_waits_for_load_balancer_deletion(dev_plan: Plan) -> Non
     assert gateway["inputs"]["skipAwait"] is False
     assert gateway["inputs"]["timeout"] == 900
     cluster = dev_plan.one("eks:index:Cluster")
-    vpc = dev_plan.one("awsx:ec2:Vpc")
+    vpc = dev_plan.one("aws:ec2/vpc:Vpc")
     # Destroy runs dependents first: gateway (and its NLB) -> data nodes -> cluster -> VPC.
     assert dev_plan.depends_on(gateway, dev_plan.one("eks:index:ManagedNodeGroup", "cluster-data"))
     assert dev_plan.depends_on(dev_plan.one("eks:index:ManagedNodeGroup", "cluster-data"), vpc)

@@ -56,8 +56,11 @@ class ModelCache(pulumi.ComponentResource):
         config = args.config
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         on_data_nodes = list(args.system_ready)
-        # Fluid's CSI plugin and the Jindo FUSE pods run on the GPU nodes: created after them,
-        # deleted while they still run (Fluid's finalizers need their pods).
+        # The Jindo FUSE pods run on the GPU nodes: the JindoRuntime is deleted while they still
+        # run (Fluid's finalizers need their pods). The Fluid release does not wait for them:
+        # its controllers run on the data nodes and its CSI DaemonSet needs no GPU node to be
+        # installed; waiting for Karpenter's NodePool put a minute on `pulumi up`'s critical
+        # path (issue 20, tools/plan/critical_path.py).
         on_gpu_nodes = [args.gpu_capacity] if args.gpu_capacity is not None else []
         fluid = pinned_release(
             "fluid",
@@ -68,7 +71,6 @@ class ModelCache(pulumi.ComponentResource):
             provider=args.provider,
             depends_on=[
                 *on_data_nodes,
-                *on_gpu_nodes,
                 *image_waits(
                     args.image_ready,
                     versions.FLUID_CSI_REGISTRAR_IMAGE,

@@ -220,9 +220,14 @@ def jindo_runtime(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[s
                 "cleanPolicy": cache.fuse_clean_policy,
                 "nodeSelector": {NODE_ROLE_LABEL: "gpu"},
                 "tolerations": [gpu_toleration()],
+                # Fluid 1.0.8 runs the jindocache engine (charts/fluid/fluid/values.yaml@v1.0.8
+                # runtime.jindo.engine), whose FUSE reads `fs.jindocache.*` keys and enables
+                # the data cache itself (fluid-cloudnative/fluid:pkg/ddc/jindocache/transform.go
+                # @v1.0.8 transformFuse). The seed's `fs.jindofsx.data.cache.enable` and
+                # `fs.jindofsx.stream.maxPendingBlocks` belong to the older jindofsx engine
+                # (pkg/ddc/jindofsx/transform.go@v1.0.8) and are left out; the two download keys
+                # below are jindocache's own defaults, stated so the seed's tuning stays visible.
                 "properties": {
-                    "fs.jindofsx.data.cache.enable": "true",
-                    "fs.jindofsx.stream.maxPendingBlocks": "200",
                     "fs.s3.download.queue.size": "16",
                     "fs.s3.download.thread.concurrency": "32",
                     "fs.s3.read.readahead.buffer.count": "16",

@@ -40,6 +40,9 @@ class ClusterArgs:
     public_subnet_ids: pulumi.Input[Sequence[str]]
     with_gpu_node_group: bool = True
     """False when Karpenter provides the GPU nodes (gpuNodes.provisioner: karpenter)."""
+    egress_ready: Sequence[pulumi.Resource] = ()
+    """What nodes need before they boot (components/network/component.py): subnets, NAT routes,
+    the S3 endpoint. The control plane needs only the subnets, so it does not wait for these."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -123,6 +126,10 @@ class Cluster(pulumi.ComponentResource):
             # CoreDNS is added once the data nodes exist: with no node it stays DEGRADED and
             # the add-on times out after 20 minutes (pulumi-eks #1819).
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            # The VPC CNI enforces NetworkPolicies only with its policy agent on; otherwise they
+            # are accepted and ignored (pulumi-eks VpcCniOptions.enableNetworkPolicy, the
+            # vpc-cni add-on's `enableNetworkPolicy` configuration value).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=tags(config),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -284,8 +291,9 @@ class Cluster(pulumi.ComponentResource):
                 # "Ensure that IAM Role permissions are created before and deleted after EKS Node
                 # Group handling. Otherwise, EKS will not be able to properly delete EC2 Instances
                 # and Elastic Network Interfaces." (the aws_eks_node_group example of
-                # hashicorp/terraform-provider-aws, the resource pulumi-aws wraps).
-                depends_on=role_policies,
+                # hashicorp/terraform-provider-aws, the resource pulumi-aws wraps). Nodes need
+                # egress to join (and on destroy go before the NAT and the subnets).
+                depends_on=[*role_policies, *args.egress_ready],
                 # Node group names are fixed: a replacement must delete the old one first.
                 delete_before_replace=True,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="60m", delete="30m"),
@@ -338,7 +346,7 @@ class Cluster(pulumi.ComponentResource):
             tags=tags(config),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=role_policies,
+                depends_on=[*role_policies, *args.egress_ready],
                 delete_before_replace=True,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="60m", delete="30m"),
             ),

@@ -376,6 +376,8 @@ class IngressConfig(Settings):
         ],
         ...,
     ] = ()
+    # true: an internal NLB in the private subnets (components/manifests/platform.py says how).
+    internal: Bool = False
 
 
 class StackKeys(Settings):
@@ -392,6 +394,7 @@ class StackKeys(Settings):
         ),
     ]
     nat_gateways: Annotated[Str, one_of("single", "onePerAz")]
+    vpc_interface_endpoints: Bool
     endpoint_public_access_cidrs: Annotated[
         tuple[Cidr, ...], rule(bool, "must list at least one CIDR block")
     ]
@@ -665,15 +668,18 @@ def _open_to_everyone(key: str, cidrs: Sequence[str], what: str) -> list[str]:
 
 
 def _ingress_checks(c: StackConfig) -> list[str]:
-    """A production stack (clusterDeletionProtection: true) must say who may call the models
-    and who may reach the Kubernetes API; "everyone" split into blocks does not count."""
+    """A production stack (clusterDeletionProtection: true) must say who may reach the
+    Kubernetes API and who may call the models, unless its load balancer is internal (reachable
+    only from the VPC and routed networks); "everyone" split into blocks does not count."""
     if not c.cluster_deletion_protection:
         return []
-    key = "ingress.allowedSourceCidrs"
-    cidrs = c.ingress.allowed_source_cidrs
     problems = _open_to_everyone(
         "endpointPublicAccessCidrs", c.endpoint_public_access_cidrs, "Kubernetes API"
     )
+    if c.ingress.internal:
+        return problems
+    key = "ingress.allowedSourceCidrs"
+    cidrs = c.ingress.allowed_source_cidrs
     if not cidrs:
         return [
             *problems,

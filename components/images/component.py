@@ -34,6 +34,7 @@ from components.images.copy_job import (
     pull_through_node_policy,
 )
 from components.naming import data_node_labels, tags
+from components.network_policies import image_copy_policies, network_policies
 from components.trust_policies import irsa_trust_policy
 
 COPY_NAMESPACE = "image-mirror"
@@ -208,6 +209,13 @@ class RegistryMirror(pulumi.ComponentResource):
             },
             # A Namespace needs only the API server (DESIGN "Contracts").
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+        # Default deny: the copy Jobs reach registries, ECR and STS on 443, nothing else.
+        network_policies(
+            image_copy_policies(COPY_NAMESPACE),
+            args.provider,
+            [namespace, *args.system_ready],
+            parent=self,
         )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-copier",

@@ -94,7 +94,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 manifests.INGRESS_GATEWAY_RELEASE,
                 versions.ISTIO_GATEWAY,
                 manifests.ISTIO_NAMESPACE,
-                manifests.ingress_gateway_values(allowed),
+                manifests.ingress_gateway_values(allowed, config.ingress.internal),
                 depends_on=[*on_data_nodes, istiod],
                 # Helm waits for the NLB's hostname on create, and on delete for the Service
                 # (and its load-balancer-cleanup finalizer, i.e. the NLB) to be gone, before

@@ -21,14 +21,30 @@ INGRESS_GATEWAY_RELEASE = "istio-ingressgateway"
 # knative-ingress-gateway selects exactly this label (facts §3.3).
 INGRESS_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 KOURIER_SERVICE = "kourier"
+# No AWS Load Balancer Controller runs here: EKS's cloud provider (kubernetes/cloud-provider-aws)
+# serves LoadBalancer Services. It reads only these annotations; `aws-load-balancer-scheme` is
+# the Load Balancer Controller's and would be ignored.
 NLB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
     "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
 }
-
-
+# Any value but "" and "false" makes the NLB internal (private subnets): kubernetes/
+# cloud-provider-aws:pkg/providers/v1/aws.go EnsureLoadBalancer (`internalAnnotation`).
+INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal"
 SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
+# Plain HTTP on 80 only: no TLS listener exists yet (an NLB listener per Service port, 443 with
+# nothing behind it), and the Istio status port 15021 is for in-cluster probes, not clients.
+# The chart's default ports list all three (istio/istio:manifests/charts/gateway/values.yaml
+# @1.29.2 `service.ports`); Helm replaces a list value, so this is the whole list.
+GATEWAY_SERVICE_PORTS = [{"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80}]
+
+
+def load_balancer_annotations(internal: bool) -> dict[str, str]:
+    """The NLB's annotations; `ingress.internal` decides internet-facing or internal."""
+    annotations = dict(NLB_ANNOTATIONS)
+    if internal:
+        annotations[INTERNAL_ANNOTATION] = "true"
+    return annotations
 
 
 def device_plugin_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
@@ -65,9 +81,15 @@ def istiod_values() -> dict[str, Any]:
     return {"global": {"proxy": {"autoInject": "disabled"}}}
 
 
-def ingress_gateway_values(source_ranges: Sequence[str] = ()) -> dict[str, Any]:
-    """The gateway behind an internet-facing NLB, open only to `source_ranges` when given."""
-    service: dict[str, Any] = {"type": "LoadBalancer", "annotations": NLB_ANNOTATIONS}
+def ingress_gateway_values(
+    source_ranges: Sequence[str] = (), internal: bool = False
+) -> dict[str, Any]:
+    """The gateway behind an NLB listening on port 80, open only to `source_ranges` when given."""
+    service: dict[str, Any] = {
+        "type": "LoadBalancer",
+        "annotations": load_balancer_annotations(internal),
+        "ports": GATEWAY_SERVICE_PORTS,
+    }
     if source_ranges:
         # The chart copies this into Service.spec (gateway-1.29.2 templates/service.yaml).
         service["loadBalancerSourceRanges"] = list(source_ranges)
@@ -101,6 +123,12 @@ def knative_serving(
                 # The operator writes spec.config into config-deployment (knative/operator:
                 # pkg/reconciler/common/config_maps.go@knative-v1.22.3).
                 "queue-sidecar-image": mirror.ref(versions.KNATIVE_QUEUE_PROXY_IMAGE),
+                # A revision whose pod waits for a new GPU node (Karpenter) would otherwise be
+                # marked Unschedulable, and the InferenceService Ready=False, until the node
+                # joins (knative/serving:pkg/reconciler/revision/reconcile_resources.go); the
+                # key is parsed with cm.AsBool (knative/serving:pkg/deployment/config.go
+                # podIsAlwaysSchedulableKey, since knative-v1.21.0).
+                "pod-is-always-schedulable": "true",
             },
             "autoscaler": {
                 "enable-scale-to-zero": "true",
@@ -117,7 +145,7 @@ def knative_serving(
             "istio": {"enabled": False},
         }
         spec["config"]["network"] = {"ingress-class": "kourier.ingress.networking.knative.dev"}
-        annotations = dict(NLB_ANNOTATIONS)
+        annotations = load_balancer_annotations(config.ingress.internal)
         if source_ranges:
             # KnativeServing's service overrides carry only labels, annotations and selector
             # (operator.knative.dev_knativeservings.yaml); Kubernetes reads the source ranges
@@ -195,6 +223,15 @@ def kserve_runtime_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
             "servingruntime": {"enabled": True, "huggingfaceserver": huggingfaceserver},
         }
     }
+
+
+def ingress_namespaces(config: StackConfig) -> list[str]:
+    """Where the pods that send requests to predictors run: Knative's activator and autoscaler
+    (and Kourier, which the operator installs there), and Istio's ingress gateway."""
+    found = [KNATIVE_NAMESPACE]
+    if config.networking == "istio":
+        found.append(ISTIO_NAMESPACE)
+    return found
 
 
 def ingress_service(config: StackConfig) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""Layer 5: the warm-up ClusterServingRuntime and the InferenceServices of every model."""
+"""Layer 5: the warm-up ServingRuntime and the InferenceServices of every model."""
 
 from __future__ import annotations
 
@@ -67,10 +67,11 @@ class ModelServing(pulumi.ComponentResource):
             opts=after(args.namespace),
         )
         # Validated by KServe's webhook; the built-in runtimes are not needed (autoSelect false).
+        # Namespaced, beside the ConfigMap it mounts (manifests.serving_runtime says why).
         runtime = custom_resource(
             "warmup-serving-runtime",
-            manifests.cluster_serving_runtime(args.mirror),
-            after(*args.webhook_ready),
+            manifests.serving_runtime(config, args.mirror),
+            after(*args.webhook_ready, args.namespace, warmup_code),
         )
         # The `download` storage initializer and the `stream` server read S3 as this account.
         reads_s3 = any(set(m.loaders) & {"download", "stream"} for m in config.models)

@@ -73,16 +73,23 @@ def warmup_configmap(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def cluster_serving_runtime(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+def serving_runtime(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     """huggingfaceserver (vLLM) that first reads every model file through the cache.
+
+    A namespaced ServingRuntime in the models' namespace, beside the ConfigMap it mounts: a
+    cluster-scoped runtime would offer that mount to InferenceServices of every namespace, where
+    the ConfigMap does not exist and the pod hangs in ContainerCreating. KServe looks the name up
+    in the InferenceService's namespace first, then among ClusterServingRuntimes
+    (kserve/kserve:pkg/controller/v1beta1/inferenceservice/utils/utils.go@v0.20.0
+    GetServingRuntime), so elsewhere the name resolves to nothing instead of to a broken pod.
 
     `autoSelect: false`: the built-in kserve-huggingfaceserver claims the same model format and
     priority, and KServe's webhook rejects a second auto-selectable one (facts §0.1).
     """
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "ClusterServingRuntime",
-        "metadata": {"name": RUNTIME_NAME},
+        "kind": "ServingRuntime",
+        "metadata": {"name": RUNTIME_NAME, "namespace": config.model_namespace},
         "spec": {
             "annotations": {
                 "prometheus.kserve.io/path": "/metrics",

@@ -13,7 +13,11 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs
 from .base import MANDATORY, PRODUCTION_STACKS, ResourceRule, as_list, display, is_production
 
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
-SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+# EKS's in-tree AWS cloud provider, which serves LoadBalancer Services when no AWS Load Balancer
+# Controller is installed, makes the NLB internal for any value of this annotation but "" and
+# "false" (kubernetes/cloud-provider-aws:pkg/providers/v1/aws.go EnsureLoadBalancer,
+# `internalAnnotation`); it ignores `aws-load-balancer-scheme`, the Load Balancer Controller's.
+INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal"
 # The annotation form of loadBalancerSourceRanges, a comma-separated CIDR list that AWS honours
 # (kubernetes/kubernetes staging/src/k8s.io/api/core/v1/annotation_key_constants.go,
 # AnnotationLoadBalancerSourceRangesKey).
@@ -119,7 +123,10 @@ def check_ingress(args: ResourceValidationArgs, config: Mapping[str, Any]) -> li
     if not is_production(args.urn, config):
         return []
     service = load_balancer_service(args.resource_type, args.props)
-    if service is None or service["annotations"].get(SCHEME_ANNOTATION) == "internal":
+    if service is None or str(service["annotations"].get(INTERNAL_ANNOTATION, "")) not in (
+        "",
+        "false",
+    ):
         return []
     ranges = [str(c) for c in as_list(service["loadBalancerSourceRanges"])]
     if not ranges:
@@ -128,7 +135,7 @@ def check_ingress(args: ResourceValidationArgs, config: Mapping[str, Any]) -> li
     if not ranges or opens_everything(ranges):
         return [
             f"{display(args)}: the internet-facing load balancer is open to 0.0.0.0/0; set "
-            "loadBalancerSourceRanges to known ranges or make the scheme internal"
+            f"loadBalancerSourceRanges to known ranges or make it internal ({INTERNAL_ANNOTATION})"
         ]
     return []
 

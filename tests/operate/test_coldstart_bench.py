@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from tools.operate import coldstart_bench as bench
+from tools.operate.bench_rows import CSV_FIELDS, RunResult
 from tools.operate.cluster_reader import ClusterReader
-from tools.operate.coldstart_bench import RunResult
 from tools.operate.inference import COMPLETIONS_PATH, ServiceEndpoint
 from tools.plan.stack_config import load_typed_config
 
@@ -182,15 +182,17 @@ def test_benchmark_writes_table_csv_and_chart(inference: FakeInference, tmp_path
     )
 
     table = (out / f"coldstart-{MODEL}.md").read_text().splitlines()
+    # One column per service measured, in order; one row per node state (none read here:
+    # this test gives no cluster to read phases from).
     assert table[0] == (
-        "| Model Name | Model Size (Snapshot) | Machine Type | KServe + Storage Initializer | "
-        "KServe + Fluid(JindoFS) | KServe + Run:ai Streamer (S3) |"
+        "| Model Name | Model Size (Snapshot) | Machine Type | Node state | "
+        "KServe + Fluid(JindoFS) | KServe + Storage Initializer |"
     )
     assert table[1] == "|---|---|---|---|---|---|"
     cell = r"total: (\d+\.\d{3})s \(median of 3 runs; min (\d+\.\d{3})s, max (\d+\.\d{3})s\)"
     # The host flags name the cache and download services only: stream is not measured.
     row = re.fullmatch(
-        rf"\| {re.escape(TITLE)} \| 15GiB \| g5\.8xlarge \| {cell} \| {cell} \| not deployed \|",
+        rf"\| {re.escape(TITLE)} \| 15GiB \| g5\.8xlarge \| node not read \| {cell} \| {cell} \|",
         table[2],
     )
     assert row, table[2]
@@ -199,7 +201,12 @@ def test_benchmark_writes_table_csv_and_chart(inference: FakeInference, tmp_path
     assert stdout.getvalue().startswith(table[0])
 
     rows = _csv_rows(out / f"coldstart-{MODEL}.csv")
-    assert list(rows[0]) == ["model", "variant", "run", "seconds", "status"]
+    assert list(rows[0]) == list(CSV_FIELDS)
+    assert list(rows[0])[-8:] == [
+        "pod_scheduled_s", "nodeclaim_launched_s", "nodeclaim_registered_s",
+        "nodeclaim_initialized_s", "node_ready_s", "image_pulled_s", "container_started_s",
+        "first_token_s",
+    ]  # fmt: skip
     assert [(r["variant"], r["run"], r["status"]) for r in rows] == [
         ("cache", "1", "200"), ("download", "1", "200"),
         ("cache", "2", "200"), ("download", "2", "200"),
@@ -251,9 +258,8 @@ def test_failed_requests_exit_one_and_show_in_the_table(
     code = bench.main(_argv(inference, out, "--runs", "1"), pod_counter=_pods(inference))
     assert code == 1
     row = (out / f"coldstart-{MODEL}.md").read_text().splitlines()[2]
-    assert row.startswith(
-        f"| {TITLE} | 15GiB | g5.8xlarge | failed (1 of 1 runs: HTTP 503) | total: "
-    )
+    assert row.startswith(f"| {TITLE} | 15GiB | g5.8xlarge | node not read | total: ")
+    assert row.endswith("| failed (1 of 1 runs: HTTP 503) |")
     statuses = [(r["variant"], r["status"]) for r in _csv_rows(out / f"coldstart-{MODEL}.csv")]
     assert statuses == [("cache", "200"), ("download", "503")]
 
@@ -274,7 +280,7 @@ def test_service_that_never_scales_to_zero(
     rows = _csv_rows(out / f"coldstart-{MODEL}.csv")
     assert [(r["variant"], r["run"]) for r in rows] == [("cache", "1")]
     row = (out / f"coldstart-{MODEL}.md").read_text().splitlines()[2]
-    assert "| not measured | total: " in row
+    assert row.endswith(" | not measured |")
 
 
 def test_wait_for_zero_is_bounded() -> None:
@@ -363,6 +369,22 @@ def test_services_from_stack_outputs() -> None:
     )
     del outputs["inferenceServices"][MODEL]["download"]
     assert [s.variant for s in bench.services_from_outputs(outputs, model, "x")] == ["cache"]
+    # Every variant listed is measured, not a fixed pair: loaders named cache/stream/download.
+    loaders = {
+        loader: {"name": f"{MODEL}-{loader}", "host": f"{MODEL}-{loader}.example.com"}
+        for loader in ("cache", "stream", "download")
+    }
+    outputs["inferenceServices"][MODEL] = loaders
+    assert bench.services_from_outputs(outputs, model, "ns") == tuple(
+        ServiceEndpoint(loader, f"{MODEL}-{loader}", "ns", f"{MODEL}-{loader}.example.com")
+        for loader in ("cache", "stream", "download")
+    )
+    outputs["inferenceServices"][MODEL] = {"cache": "not an object"}
+    with pytest.raises(bench.BenchError) as raised:
+        bench.services_from_outputs(outputs, model, "x")
+    assert str(raised.value) == (
+        f'stack output inferenceServices.{MODEL}.cache must be an object, got "not an object"'
+    )
     with pytest.raises(bench.BenchError) as raised:
         bench.services_from_outputs({"inferenceServices": {"other": {}}}, model, "x")
     assert str(raised.value) == (

@@ -48,7 +48,7 @@ def test_the_plans_hold_what_the_rules_check(
             "kubernetes:batch/v1:Job",
             "kubernetes:helm.sh/v3:Release",
             "kubernetes:data.fluid.io/v1alpha1:Dataset",
-            "awsx:ec2:Vpc",
+            "aws:ec2/vpc:Vpc",
             "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
             "kubernetes:karpenter.sh/v1:NodePool",
             "aws:eks/podIdentityAssociation:PodIdentityAssociation",

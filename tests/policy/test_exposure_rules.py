@@ -13,8 +13,9 @@ SERVICE = "kubernetes:core/v1:Service"
 ENDPOINT_MESSAGE = "the public API endpoint is open to the internet; set {} to known ranges"
 INGRESS_MESSAGE = (
     "the internet-facing load balancer is open to 0.0.0.0/0; set loadBalancerSourceRanges to "
-    "known ranges or make the scheme internal"
+    "known ranges or make it internal (service.beta.kubernetes.io/aws-load-balancer-internal)"
 )
+INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
 
 
 def test_open_endpoint_fails_in_production(prod: dict[str, Any]) -> None:
@@ -78,13 +79,30 @@ def test_open_ingress_fails_in_production(prod: dict[str, Any]) -> None:
     assert violations("ingress-restricted", wide) == expected
 
 
-def test_internal_ingress_passes(prod: dict[str, Any]) -> None:
-    def internal(document: dict[str, Any]) -> None:
+def _open_gateway(annotations: dict[str, str]) -> Any:
+    def change(document: dict[str, Any]) -> None:
         service = record(document, RELEASE, "istio-ingressgateway")["inputs"]["values"]["service"]
         service.pop("loadBalancerSourceRanges")
-        service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] = "internal"
+        service["annotations"].update(annotations)
 
-    assert violations("ingress-restricted", mutate(prod, internal)) == []
+    return change
+
+
+def test_internal_ingress_passes(prod: dict[str, Any]) -> None:
+    """Internal as the cloud provider decides it: any value but "" and "false"."""
+    for value in ("true", "0.0.0.0/0"):
+        internal = mutate(prod, _open_gateway({INTERNAL: value}))
+        assert violations("ingress-restricted", internal) == []
+
+
+def test_the_scheme_annotation_does_not_make_it_internal(prod: dict[str, Any]) -> None:
+    """`aws-load-balancer-scheme: internal` is the AWS Load Balancer Controller's annotation; the
+    in-tree cloud provider that serves this stack's Services ignores it (internet-facing NLB)."""
+    expected = [f"{RELEASE} istio-ingressgateway: {INGRESS_MESSAGE}"]
+    scheme = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+    assert violations("ingress-restricted", mutate(prod, _open_gateway(scheme))) == expected
+    not_internal = {INTERNAL: "false"}
+    assert violations("ingress-restricted", mutate(prod, _open_gateway(not_internal))) == expected
 
 
 def test_open_load_balancer_service_fails(prod: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ Usage::
     python3 warmup.py -- CMD [ARG ...]    # warm, then os.execvp(CMD, [CMD, ARG ...])
     python3 warmup.py --help
 
-The ClusterServingRuntime container (ConfigMap with this file mounted at ``/warmup``)::
+The warm-up ServingRuntime container (ConfigMap with this file mounted at ``/warmup``)::
 
     command: ["python3", "/warmup/warmup.py", "--", "python3", "-m", "huggingfaceserver"]
     args: ["--model_name={{.Name}}"]      # KServe appends the InferenceService's args

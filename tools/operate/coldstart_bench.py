@@ -1,13 +1,18 @@
 """Cold-start benchmark: time the first request to a scaled-to-zero InferenceService.
 
-The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (one per
-deployed loader: `cache`, `stream`, `download`) wait until it has no pods, send
-the seed's completion request through the ingress, and record the total seconds and HTTP status
-(what `curl -w '%{time_total}'` reported in the seed). Repeat N times, then write
+The seed's "Performance Benchmark", repeatable: for each InferenceService of one model (every
+variant the stack output `inferenceServices` lists for it) wait until it has no pods, send the
+seed's completion request through the ingress, and record the total seconds and HTTP status
+(what `curl -w '%{time_total}'` reported in the seed). After each request the cluster's own
+objects and events say where the time went, whether the pod got a new node, how old its node
+was and whether the serving image was already there (tools/operate/cluster_phases.py). Repeat
+N times, then write
 
-    <out>/coldstart-<model>.md    the seed's table (median, min-max over the runs)
-    <out>/coldstart-<model>.csv   one row per request: model, variant, run, seconds, status
-    <out>/coldstart-<model>.png   median bars with min-max error bars per variant
+    <out>/coldstart-<model>.md    the seed's table, one row per node state (only requests that
+                                  met the same node state are compared), and the phases
+    <out>/coldstart-<model>.csv   one row per request: model, variant, run, seconds, status,
+                                  node, node age, image present, node state, phase seconds
+    <out>/coldstart-<model>.png   median bars with min-max error bars per variant and node state
 
     python -m tools.operate.coldstart_bench --stack dev --model llama-31-8b-instruct --runs 3 \\
         --out build/coldstart/
@@ -23,7 +28,6 @@ zero (the files are still written with what was measured), 2 on a usage or confi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import statistics
@@ -41,6 +45,19 @@ from components.cache.throughput import plan_report
 from components.config.kserve_names import isvc_name
 from components.config.model import ModelConfig, StackConfig
 from components.hostnames import service_host
+from tools.operate.bench_rows import (
+    RunResult,
+    node_states,
+    phase_table,
+    write_csv,
+)
+from tools.operate.cluster_phases import (
+    KubernetesClusterReader,
+    PhaseReader,
+    not_read,
+    read_observation,
+    utc_now,
+)
 from tools.operate.cluster_reader import (
     ISVC_LABEL,
     ClusterReader,
@@ -66,34 +83,12 @@ VARIANT_TITLES: dict[str, str] = {
     "cache": "KServe + Fluid(JindoFS)",
     "stream": "KServe + Run:ai Streamer (S3)",
 }
-"""Table columns: the seed's two, then the streamer. Variants are loader names (the keys of the
-stack output `inferenceServices.<model>`)."""
-MEASURE_ORDER: tuple[str, ...] = ("cache", "stream", "download")
-TABLE_HEADER = (
-    "| Model Name | Model Size (Snapshot) | Machine Type | "
-    f"{VARIANT_TITLES['download']} | {VARIANT_TITLES['cache']} | {VARIANT_TITLES['stream']} |"
-)
-CSV_FIELDS = ("model", "variant", "run", "seconds", "status")
+"""The seed's column titles of the variants it had; any other variant is titled by its name."""
 LIVE_PHASES = frozenset({"Pending", "Running"})
 
 
 class ScaleToZeroTimeout(BenchError):
     """An InferenceService kept pods for the whole wait."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One request: `status` is the HTTP status, 0 when no response came back (curl's 000)."""
-
-    model: str
-    variant: str
-    run: int
-    seconds: float
-    status: int
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
 
 class PodCounter(Protocol):
@@ -230,11 +225,13 @@ def run_benchmark(
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     results: list[RunResult] | None = None,
     weights: list[WeightsPhase] | None = None,
+    phases: PhaseReader | None = None,
+    clock: Callable[[], Any] = utc_now,
 ) -> list[RunResult]:
-    """Measure every service `runs` times, alternating services so drift hits both alike.
+    """Measure every service `runs` times, alternating services so drift hits all alike.
 
     Results are appended to `results` as they come, so a caller keeps them when a later wait
-    raises ScaleToZeroTimeout.
+    raises ScaleToZeroTimeout. With `phases`, each result carries what the cluster recorded.
     """
     measured: list[RunResult] = [] if results is None else results
     session = http or keepalive_session()
@@ -244,12 +241,21 @@ def run_benchmark(
             log(f"{prefix}: waiting for 0 pods (up to {scale_down_timeout_s:g} s)")
             waited = wait_for_zero(counter, service, scale_down_timeout_s, poll_s)
             log(f"{prefix}: 0 pods after {waited:.1f} s; sending the completion request")
+            sent_at = clock()
             seconds, status, error = send_completion(
                 session, target.ingress_url, service, request_timeout_s
             )
-            measured.append(RunResult(target.model, service.variant, run, seconds, status))
+            answered_at = clock()
+            observation = (
+                read_observation(phases, service.namespace, service.name, sent_at, answered_at)
+                if phases is not None
+                else not_read(round((answered_at - sent_at).total_seconds(), 3))
+            )
+            measured.append(
+                RunResult(target.model, service.variant, run, seconds, status, observation)
+            )
             log(
-                f"{prefix}: total: {seconds:.3f}s, status {status}"
+                f"{prefix}: total: {seconds:.3f}s, status {status}, {observation.state.label}"
                 + (f" ({error})" if error else "")
             )
             read_log = getattr(counter, "warmup_log", None)
@@ -291,41 +297,41 @@ def table_cell(results: Sequence[RunResult], deployed: bool = True) -> str:
     return cell
 
 
+def variant_title(variant: str) -> str:
+    return VARIANT_TITLES.get(variant, variant)
+
+
 def markdown_table(target: BenchTarget, results: Sequence[RunResult]) -> str:
-    """The seed's table with one row for the model, and the seed's note under it."""
-    deployed = {service.variant for service in target.services}
-    cells = {
-        variant: table_cell([r for r in results if r.variant == variant], variant in deployed)
-        for variant in VARIANT_TITLES
-    }
-    row = (
-        f"| {target.title} | {target.size} | {target.machine_type} | "
-        f"{cells['download']} | {cells['cache']} | {cells['stream']} |"
+    """The seed's table, one row per node state: a cell compares only requests that met the same
+    node state (a new node and a pulled image are not a warm node with the image present)."""
+    variants = [service.variant for service in target.services]
+    header = "| Model Name | Model Size (Snapshot) | Machine Type | Node state | " + " | ".join(
+        variant_title(v) for v in variants
     )
+    lines = [header + " |", "|---|---|---|---|" + "---|" * len(variants)]
+    for state in node_states(results) or ["not measured"]:
+        cells = []
+        for variant in variants:
+            rows = [r for r in results if r.variant == variant and r.node_state == state]
+            measured = any(r.variant == variant for r in results)
+            cells.append(table_cell(rows) if rows or not measured else "no run in this state")
+        lines.append(
+            f"| {target.title} | {target.size} | {target.machine_type} | {state} | "
+            + " | ".join(cells)
+            + " |"
+        )
     runs = max((result.run for result in results), default=0)
-    return "\n".join(
-        [
-            TABLE_HEADER,
-            "|---|---|---|---|---|---|",
-            row,
-            "",
-            "> NOTE: `total` is the response time of one completion request sent to a serverless "
-            "InferenceService scaled to zero: pod startup, model download (storage initializer) "
-            "or cache read (Fluid), model load, inference and network time. "
-            f"{runs} run(s) per service; median, min and max over the successful runs.",
-            "",
-        ]
-    )
-
-
-def write_csv(path: Path, results: Sequence[RunResult]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_FIELDS)
-        for result in results:
-            writer.writerow(
-                [result.model, result.variant, result.run, f"{result.seconds:.3f}", result.status]
-            )
+    lines += [
+        "",
+        "> NOTE: `total` is the response time of one completion request sent to a serverless "
+        "InferenceService scaled to zero: pod startup, model download (storage initializer) "
+        "or cache read (Fluid), model load, inference and network time. "
+        f"{runs} run(s) per service; median, min and max over the successful runs. "
+        "Only cells of one row met the same node state.",
+        "",
+        phase_table(results),
+    ]
+    return "\n".join(lines)
 
 
 def write_chart(path: Path, target: BenchTarget, results: Sequence[RunResult]) -> None:
@@ -337,16 +343,21 @@ def write_chart(path: Path, target: BenchTarget, results: Sequence[RunResult]) -
     medians: list[float] = []
     below: list[float] = []
     above: list[float] = []
-    for variant, title in VARIANT_TITLES.items():
-        good = sorted(r.seconds for r in results if r.variant == variant and r.ok)
-        if not good:
-            continue
-        median = statistics.median(good)
-        labels.append(title)
-        medians.append(median)
-        below.append(median - good[0])
-        above.append(good[-1] - median)
-    figure = Figure(figsize=(7, 4.5))
+    for variant in dict.fromkeys(r.variant for r in results):
+        for state in node_states(results):
+            good = sorted(
+                r.seconds
+                for r in results
+                if r.variant == variant and r.node_state == state and r.ok
+            )
+            if not good:
+                continue
+            median = statistics.median(good)
+            labels.append(f"{variant_title(variant)}\n{state}")
+            medians.append(median)
+            below.append(median - good[0])
+            above.append(good[-1] - median)
+    figure = Figure(figsize=(max(7, 2.2 * len(labels)), 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     if labels:
@@ -388,7 +399,8 @@ def _ingress_url(value: str) -> str:
 def services_from_outputs(
     outputs: Mapping[str, Any], model: ModelConfig, namespace: str
 ) -> tuple[ServiceEndpoint, ...]:
-    """The model's InferenceServices from the stack output `inferenceServices`."""
+    """Every InferenceService the stack output `inferenceServices` lists for the model, in its
+    order (`{model: {variant: {name, namespace, host, url}}}`; a null variant is not deployed)."""
     services = outputs.get("inferenceServices") or {}
     entry = services.get(model.name)
     if not isinstance(entry, Mapping):
@@ -397,10 +409,14 @@ def services_from_outputs(
             f'stack output inferenceServices has no model "{model.name}" (it has: {known})'
         )
     found: list[ServiceEndpoint] = []
-    for variant in MEASURE_ORDER:
-        info = entry.get(variant)
+    for variant, info in entry.items():
         if not info:
             continue
+        if not isinstance(info, Mapping):
+            raise BenchError(
+                f"stack output inferenceServices.{model.name}.{variant} must be an object, got "
+                f"{json.dumps(info)}"
+            )
         name = str(info.get("name") or "")
         host = str(info.get("host") or urlparse(str(info.get("url") or "")).hostname or "")
         if not name or not host:
@@ -430,8 +446,7 @@ def services_from_flags(
                 namespace,
                 default_host(config, isvc_name(model, loader)),
             )
-            for loader in MEASURE_ORDER
-            if loader in model.loaders
+            for loader in model.loaders
         )
     # --fluid-* name the `cache` loader's service, --baseline-* the `download` one.
     fluid_name = args.fluid_name or isvc_name(model, "cache")
@@ -542,7 +557,7 @@ def _kubeconfig(args: argparse.Namespace, from_stack: bool) -> dict[str, Any] | 
 
 def _cluster_clients(
     args: argparse.Namespace, from_stack: bool
-) -> tuple[PodCounter, ClusterReader]:
+) -> tuple[PodCounter, ClusterReader, PhaseReader]:
     """Pods and InferenceServices through --kubeconfig, else the stack's kubeconfig output,
     else the default kubeconfig (KUBECONFIG or ~/.kube/config) when endpoints came from flags."""
     from kubernetes.config.config_exception import ConfigException
@@ -551,9 +566,12 @@ def _cluster_clients(
         kubeconfig = _kubeconfig(args, from_stack)
         counter = KubernetesPodCounter.from_kubeconfig(path=args.kubeconfig, kubeconfig=kubeconfig)
         reader = ClusterReader.from_kubeconfig(path=args.kubeconfig, kubeconfig=kubeconfig)
+        phases = KubernetesClusterReader.from_kubeconfig(
+            path=args.kubeconfig, kubeconfig=kubeconfig
+        )
     except (ConfigException, OSError) as error:
         raise BenchError(f"cannot load a kubeconfig ({error}); pass --kubeconfig") from None
-    return counter, reader
+    return counter, reader, phases
 
 
 def hosts_from_status(
@@ -585,7 +603,7 @@ def _cold_node(
     from tools.operate import coldnode
 
     try:
-        reader = coldnode.KubernetesClusterReader.from_kubeconfig(
+        reader = KubernetesClusterReader.from_kubeconfig(
             path=args.kubeconfig, kubeconfig=_kubeconfig(args, from_stack)
         )
     except (ConfigException, OSError, BenchError) as error:
@@ -594,7 +612,7 @@ def _cold_node(
             file=sys.stderr,
         )
         return 2
-    results: list[coldnode.ColdNodeRun] = []
+    results: list[RunResult] = []
     failure = ""
     try:
         results = coldnode.run_cold_node(
@@ -604,7 +622,7 @@ def _cold_node(
             no_node_timeout_s=args.no_node_timeout,
             poll_s=args.poll_interval,
             request_timeout_s=args.request_timeout,
-            clock=clock or coldnode.utc_now,
+            clock=clock or utc_now,
         )
     except coldnode.NoGpuNodeTimeout as error:
         failure = str(error)
@@ -615,7 +633,7 @@ def _cold_node(
     if failure:
         print(f"coldstart_bench: {failure}", file=sys.stderr)
         return 1
-    return 0 if all(200 <= r.status < 300 for r in results) else 1
+    return 0 if all(result.ok for result in results) else 1
 
 
 def main(
@@ -624,8 +642,9 @@ def main(
     stdout: TextIO | None = None,
     clock: Callable[[], Any] | None = None,
     reader: ClusterReader | None = None,
+    phase_reader: PhaseReader | None = None,
 ) -> int:
-    """`clock` (wall time for --cold-node) lets a recorded run be played back."""
+    """`clock` (wall time of each send and answer) lets a recorded run be played back."""
     args = parse_args(argv)
     out = stdout or sys.stdout
     config = load_config_for_tool("coldstart_bench", args.stack, args.stack_file)
@@ -638,9 +657,9 @@ def main(
         target = build_target(args, config, outputs)
         if args.cold_node:
             return _cold_node(args, target, from_stack, out, clock)
-        counter = pod_counter
+        counter, phases = pod_counter, phase_reader
         if counter is None:
-            counter, reader = _cluster_clients(args, from_stack)
+            counter, reader, phases = _cluster_clients(args, from_stack)
         if reader is not None and not (args.fluid_host or args.baseline_host):
             target = hosts_from_status(target, reader, lambda line: print(line, file=sys.stderr))
     except BenchError as error:
@@ -658,6 +677,8 @@ def main(
             request_timeout_s=args.request_timeout,
             results=results,
             weights=weights,
+            phases=phases,
+            clock=clock or utc_now,
         )
     except ScaleToZeroTimeout as error:
         failure = str(error)

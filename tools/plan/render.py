@@ -120,13 +120,7 @@ def _mock_outputs(
     outputs = dict(inputs) if custom else {}
     service = typ.split(":")[1].split("/")[0] if typ.count(":") >= 2 else "x"
     outputs.setdefault("arn", f"arn:aws:{service}:eu-central-1:{ACCOUNT_ID}:{name}")
-    if typ == "awsx:ec2:Vpc":
-        outputs.update(
-            vpcId=f"vpc-{name}",
-            privateSubnetIds=[f"subnet-private-{i}" for i in range(3)],
-            publicSubnetIds=[f"subnet-public-{i}" for i in range(3)],
-        )
-    elif typ == "eks:index:Cluster":
+    if typ == "eks:index:Cluster":
         cluster_name = inputs.get("name", name)
         issuer = f"oidc.eks.eu-central-1.amazonaws.com/id/{cluster_name.upper()}"
         kubeconfig = {
@@ -183,6 +177,9 @@ def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]
                 return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "plan"}, []
             if args.token == "aws:index/getRegion:getRegion":
                 return {"name": "eu-central-1", "region": "eu-central-1"}, []
+            if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+                names = [f"eu-central-1{zone}" for zone in "abc"]
+                return {"names": names, "zoneIds": [f"euc1-az{i}" for i in (1, 2, 3)]}, []
             if args.token == "aws:eks/getCluster:getCluster":
                 return {"vpcConfig": {"clusterSecurityGroupId": "sg-eks-cluster"}}, []
             return {}, []
@@ -475,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  outputs: {', '.join(sorted(outputs))}")
     report = outputs.get("cacheThroughput")
     print_cache_throughput(report)
+    print_vpc_endpoints(outputs.get("vpcEndpoints"))
     print_loader_times(outputs.get("loaderTimes"))
     shown = set(report.get("warnings", [])) if isinstance(report, dict) else set()
     for level, message in engine_log.messages:
@@ -494,6 +492,17 @@ def print_cache_throughput(report: Any) -> None:
         print(f"  {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
+
+
+def print_vpc_endpoints(report: Any) -> None:
+    """The stack's `vpcEndpoints` output: which endpoints exist and what they cost per hour."""
+    if not isinstance(report, dict):
+        return
+    interface = ", ".join(report.get("interface", [])) or "none (vpcInterfaceEndpoints: false)"
+    print(
+        f"VPC endpoints: gateway {', '.join(report.get('gateway', []))} (free); interface "
+        f"{interface}: ${report.get('interfaceUsdPerHour', 0):.2f}/hour plus $0.01/GB"
+    )
 
 
 def print_loader_times(report: Any) -> None:
