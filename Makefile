@@ -63,13 +63,13 @@ $(INSTALLED)-test: uv.lock pyproject.toml requirements-torch.txt | $(UV)
 install: $(INSTALLED)-runtime
 ## Add the operator tools' dependencies (preflight, smoke, stage_model, benchmarks)
 install-tools: $(INSTALLED)-tools
-## Add the policy pack's SDK (pulumi-policy), for preview and up
+## Add the policy pack's SDK (pulumi-policy): plan, preview and up run the pack
 install-policy: $(INSTALLED)-policy
 ## Add the test and lint toolchain
 install-test: $(INSTALLED)-test
 
 ## Render the stack offline (no cloud, no Pulumi CLI) into build/plan/$(STACK)/
-plan: install
+plan: install install-policy
 	$(BIN)/python -m tools.plan --stack $(STACK)
 
 ## Lint, type-check and run every test
@@ -127,8 +127,8 @@ preview: install install-policy pulumi-cli
 MODEL_STORE_URN := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore::models
 BUCKET_URNS := urn:pulumi:$(STACK)::kserve-fluid::kserve-fluid:storage:ModelStore$$aws:s3/bucket:Bucket**
 ## Create only the model bucket (staging: none), to upload models before the first `make up`
-bucket: install pulumi-cli
-	$(PULUMI_PATH) pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)'
+bucket: install install-policy pulumi-cli
+	$(PULUMI_PATH) pulumi up --stack $(STACK) --target '$(MODEL_STORE_URN)' --target '$(BUCKET_URNS)' $(POLICY)
 
 ## Deploy the stack (Pulumi CLI, policy pack)
 up: install install-policy pulumi-cli
@@ -140,11 +140,13 @@ smoke: install-tools
 	$(PULUMI_PATH) $(BIN)/python -m tools.operate.smoke --stack $(STACK) $(SMOKE_FLAGS)
 
 # tools/operate/deploy_guard.py says why protected stacks are refused; ALLOW_PROTECTED=yes
-# deletes the unprotected part anyway. DESTROY_FLAGS is passed to `pulumi destroy` as it is.
+# deletes the unprotected part anyway (`pulumi destroy --exclude-protected`: a plain destroy's
+# preview fails on the first protected resource and deletes nothing). DESTROY_FLAGS is passed to
+# `pulumi destroy` as it is (e.g. --refresh).
 ## Delete the stack (refused when its config turns protect on; DESTROY_FLAGS=--refresh passes flags)
 destroy: install pulumi-cli
 	$(BIN)/python -m tools.operate.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
-	$(PULUMI_PATH) pulumi destroy --stack $(STACK) $(DESTROY_FLAGS)
+	$(PULUMI_PATH) pulumi destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--exclude-protected) $(DESTROY_FLAGS)
 
 ## Remove build/, .venv and the bootstrapped uv
 clean:

@@ -58,26 +58,36 @@ mirror = ImageMirror.for_stack(
 # What every layer on the cluster shares: its provider, the data nodes it waits for, the mirror.
 context = StackContext(config, cluster.provider, cluster.system_ready, mirror)
 
-# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
-# the managed node group otherwise.
-gpu_capacity: pulumi.Resource
-gpu_node_roles = [cluster.node_role.name]
-if config.gpu_nodes.karpenter:
-    karpenter = KarpenterGpuNodes("karpenter", KarpenterArgs(context, cluster=cluster.eks_cluster))
-    gpu_capacity = karpenter.node_pool
-    gpu_node_roles.append(karpenter.node_role.name)
-else:
-    assert cluster.gpu_node_group is not None
-    gpu_capacity = cluster.gpu_node_group
+# The images first: every other layer pulls from them, Karpenter's controller included. Karpenter's
+# GPU node role gets the mirror's node policy inside KarpenterGpuNodes (the role exists only there).
 registry_mirror = RegistryMirror(
     "images",
     RegistryMirrorArgs(
         context,
-        node_role_names=gpu_node_roles,
+        node_role_names=[cluster.node_role.name],
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
     ),
 )
+# Layers above the images wait for the images they pull.
+context = context.with_images(registry_mirror.ready_by_image)
+
+# GPU capacity: what GPU pods need (and what is deleted after them): the NodePool under Karpenter,
+# the managed node group otherwise.
+gpu_capacity: pulumi.Resource
+if config.gpu_nodes.karpenter:
+    karpenter = KarpenterGpuNodes(
+        "karpenter",
+        KarpenterArgs(
+            context,
+            cluster=cluster.eks_cluster,
+            pull_through_policy_arn=registry_mirror.node_pull_policy_arn,
+        ),
+    )
+    gpu_capacity = karpenter.node_pool
+else:
+    assert cluster.gpu_node_group is not None
+    gpu_capacity = cluster.gpu_node_group
 model_store = ModelStore(
     "models",
     ModelStoreArgs(
@@ -86,9 +96,6 @@ model_store = ModelStore(
         oidc_provider_url=cluster.oidc_provider_url,
     ),
 )
-# Layers above the images wait for the images they pull.
-context = context.with_images(registry_mirror.ready_by_image)
-
 platform = ServingPlatform("platform", PlatformArgs(context, gpu_capacity=gpu_capacity))
 
 models_namespace = model_namespace(config, cluster.provider)

@@ -140,20 +140,68 @@ GPU_PATH_IMAGES: tuple[GpuPathImage, ...] = (
 """Every image on a GPU node's cold path (tests/test_image_inventory.py derives the same list
 from the plan and the real charts and fails if one is missing here)."""
 
-MIRRORED_ELSEWHERE: tuple[GpuPathImage, ...] = (
-    GpuPathImage(versions.JINDO_SMARTDATA_IMAGE, "Jindo master and workers (data nodes)", 1.0),
+DATA_NODE_IMAGES: tuple[GpuPathImage, ...] = (
+    GpuPathImage(versions.JINDO_SMARTDATA_IMAGE, "Jindo master and workers", 1.0),
+    *(
+        GpuPathImage(image, f"Fluid chart: {name}", 0.1)
+        for name, image in versions.FLUID_CONTROLLER_IMAGES.items()
+    ),
+    GpuPathImage(versions.ISTIO_PILOT_IMAGE, "istiod", 0.1),
+    GpuPathImage(versions.ISTIO_PROXY_IMAGE, "Istio ingress gateway (injected proxy)", 0.1),
+    GpuPathImage(versions.KSERVE_CONTROLLER_IMAGE, "KServe controller", 0.1),
+    GpuPathImage(versions.KUBE_RBAC_PROXY_IMAGE, "KServe controller (kube-rbac-proxy)", 0.05),
+    *(
+        GpuPathImage(image, f"cert-manager {key}", 0.05)
+        for key, image in versions.CERT_MANAGER_IMAGES.items()
+    ),
+    *(
+        GpuPathImage(image, f"Knative operator chart: {key}", 0.05)
+        for key, image in versions.KNATIVE_OPERATOR_IMAGES.items()
+    ),
+    GpuPathImage(versions.KARPENTER_CONTROLLER_IMAGE, "Karpenter controller", 0.1),
+    GpuPathImage(versions.CURL_IMAGE, "KServe webhook wait and DataLoad gate Jobs", 0.01),
 )
-"""Not on the GPU path, but from the same Aliyun registry (facts §0.5, fluid#1764): copied too."""
+"""Every other image a pod of the stack runs, on the data nodes: chart controllers, webhooks
+and hook Jobs, and the program's own Jobs (the storage initializer image, also the staging and
+ECR-login image, is on the GPU path). tests/test_image_inventory.py renders the real charts
+with the plan's values and fails on a pod image that is neither here nor in ECR."""
+
+BOOTSTRAP_IMAGES: tuple[GpuPathImage, ...] = (
+    GpuPathImage(versions.CRANE_IMAGE, "image copy Jobs (crane)", 0.02),
+)
+"""Pulled from its upstream by digest: the copy tool cannot copy itself, and ECR cannot cache
+gcr.io (components/versions.py CRANE_IMAGE)."""
+
+COPIED_EVEN_WHEN_CACHED: frozenset[str] = frozenset({versions.HUGGINGFACE_SERVER_GPU_IMAGE})
+"""Images whose consumer cannot take a digest: KServe composes the built-in runtime's
+`image:tag` and rewrites the tag to `-gpu` for GPU requests
+(kserve:pkg/controller/v1beta1/inferenceservice/utils/utils.go@v0.20.0 `UpdateImageTag`). A
+cache follows the upstream tag, so these are copied instead, from the cache, into an
+immutable repository after the copy Job checked the digest pinned in versions.py: there the tag
+can only ever name that digest."""
+
+
+def all_images() -> tuple[GpuPathImage, ...]:
+    """Every image a pod of the stack runs (the inventory `make plan` prints)."""
+    return (*GPU_PATH_IMAGES, *DATA_NODE_IMAGES, *BOOTSTRAP_IMAGES)
+
+
+def docker_hub_images() -> list[str]:
+    """The upstream references on Docker Hub (why the stack needs a Docker Hub credential)."""
+    return sorted(
+        {i.upstream for i in all_images() if ImageRef.parse(i.upstream).host == "docker.io"}
+    )
 
 
 @dataclass(frozen=True)
 class CopySpec:
     """One image the copy Job brings into ECR."""
 
-    source: str  # upstream reference (tag, or digest)
+    source: str  # what crane reads: the upstream, or its cache in ECR; with the pinned digest
     repository: str  # ECR repository name
     tag: str  # ECR tag
     size_gib: float
+    upstream: str = ""  # the reference as versions.py names it (the key of `ready_by_image`)
 
 
 def namespace_for(stack_name: str) -> str:
@@ -218,46 +266,57 @@ class ImageMirror:
             if upstream.credential is None or getattr(self.settings, upstream.credential)
         ]
 
-    def _rule_for(self, host: str) -> str | None:
+    def rule_for(self, host: str) -> str | None:
+        """The ecrRepositoryPrefix of the cache rule for `host`, if the stack has one."""
         for upstream, prefix in self.pull_through_rules():
             if upstream.host == host:
                 return prefix
         return None
 
     def copies(self) -> list[CopySpec]:
-        """The images this stack copies into its own ECR repositories (mirror on only)."""
+        """The images this stack copies into its own ECR repositories (mirror on only):
+        those ECR cannot cache, and COPIED_EVEN_WHEN_CACHED (read through the cache)."""
         if not self.enabled:
             return []
         specs = []
-        for image in (*GPU_PATH_IMAGES, *MIRRORED_ELSEWHERE):
+        for image in (*GPU_PATH_IMAGES, *DATA_NODE_IMAGES):
             ref = ImageRef.parse(image.upstream)
-            if self._rule_for(ref.host) is not None:
+            rule = self.rule_for(ref.host)
+            if rule is not None and image.upstream not in COPIED_EVEN_WHEN_CACHED:
                 continue
             tag = ref.tag or image.copy_tag
             if not tag:
                 raise ValueError(f"{image.upstream}: a digest-only image needs a copy_tag")
-            specs.append(CopySpec(image.upstream, self._copy_repository(ref), tag, image.size_gib))
+            source = versions.pinned(image.upstream)
+            if rule is not None:  # read through the cache: no anonymous upstream pull
+                digest = versions.digest_of(image.upstream)
+                cached = ImageRef(self.registry, f"{rule}/{ref.repository}", ref.tag, digest)
+                source = str(cached)
+            specs.append(
+                CopySpec(source, self._copy_repository(ref), tag, image.size_gib, image.upstream)
+            )
         return specs
 
     def _copy_repository(self, ref: ImageRef) -> str:
         return f"{self.namespace}/copy/{ref.host}/{ref.repository}"
 
     def ref(self, upstream: str) -> str:
-        """The reference pods use: ECR when the mirror is on, the upstream otherwise."""
+        """The reference pods use: ECR when the mirror is on, the upstream otherwise; with the
+        digest pinned in versions.py when there is one."""
         if not self.enabled:
-            return upstream
+            return versions.pinned(upstream)
         ref = ImageRef.parse(upstream)
-        rule = self._rule_for(ref.host)
-        if rule is not None:
-            return str(ImageRef(self.registry, f"{rule}/{ref.repository}", ref.tag, ref.digest))
-        copied = {spec.source: spec for spec in self.copies()}
-        if upstream not in copied:
+        rule = self.rule_for(ref.host)
+        if rule is not None and upstream not in COPIED_EVEN_WHEN_CACHED:
+            digest = versions.digest_of(upstream)
+            return str(ImageRef(self.registry, f"{rule}/{ref.repository}", ref.tag, digest))
+        if upstream not in {spec.upstream for spec in self.copies()}:
             raise ValueError(
-                f"{upstream}: not copied into ECR; add it to GPU_PATH_IMAGES in "
-                "components/image_mirror.py"
+                f"{upstream}: not copied into ECR; add it to components/image_mirror.py"
             )
-        # A copy keeps the upstream's manifest, so a pinned digest still names it.
-        return str(ImageRef(self.registry, self._copy_repository(ref), ref.tag, ref.digest))
+        # A copy keeps the upstream's manifest, so the pinned digest still names it.
+        digest = versions.digest_of(upstream)
+        return str(ImageRef(self.registry, self._copy_repository(ref), ref.tag, digest))
 
     def repository(self, upstream: str) -> str:
         """`ref` without tag or digest, for charts that take repository and tag apart."""
@@ -265,15 +324,18 @@ class ImageMirror:
         return f"{reference.host}/{reference.repository}" if self.enabled else _name(upstream)
 
     def split(self, upstream: str) -> tuple[str, str, str]:
-        """(prefix, name, tag) of `ref`, for Fluid's imagePrefix/imageName/imageTag values."""
+        """(prefix, name, tag) of `ref`, for Fluid's imagePrefix/imageName/imageTag values;
+        the tag carries the pinned digest (`v1@sha256:...`) when there is one."""
         prefix, _, name = self.repository(upstream).rpartition("/")
-        return prefix, name, _tag(upstream)
+        return prefix, name, _pinned_tag(upstream)
 
     def chart_image(
         self, upstream: str, repository_key: str = "repository", tag_key: str = "tag"
     ) -> dict[str, str]:
-        """Helm values for charts that take an image as repository and tag."""
-        return {repository_key: self.repository(upstream), tag_key: _tag(upstream)}
+        """Helm values for charts that join an image as `<repository>:<tag>`: the tag carries
+        the pinned digest, `<repository>:<tag>@sha256:...` being a valid reference that the
+        runtime pulls by digest."""
+        return {repository_key: self.repository(upstream), tag_key: _pinned_tag(upstream)}
 
     def fluid_image(self, upstream: str) -> dict[str, str]:
         """Fluid's `imagePrefix`/`imageName`/`imageTag` values: the chart joins them as
@@ -288,7 +350,7 @@ class ImageMirror:
         immutable, so a cached image is used without asking the registry."""
         return {
             "image": self.repository(upstream),
-            "imageTag": _tag(upstream),
+            "imageTag": _pinned_tag(upstream),
             "imagePullPolicy": "IfNotPresent",
         }
 
@@ -301,11 +363,47 @@ class ImageMirror:
         return ",".join([*filter(None, registries.split(",")), self.registry])
 
 
+@dataclass(frozen=True)
+class InventoryLine:
+    """One image of the stack: what runs it, what pods pull, and how it got there."""
+
+    upstream: str
+    used_by: str
+    pulled: str  # the reference pods use
+    route: str  # "cache <prefix>", "copy Job", "upstream"
+
+
+def inventory(mirror: ImageMirror) -> list[InventoryLine]:
+    """Every image a pod of the stack runs, as `make plan` prints it."""
+    copied = {spec.upstream: spec for spec in mirror.copies()}
+    lines = []
+    for image in all_images():
+        if image in BOOTSTRAP_IMAGES or not mirror.enabled:
+            pulled, route = versions.pinned(image.upstream), "upstream"
+        else:
+            pulled = mirror.ref(image.upstream)
+            spec = copied.get(image.upstream)
+            if spec is not None:
+                route = "copy Job" + (
+                    " (read through the cache)" if spec.source.startswith(mirror.registry) else ""
+                )
+            else:
+                route = "cache " + str(mirror.rule_for(ImageRef.parse(image.upstream).host))
+        lines.append(InventoryLine(image.upstream, image.used_by, pulled, route))
+    return lines
+
+
 def _tag(upstream: str) -> str:
     tag = ImageRef.parse(upstream).tag
     if not tag:
         raise ValueError(f"{upstream}: these values need a tag, not only a digest")
     return tag
+
+
+def _pinned_tag(upstream: str) -> str:
+    """The tag, with `@<digest>` when versions.py pins one."""
+    digest = versions.digest_of(upstream)
+    return f"{_tag(upstream)}@{digest}" if digest else _tag(upstream)
 
 
 def _name(upstream: str) -> str:

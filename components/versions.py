@@ -121,17 +121,63 @@ KNATIVE_QUEUE_PROXY_IMAGE = (
 STORAGE_INITIALIZER_IMAGE = f"kserve/storage-initializer:{KSERVE_VERSION}"
 """Chart default `kserve.storage.image` + version (kserve-resources-v0.20.0 values.yaml)."""
 
-CRANE_IMAGE = (
-    "gcr.io/go-containerregistry/crane/debug:v0.22.1"
-    "@sha256:e78770b31258a3846f878036d9c1f63fbe4c871f9f56990bf77fd95c013e3c1b"
-)
+CRANE_IMAGE = "gcr.io/go-containerregistry/crane/debug:v0.22.1"
 """Registry copy tool of the image-copy Jobs: `crane copy` keeps every platform and the
 manifest digest; the debug variant carries busybox `sh` for the idempotence check
-(google/go-containerregistry cmd/crane README "Images"). Tag and digest as pinned by several
-unrelated public repositories (the digest `crane:debug` resolved to at v0.22.1)."""
+(google/go-containerregistry cmd/crane README "Images"). Its digest is in IMAGE_DIGESTS. The
+one image a pod pulls from outside ECR: a copy tool cannot bring itself in, and ECR cannot
+cache gcr.io; it runs on the data nodes during `pulumi up` only."""
 ECR_LOGIN_IMAGE = STAGING_IMAGE
 """Python with boto3, already pinned and pulled for staging: turns the Job's IRSA role into an
 ECR token for crane (the crane image has no AWS SDK)."""
+
+# Images the charts run on the data nodes (controllers, webhooks, hook Jobs), as each pinned
+# chart names them by default; the image mirror points the chart values at ECR.
+FLUID_VERSION_TAG = "v1.0.8-6533239"
+"""fluid-1.0.8 values.yaml `version` (every fluidcloudnative image of the chart)."""
+FLUID_CONTROLLER_IMAGES: dict[str, str] = {
+    name: f"fluidcloudnative/{name}:{FLUID_VERSION_TAG}"
+    for name in (
+        "fluid-crd-upgrader",
+        "dataset-controller",
+        "fluid-webhook",
+        "application-controller",
+        "alluxioruntime-controller",
+        "efcruntime-controller",
+        "goosefsruntime-controller",
+        "jindoruntime-controller",
+        "juicefsruntime-controller",
+        "thinruntime-controller",
+        "vineyardruntime-controller",
+    )
+}
+"""The Fluid chart's own images (fluid-1.0.8 values.yaml `imageName`s); the runtime
+controllers other than Jindo's keep 0 replicas until a runtime of their kind exists."""
+ISTIO_HUB = "docker.io/istio"
+ISTIO_PILOT_IMAGE = f"{ISTIO_HUB}/pilot:{ISTIO_BASE.version}"
+"""istiod-1.29.2 values.yaml `global.hub` + `pilot.image` + the chart's appVersion."""
+ISTIO_PROXY_IMAGE = f"{ISTIO_HUB}/proxyv2:{ISTIO_BASE.version}"
+"""What istiod injects into the ingress gateway (`image: auto`, gateway-1.29.2 templates) from
+its own `global.hub` and `global.proxy.image`."""
+KSERVE_CONTROLLER_IMAGE = f"kserve/kserve-controller:{KSERVE_VERSION}"
+"""kserve-resources-v0.20.0 values.yaml `kserve.controller.image` + `tag`."""
+KUBE_RBAC_PROXY_IMAGE = "quay.io/brancz/kube-rbac-proxy:v0.18.0"
+"""kserve-resources-v0.20.0 values.yaml `kserve.controller.rbacProxyImage` (sidecar)."""
+CERT_MANAGER_IMAGES: dict[str, str] = {
+    key: f"quay.io/jetstack/cert-manager-{name}:{CERT_MANAGER.version}"
+    for key, name in (
+        ("image", "controller"),
+        ("webhook", "webhook"),
+        ("cainjector", "cainjector"),
+        ("startupapicheck", "startupapicheck"),
+    )
+}
+"""cert-manager-v1.17.0 values.yaml: `<key>.image.repository` + the chart's appVersion."""
+KNATIVE_OPERATOR_IMAGES: dict[str, str] = {
+    key: f"gcr.io/knative-releases/knative.dev/operator/cmd/{name}:{KNATIVE_OPERATOR.version}"
+    for key, name in (("knative_operator", "operator"), ("operator_webhook", "webhook"))
+}
+"""knative-operator-v1.22.3 values.yaml `knative_operator.<key>.image` + `tag`."""
 
 # Karpenter: 1.14.x supports Kubernetes 1.26-1.36
 # (aws/karpenter-provider-aws:hack/docs/compatibilitymatrix_gen/compatibility.yaml@v1.14.1), so
@@ -149,6 +195,8 @@ KARPENTER_CRD = ChartPin(
     KARPENTER.repository,
     "the CRDs of the same release, as a chart so `helm upgrade` updates them (upgrade-guide.md)",
 )
+KARPENTER_CONTROLLER_IMAGE = f"public.ecr.aws/karpenter/controller:{KARPENTER.version}"
+"""karpenter-1.14.1 values.yaml `controller.image.repository` + `tag` (digest below)."""
 KARPENTER_KUBERNETES_VERSIONS = ("1.26", "1.36")
 """Oldest and newest Kubernetes minor Karpenter 1.14.x supports (compatibility.yaml@v1.14.1)."""
 
@@ -160,3 +208,67 @@ a new AMI release under `latest` drifts and replaces every GPU node (concepts/no
 @v1.14.1 warns against it in production). v20260714 is the newest release whose notes list
 amazon-eks-node-al2023-x86_64-nvidia-1.33/1.34-v20260714 (awslabs/amazon-eks-ami:CHANGELOG.md
 @v20260724); move it forward after testing a newer release."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Digests: every image above as tag@sha256
+# ---------------------------------------------------------------------------------------------
+
+IMAGE_DIGESTS: dict[str, str | None] = {
+    # From public sources that pin the same tag (each cited):
+    CRANE_IMAGE: "sha256:e78770b31258a3846f878036d9c1f63fbe4c871f9f56990bf77fd95c013e3c1b",
+    # ^ pinned identically by several unrelated public repositories (crane:debug at v0.22.1).
+    CURL_IMAGE: "sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69",
+    # ^ pinned identically by at least five unrelated public repositories' scripts and docs.
+    NVIDIA_DEVICE_PLUGIN_IMAGE: (
+        "sha256:a61ba9fd8efb82f3a79f877f7580e02c1e8e7593f62473644bc9c79e315c3312"
+    ),
+    # ^ a public DaemonSet manifest pinning v0.20.0, agreeing with the GPU Operator v26.7.0
+    #   bundle's `k8s-device-plugin:v0.20.0@sha256:a61ba9fd...` (quoted in a public changelog).
+    KARPENTER_CONTROLLER_IMAGE: (
+        "sha256:445baefaaa689029cc12ac1f659b916b0b82fb14308ce536f8521fcf079116fa"
+    ),
+    # ^ karpenter-1.14.1 values.yaml `controller.image.digest`: the chart's own pin.
+    # Not read yet: no registry is reachable where this was written, and no public source
+    # records them. None = "tag only" until an operator reads them (docs/image-mirror.md
+    # "Pinning digests": `crane digest <image>`), and `make plan` lists each as a placeholder
+    # to replace before a real deploy. Never fill one from anything but the registry.
+    STORAGE_INITIALIZER_IMAGE: None,
+    HUGGINGFACE_SERVER_GPU_IMAGE: None,
+    FLUID_CSI_REGISTRAR_IMAGE: None,
+    FLUID_CSI_PLUGIN_IMAGE: None,
+    JINDO_FUSE_IMAGE: None,
+    JINDO_SMARTDATA_IMAGE: None,
+    ISTIO_PILOT_IMAGE: None,
+    ISTIO_PROXY_IMAGE: None,
+    KSERVE_CONTROLLER_IMAGE: None,
+    KUBE_RBAC_PROXY_IMAGE: None,
+    **dict.fromkeys(FLUID_CONTROLLER_IMAGES.values()),
+    **dict.fromkeys(CERT_MANAGER_IMAGES.values()),
+    **dict.fromkeys(KNATIVE_OPERATOR_IMAGES.values()),
+}
+"""The manifest digest (the index's, for a multi-arch image) of every tagged image the stack
+runs. The one place digests live: the copy Jobs verify them, the pods reference them where the
+consumer takes a digest, and other tooling reads them here. Digest-only upstreams
+(KNATIVE_QUEUE_PROXY_IMAGE) carry theirs in the reference."""
+
+
+def digest_of(image: str) -> str | None:
+    """The pinned digest of `image` (its own, for a digest reference); None when unread."""
+    _, _, digest = image.partition("@")
+    if digest:
+        return digest
+    if image not in IMAGE_DIGESTS:
+        raise KeyError(f"{image}: not in components/versions.py IMAGE_DIGESTS")
+    return IMAGE_DIGESTS[image]
+
+
+def pinned(image: str) -> str:
+    """`image@sha256:...` when its digest is pinned, else `image` (tag only)."""
+    digest = digest_of(image)
+    return image if "@" in image or digest is None else f"{image}@{digest}"
+
+
+def unpinned_images() -> list[str]:
+    """Images whose digest is still to be read from the registry (placeholders)."""
+    return sorted(image for image, digest in IMAGE_DIGESTS.items() if digest is None)

@@ -165,7 +165,30 @@ def gpu_images(plan: Plan) -> list[GpuImage]:
 _FOUND: dict[Path, tuple[GpuImage, ...]] = {}  # rendering charts is slow; plans do not change
 
 
-def _gpu_images(plan: Plan) -> tuple[GpuImage, ...]:
+def every_pod_image(plan: Plan) -> list[GpuImage]:
+    """Every (image, source) any pod of this plan runs, on any node: the charts' workloads, the
+    plan's own, the injected gateway proxy, and the pods controllers create (Jindo master,
+    workers and FUSE; InferenceService pods)."""
+    key = plan.folder / "every-pod"
+    if key not in _FOUND:
+        _FOUND[key] = _gpu_images(plan, every_node=True)
+    return list(_FOUND[key])
+
+
+def _injected_proxy(rendered: dict[str, list[dict[str, Any]]]) -> str:
+    """The proxy image istiod injects for `image: auto` (the gateway chart's pods): its
+    injector's `global.hub`/`global.proxy.image`:`global.tag` (istiod-1.29.2
+    templates/configmap.yaml writes them to `istio-sidecar-injector`'s `values`)."""
+    for document in rendered.get("istiod", []):
+        if document["kind"] == "ConfigMap" and document["metadata"]["name"] == (
+            "istio-sidecar-injector"
+        ):
+            values = json.loads(document["data"]["values"])["global"]
+            return f"{values['hub']}/{values['proxy']['image']}:{values['tag']}"
+    raise AssertionError("a gateway pod asks for an injected proxy but istiod is not rendered")
+
+
+def _gpu_images(plan: Plan, every_node: bool = False) -> tuple[GpuImage, ...]:
     labels = gpu_node(plan)
     found: list[GpuImage] = []
     rendered: dict[str, list[dict[str, Any]]] = {}
@@ -176,13 +199,19 @@ def _gpu_images(plan: Plan) -> tuple[GpuImage, ...]:
         else:
             objects.append(document)
 
+    def lands(spec: dict[str, Any]) -> bool:
+        return every_node or (tolerates_gpu_taint(spec.get("tolerations")) and admits(spec, labels))
+
     # Workloads the charts and the plan create directly.
     for release, documents in [*rendered.items(), ("plan", objects)]:
         for document in documents:
             pod = _pod_spec(document)
-            if pod and tolerates_gpu_taint(pod.get("tolerations")) and admits(pod, labels):
+            if pod and lands(pod):
                 source = f"{release}: {document['kind']}/{document['metadata']['name']}"
-                found.extend(GpuImage(image, source) for image in _images(pod))
+                for image in _images(pod):
+                    if image == "auto":  # istiod's injection (gateway-1.29.2 deployment.yaml)
+                        image = _injected_proxy(rendered)
+                    found.append(GpuImage(image, source))
 
     everything = [d for documents in rendered.values() for d in documents] + objects
     by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -199,7 +228,17 @@ def _gpu_images(plan: Plan) -> tuple[GpuImage, ...]:
     }
     for runtime in by_kind.get("JindoRuntime", []):
         fuse = runtime["spec"].get("fuse", {})
-        if tolerates_gpu_taint(fuse.get("tolerations")) and admits(fuse, labels):
+        if every_node:
+            # Master and workers: the runtime's jindoVersion, else the controller's default.
+            version = runtime["spec"].get("jindoVersion", {})
+            default = (
+                controller_env.get("JINDO_SMARTDATA_IMAGE_ENV")
+                or JINDO_FALLBACK["JINDO_SMARTDATA_IMAGE_ENV"]
+            )
+            repository, _, tag = default.rpartition(":")
+            image = f"{version.get('image') or repository}:{version.get('imageTag') or tag}"
+            found.append(GpuImage(image, f"JindoRuntime/{runtime['metadata']['name']} master"))
+        if lands(fuse):
             default = (
                 controller_env.get("JINDO_FUSE_IMAGE_ENV") or JINDO_FALLBACK["JINDO_FUSE_IMAGE_ENV"]
             )
@@ -217,7 +256,7 @@ def _gpu_images(plan: Plan) -> tuple[GpuImage, ...]:
     queue = serving.get("config", {}).get("deployment", {}).get("queue-sidecar-image")
     for isvc in by_kind.get("InferenceService", []):
         predictor = isvc["spec"]["predictor"]
-        if not (tolerates_gpu_taint(predictor.get("tolerations")) and admits(predictor, labels)):
+        if not lands(predictor):
             continue
         name = f"InferenceService/{isvc['metadata']['name']}"
         model = predictor["model"]

@@ -95,9 +95,12 @@ def run_plan(
     sets: dict[str, Any] | None = None,
     secrets: dict[str, str] | None = None,
     secret_value: str | None = None,
+    preview: bool = False,
 ) -> Plan | PlanFailure:
     """Run `python -m tools.plan` once in a fresh interpreter (pulumi/pulumi#6561)."""
     command = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
+    if preview:
+        command.append("--preview")
     for key, value in (sets or {}).items():
         command += ["--set", f"{key}={json.dumps(value)}"]
     for key, value in (secrets or {}).items():

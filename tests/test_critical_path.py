@@ -48,12 +48,17 @@ def test_a_cluster_waiting_for_the_nat_gateway_is_caught(dev_plan: Plan) -> None
 def test_fluid_waiting_for_the_node_pool_is_on_the_path(dev_plan: Plan) -> None:
     """Fluid's release used to wait for Karpenter's NodePool (ordering only)."""
     document = copy.deepcopy(dev_plan.document)
+    # The Knative operator's image copy (gcr.io, issue 18) is on today's longest chain; take it
+    # off so the chain this test is about, through Fluid, is the longest one.
+    operator = _resource(document, "kubernetes:helm.sh/v3:Release", "knative-operator")
+    operator["dependencies"] = [u for u in operator["dependencies"] if "images-copy-" not in u]
+    baseline = _report(copy.deepcopy(document)).modelled.seconds
     pool = _resource(document, "kubernetes:karpenter.sh/v1:NodePool")
     fluid = _resource(document, "kubernetes:helm.sh/v3:Release", "fluid")
     fluid["dependencies"].append(pool["urn"])
     report = _report(document)
     assert "kubernetes:karpenter.sh/v1:NodePool gpu-node-pool (2 s)" in report.modelled.chain
-    assert report.modelled.seconds > _report(dev_plan.document).modelled.seconds
+    assert report.modelled.seconds > baseline
 
 
 def test_an_unknown_type_is_named_and_a_durations_file_prices_it(

@@ -22,6 +22,7 @@ from components.images.copy_job import (
     ECR_LOGIN_SCRIPT,
     EXIT_TAG_MOVED,
     CopyJobSpec,
+    attempt_seconds,
     copier_iam_policy,
     copy_job,
     copy_job_name,
@@ -98,9 +99,13 @@ def test_name_changes_with_the_tag_only() -> None:
     assert len(copy_job_name(long)) <= 63
 
 
-def test_deadline_grows_with_the_image() -> None:
-    assert deadline_seconds(make_spec(size_gib=10)) == 300 + 512
-    assert deadline_seconds(make_spec(size_gib=10)) > deadline_seconds(make_spec())
+def test_deadline_allows_every_attempt() -> None:
+    """backoffLimit 3: four attempts of (300 s + 10 GiB at 20 MiB/s) each."""
+    assert attempt_seconds(make_spec(size_gib=10)) == 300 + 512
+    assert deadline_seconds(make_spec(size_gib=10)) == 4 * (300 + 512)
+    assert deadline_seconds(make_spec(size_gib=10, backoff_limit=0)) == 300 + 512
+    job = copy_job(make_spec(size_gib=10))["spec"]
+    assert job["activeDeadlineSeconds"] == (job["backoffLimit"] + 1) * (300 + 512)
 
 
 @pytest.mark.parametrize(
@@ -264,14 +269,17 @@ def test_nodes_may_create_repositories_under_the_rules_only() -> None:
     assert statement["Resource"] == [f"{prefix}/*"]
 
 
-def test_lifecycle_policy_expires_untagged_and_keeps_recent() -> None:
+def test_lifecycle_policy_never_selects_untagged_children() -> None:
+    """The platform manifests of a multi-arch index are untagged: no rule may select them."""
     rules = json.loads(lifecycle_policy(5))["rules"]
-    assert rules[0]["selection"]["tagStatus"] == "untagged"
-    assert rules[1]["selection"] == {
-        "tagStatus": "any",
-        "countType": "imageCountMoreThan",
-        "countNumber": 5,
-    }
+    assert [r["selection"] for r in rules] == [
+        {
+            "tagStatus": "tagged",
+            "tagPatternList": ["*"],
+            "countType": "imageCountMoreThan",
+            "countNumber": 5,
+        }
+    ]
 
 
 # --- wiring in the plan ---------------------------------------------------------------------
@@ -286,8 +294,8 @@ def test_copied_repositories_are_hardened(dev_plan: Plan) -> None:
         assert inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         assert inputs["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
         assert inputs["forceDelete"] is True
-    lifecycles = dev_plan.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
-    assert len(lifecycles) == len(repositories)
+    # Immutable copies of pinned tags: no lifecycle policy that could expire a child manifest.
+    assert dev_plan.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy") == []
 
 
 def test_copier_role_trusts_only_its_service_account(dev_plan: Plan) -> None:
@@ -318,8 +326,14 @@ def test_copy_jobs_run_the_pinned_tools(dev_plan: Plan) -> None:
         for j in dev_plan.of_type("kubernetes:batch/v1:Job")
         if j["name"].startswith("images-copy-")
     ]
-    assert len(jobs) == 8
+    # nvcr.io, 2 x Aliyun, 3 x gcr.io (queue-proxy, the Knative operator and its webhook), and
+    # the serving image read through the Docker Hub cache.
+    assert len(jobs) == 7
     for job in jobs:
         pod = job["inputs"]["spec"]["template"]["spec"]
-        assert pod["containers"][0]["image"] == versions.CRANE_IMAGE
-        assert pod["initContainers"][0]["image"] == versions.ECR_LOGIN_IMAGE
+        assert pod["containers"][0]["image"] == versions.pinned(versions.CRANE_IMAGE)
+        assert "@sha256:" in pod["containers"][0]["image"]
+        # The login image comes through the stack's own Docker Hub cache.
+        assert pod["initContainers"][0]["image"] == (
+            f"{REGISTRY}/kserve-fluid-dev/docker-hub/kserve/storage-initializer:v0.20.0"
+        )

@@ -14,10 +14,6 @@ from tests.plan_support import Plan, PlanFailure, render, run_plan
 from tools.plan.render import ACCOUNT_ID
 
 ECR = f"{ACCOUNT_ID}.dkr.ecr.eu-central-1.amazonaws.com"
-DOCKER_HUB_SECRET = (
-    f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT_ID}:secret:"
-    "ecr-pullthroughcache/docker-hub-AbCdEf"
-)
 JOB = "kubernetes:batch/v1:Job"
 RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 REPOSITORY = "aws:ecr/repository:Repository"
@@ -25,7 +21,6 @@ REPOSITORY = "aws:ecr/repository:Repository"
 SCENARIOS: dict[str, tuple[str, dict[str, object]]] = {
     "dev-off": ("dev", {"imageMirror": False}),
     "prod-off": ("prod", {"imageMirror": False}),
-    "dev-docker-hub-cached": ("dev", {"dockerHubCredentialArn": DOCKER_HUB_SECRET}),
     # The managed node group instead of Karpenter (gpuNodes.provisioner: nodeGroup).
     "dev-node-group": (
         "dev",
@@ -90,9 +85,7 @@ def _how_it_reaches_ecr(plan: Plan, image: GpuImage) -> str:
     return f"copied from {matching[0]['SOURCE']}"
 
 
-@pytest.mark.parametrize(
-    "scenario", ["dev-on", "prod-on", "dev-docker-hub-cached", "dev-node-group"]
-)
+@pytest.mark.parametrize("scenario", ["dev-on", "prod-on", "dev-node-group"])
 def test_every_gpu_image_is_in_the_stacks_ecr(scenario: str, plans: Callable[[str], Plan]) -> None:
     plan = plans(scenario)
     images = gpu_images(plan)
@@ -111,14 +104,19 @@ def test_mirror_off_restores_upstream_references(
     assert not _copy_jobs(plan)
 
 
+def _unpinned(reference: str) -> tuple[str, str, str | None]:
+    ref = ImageRef.parse(reference)
+    return ref.host, ref.repository, ref.tag
+
+
 def test_the_mirror_list_covers_every_image_the_charts_put_on_a_gpu_node(
     plans: Callable[[str], Plan],
 ) -> None:
-    """With the mirror off the references are the charts' own: each must be in GPU_PATH_IMAGES,
-    or the mirror would leave it upstream."""
-    listed = {str(ImageRef.parse(i.upstream)) for i in GPU_PATH_IMAGES}
+    """With the mirror off the references are the charts' own (with the pinned digests): each
+    must be in GPU_PATH_IMAGES, or the mirror would leave it upstream."""
+    listed = {_unpinned(i.upstream) for i in GPU_PATH_IMAGES}
     images = gpu_images(plans("dev-off"))
-    unlisted = [i for i in images if str(ImageRef.parse(i.image)) not in listed]
+    unlisted = [i for i in images if _unpinned(i.image) not in listed]
     assert not unlisted
     sources = " ".join(i.source for i in images)
     for workload in (
@@ -133,46 +131,55 @@ def test_the_mirror_list_covers_every_image_the_charts_put_on_a_gpu_node(
         assert workload in sources, f"{workload} not found on the GPU path"
 
 
-def test_docker_hub_goes_through_the_cache_only_with_a_credential(
+def test_docker_hub_goes_through_the_cache(plans: Callable[[str], Plan]) -> None:
+    """With the (required) credential, Docker Hub images come through the cache; the serving
+    image is copied from that cache into an immutable repository (KServe composes its tag)."""
+    plan = plans("dev-on")
+    rules = {r["inputs"]["upstreamRegistryUrl"]: r["inputs"] for r in plan.of_type(RULE)}
+    assert rules["registry-1.docker.io"]["credentialArn"].startswith(
+        f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT_ID}:secret:ecr-pullthroughcache/"
+    )
+    how = {_how_it_reaches_ecr(plan, i) for i in gpu_images(plan)}
+    assert "pull-through kserve-fluid-dev/docker-hub" in how
+    assert (
+        f"copied from {ECR}/kserve-fluid-dev/docker-hub/kserve/huggingfaceserver:v0.20.0-gpu"
+    ) in how
+    assert not [s for s in (env["SOURCE"] for env in _copy_jobs(plan).values()) if "docker.io" in s]
+
+
+def test_copies_come_from_registries_ecr_cannot_cache_or_from_the_cache(
     plans: Callable[[str], Plan],
 ) -> None:
-    without = {_how_it_reaches_ecr(plans("dev-on"), i) for i in gpu_images(plans("dev-on"))}
-    with_credential = plans("dev-docker-hub-cached")
-    rules = {r["inputs"]["upstreamRegistryUrl"]: r["inputs"] for r in with_credential.of_type(RULE)}
-    assert rules["registry-1.docker.io"]["credentialArn"] == DOCKER_HUB_SECRET
-    assert "registry-1.docker.io" not in {
-        r["inputs"]["upstreamRegistryUrl"] for r in plans("dev-on").of_type(RULE)
-    }
-    assert "copied from kserve/huggingfaceserver:v0.20.0-gpu" in without
-    cached = {_how_it_reaches_ecr(with_credential, i) for i in gpu_images(with_credential)}
-    assert "pull-through kserve-fluid-dev/docker-hub" in cached
-    assert not any("copied from kserve/" in how for how in cached)
-
-
-def test_nvcr_aliyun_and_gcr_are_always_copied(plans: Callable[[str], Plan]) -> None:
-    plan = plans("dev-docker-hub-cached")
-    sources = {env["SOURCE"] for env in _copy_jobs(plan).values()}
-    hosts = {ImageRef.parse(source).host for source in sources}
-    assert hosts == {"nvcr.io", "registry.cn-shanghai.aliyuncs.com", "gcr.io"}
+    plan = plans("dev-on")
+    hosts = {ImageRef.parse(env["SOURCE"]).host for env in _copy_jobs(plan).values()}
+    assert hosts == {"nvcr.io", "registry.cn-shanghai.aliyuncs.com", "gcr.io", ECR}
 
 
 def test_objects_that_pull_wait_for_their_images(plans: Callable[[str], Plan]) -> None:
     plan = plans("dev-on")
     jobs = {j["name"]: j for j in plan.of_type(JOB) if j["name"].startswith("images-copy-")}
+    rules = {r["name"]: r for r in plan.of_type(RULE)}
     device_plugin = plan.one("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin")
     fluid = plan.one("kubernetes:helm.sh/v3:Release", "fluid")
+    operator = plan.one("kubernetes:helm.sh/v3:Release", "knative-operator")
+    karpenter = plan.one("kubernetes:helm.sh/v3:Release", "karpenter")
     runtime = plan.one("kubernetes:data.fluid.io/v1alpha1:JindoRuntime")
     isvc = plan.one("kubernetes:serving.kserve.io/v1beta1:InferenceService", "llama-31-8b-instruct")
     waits = {
         "images-copy-nvcr.io-nvidia-k8s-device-plugin": device_plugin,
-        "images-copy-docker.io-fluidcloudnative-fluid-csi": fluid,
         "images-copy-registry.cn-shanghai.aliyuncs.com-jindofs-jindo-fuse": runtime,
         "images-copy-docker.io-kserve-huggingfaceserver": isvc,
         "images-copy-gcr.io-knative-releases-knative.dev-serving-cmd-queue": isvc,
+        "images-copy-gcr.io-knative-releases-knative.dev-operator-cmd-operator": operator,
     }
     for job, dependent in waits.items():
         assert plan.depends_on(dependent, jobs[job]), f"{dependent['name']} does not wait for {job}"
-    # Nothing waits on a copy it does not need: the Fluid chart not on the 10 GB server image.
+    assert plan.depends_on(fluid, rules["images-docker-hub"])
+    assert plan.depends_on(karpenter, rules["images-ecr-public"])
+    # A copy read through the cache waits for the rules; nothing waits on a copy it does not need.
+    assert plan.depends_on(
+        jobs["images-copy-docker.io-kserve-huggingfaceserver"], rules["images-docker-hub"]
+    )
     assert not plan.depends_on(fluid, jobs["images-copy-docker.io-kserve-huggingfaceserver"])
 
 
@@ -198,10 +205,11 @@ def test_a_non_boolean_image_mirror_is_refused_as_the_cli_would(scratch: Path) -
 def test_every_gpu_node_role_may_pull_through_the_cache(plans: Callable[[str], Plan]) -> None:
     """Karpenter's node role (GPU nodes) and the managed nodes' role both get the policy."""
     plan = plans("dev-on")
+    policy = plan.one("aws:iam/policy:Policy", "images-pull-through")
     attached = {
         a["inputs"]["role"]
         for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-        if a["name"].startswith("images-pull-through-")
+        if a["inputs"]["policyArn"] == f"arn:aws:iam::{ACCOUNT_ID}:policy/{policy['name']}"
     }
     karpenter = plan.one("aws:iam/role:Role", "karpenter-node-role")
-    assert karpenter["name"] in attached and "cluster-node-role" in attached
+    assert attached == {karpenter["name"], "cluster-node-role"}

@@ -12,6 +12,7 @@ from components.image_mirror import (
     ImageMirror,
     ImageRef,
     MirrorSettings,
+    docker_hub_images,
     namespace_for,
 )
 from tests.test_config import dev_raw, parse, problems, with_change
@@ -81,10 +82,22 @@ def test_bad_mirror_keys_are_refused_with_one_line_each(
     assert problems(with_change(key, value)) == [problem]
 
 
-def test_default_settings_turn_the_mirror_on_without_credentials() -> None:
-    assert MirrorSettings.of(parse(dev_raw())) == MirrorSettings(True, "", "")
+def test_the_mirror_needs_the_docker_hub_credential() -> None:
+    """The stack runs Docker Hub images, which ECR caches only with a credential; anonymous
+    pulls are limited to 10 per hour per address, and dev egresses through one NAT address."""
+    assert MirrorSettings.of(parse(dev_raw())).enabled
     with_secret = parse(with_change("dockerHubCredentialArn", SECRET))
     assert MirrorSettings.of(with_secret).docker_hub_credential_arn == SECRET
+    assert problems(with_change("dockerHubCredentialArn", "")) == [
+        "dockerHubCredentialArn: required while imageMirror is on: the stack runs Docker Hub "
+        "images (KServe, Fluid, Istio, curl) and ECR caches Docker Hub only with a "
+        "credential; set the ARN of a Secrets Manager secret ecr-pullthroughcache/<name> "
+        "(docs/image-mirror.md), or imageMirror: false"
+    ]
+    off = dev_raw()
+    off.update(imageMirror=False, dockerHubCredentialArn="")
+    assert not MirrorSettings.of(parse(off)).enabled
+    assert "kserve/kserve-controller:v0.20.0" in docker_hub_images()
 
 
 def test_namespace_fits_the_pull_through_prefix_limit() -> None:
@@ -100,7 +113,13 @@ def test_off_keeps_every_reference_upstream() -> None:
     off = ImageMirror.for_stack(MirrorSettings(enabled=False), ACCOUNT, "eu-central-1", "x")
     assert off.pull_through_rules() == [] and off.copies() == []
     for image in GPU_PATH_IMAGES:
-        assert off.ref(image.upstream) == image.upstream == UPSTREAM.ref(image.upstream)
+        assert off.ref(image.upstream) == versions.pinned(image.upstream)
+        assert UPSTREAM.ref(image.upstream) == versions.pinned(image.upstream)
+    # Off, pods still reference the pinned digest where there is one.
+    assert off.ref(versions.NVIDIA_DEVICE_PLUGIN_IMAGE) == (
+        "nvcr.io/nvidia/k8s-device-plugin:v0.20.0@sha256:"
+        "a61ba9fd8efb82f3a79f877f7580e02c1e8e7593f62473644bc9c79e315c3312"
+    )
     # Chart-shaped values equal the charts' defaults (fluid-1.0.8 values.yaml).
     assert off.fluid_image(versions.FLUID_CSI_PLUGIN_IMAGE) == {
         "imagePrefix": "fluidcloudnative",
@@ -128,12 +147,23 @@ def test_without_docker_hub_credential_docker_hub_images_are_copied() -> None:
 
 def test_with_docker_hub_credential_docker_hub_goes_through_the_cache() -> None:
     on = mirror(docker_hub_credential_arn=SECRET)
+    assert on.ref(versions.CURL_IMAGE) == (
+        f"{ECR}/kserve-fluid-dev/docker-hub/curlimages/curl:8.11.1@"
+        "sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+    )
+    # The serving image stays a copy (KServe composes its tag): read through the cache into
+    # an immutable repository, so no anonymous Docker Hub pull.
     assert on.ref(versions.HUGGINGFACE_SERVER_GPU_IMAGE) == (
+        f"{ECR}/kserve-fluid-dev/copy/docker.io/kserve/huggingfaceserver:v0.20.0-gpu"
+    )
+    (serving,) = [s for s in on.copies() if s.upstream == versions.HUGGINGFACE_SERVER_GPU_IMAGE]
+    assert serving.source == (
         f"{ECR}/kserve-fluid-dev/docker-hub/kserve/huggingfaceserver:v0.20.0-gpu"
     )
-    assert on.ref("busybox:1.37") == f"{ECR}/kserve-fluid-dev/docker-hub/library/busybox:1.37"
-    hosts = {ImageRef.parse(spec.source).host for spec in on.copies()}
-    assert hosts == {"nvcr.io", "registry.cn-shanghai.aliyuncs.com", "gcr.io"}
+    hosts = {ImageRef.parse(spec.upstream).host for spec in on.copies()}
+    assert hosts == {"nvcr.io", "registry.cn-shanghai.aliyuncs.com", "gcr.io", "docker.io"}
+    with pytest.raises(KeyError, match=r"not in components/versions\.py IMAGE_DIGESTS"):
+        on.ref("busybox:1.37")
 
 
 def test_copied_digest_image_keeps_its_digest_and_gets_a_tag() -> None:

@@ -87,14 +87,17 @@ def test_make_alone_lists_the_targets() -> None:
 
 
 @needs_make
-def test_make_plan_installs_only_the_program_dependencies() -> None:
+def test_make_plan_installs_only_the_program_and_the_policy_pack() -> None:
+    """The plan runs the program and the policy pack's rules on it (tools/plan/policy_feed.py):
+    no operator tool, no test toolchain."""
     assert MAKE is not None
     dry = subprocess.run(
         [MAKE, "-n", "-B", "plan"], cwd=ROOT, capture_output=True, text=True, timeout=60
     ).stdout
     syncs = [line for line in dry.splitlines() if " sync " in line]
-    assert len(syncs) == 1 and "--group" not in syncs[0] and "--all-groups" not in syncs[0]
-    assert "--frozen" in syncs[0]
+    assert len(syncs) == 2 and all("--frozen" in line for line in syncs)
+    assert "--group" not in syncs[0] and syncs[1].endswith("--group policy")
+    assert not any("--all-groups" in line or "--group tools" in line for line in syncs)
 
 
 @needs_make

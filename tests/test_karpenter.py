@@ -215,6 +215,8 @@ def test_node_role_joins_through_an_ec2_linux_access_entry(dev_plan: Plan) -> No
         "AmazonEKSWorkerNodePolicy",
         "AmazonEKS_CNI_Policy",
         "AmazonSSMManagedInstanceCore",
+        # The image mirror's node policy: GPU nodes' first pulls through its cache rules.
+        "images-pull-through",
     ]
 
 
@@ -402,7 +404,11 @@ def test_karpenter_chart_renders_the_programs_values_with_no_ignored_key(dev_pla
     assert env["INTERRUPTION_QUEUE"] == "kserve-fluid-dev-karpenter"
     # Pods cannot ask IMDS (hop limit 1) for the region the controller needs.
     assert env["AWS_REGION"] == "eu-central-1"
-    assert container["image"].startswith("public.ecr.aws/karpenter/controller:1.14.1@sha256:")
+    # From the stack's ECR Public cache, with the chart's own digest.
+    assert container["image"] == (
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com/kserve-fluid-dev/ecr-public/karpenter/"
+        "controller:1.14.1@sha256:445baefaaa689029cc12ac1f659b916b0b82fb14308ce536f8521fcf079116fa"
+    )
     account = next(d for d in docs if d["kind"] == "ServiceAccount")
     assert account["metadata"]["name"] == manifests.SERVICE_ACCOUNT
 
@@ -454,6 +460,16 @@ def test_destroy_removes_karpenter_objects_before_what_they_need(dev_plan: Plan)
         if r["name"].endswith("Policy-attachment")
     ]
     assert len(grants) == 6 and all(plan.depends_on(controller, g) for g in grants)
+    # The node role's attachments are created before, and deleted after, the EC2NodeClass that
+    # launches nodes with the role (as the managed node groups depend on theirs).
+    role = plan.one("aws:iam/role:Role", "karpenter-node-role")
+    attachments = [
+        r
+        for r in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r["parent"] == role["urn"]
+    ]
+    assert len(attachments) == 5  # four managed policies and the image mirror's node policy
+    assert all(a["urn"] in node_class["dependencies"] for a in attachments)
     # GPU capacity is the NodePool: the device plugin (and issue 10's consumers) go before it.
     assert plan.depends_on(release(plan, "nvidia-device-plugin"), node_pool)
     for resource in (node_pool, node_class):

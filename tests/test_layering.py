@@ -55,7 +55,9 @@ TOOL_IMPORTS: Mapping[str, tuple[str, ...]] = {
     # Shipped into pods as files (ConfigMaps): nothing of the repository is there.
     "tools.in_cluster": (),
     # The offline plan: runs the program under mocks, reads the stack files.
-    "tools.plan": ("components",),
+    # The offline plan: runs the program under mocks, reads the stack files, and hands the
+    # result to the policy pack's own rules (its verdict is part of the plan).
+    "tools.plan": ("components", "policy"),
     # Operator commands: against the AWS account and the cluster; read stacks like the plan.
     "tools.operate": ("components", "tools.plan"),
     # Repository upkeep (the vendored charts and CRDs): standard library only.

@@ -11,6 +11,7 @@ import pytest
 
 from tests.plan_support import Plan
 from tools.plan.diff import diff_folders, load_plan, main, report
+from tools.plan.policy_feed import verdict
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -113,3 +114,28 @@ def test_long_values_are_cut(value: object, dev_plan: Plan, tmp_path: Path) -> N
     assert next(p for p, _, _ in diff.outputs_changed).startswith("$.region")
     line = next(x for x in report([diff]).splitlines() if x.startswith("- `$.region"))
     assert len(line) < 220
+
+
+def test_a_policy_verdict_change_is_shown(prod_plan: Plan, tmp_path: Path) -> None:
+    """The head opens the prod endpoint: the diff shows the pack's verdict on the head."""
+    head = tmp_path / "head"
+    shutil.copytree(prod_plan.folder, head)
+    document = json.loads((head / "resources.json").read_text())
+
+    (cluster,) = [r for r in document["resources"] if r["type"] == "eks:index:Cluster"]
+    cluster["inputs"]["publicAccessCidrs"] = ["0.0.0.0/0"]
+    document["policy"] = verdict(document, Path(__file__).resolve().parent.parent)
+    (head / "resources.json").write_text(json.dumps(document))
+    (diff,) = diff_folders(prod_plan.folder, head)
+    assert prod_plan.document["policy"] == [
+        "policy pack: 0 mandatory, 0 advisory (as the engine would feed it this plan)"
+    ]
+    assert diff.policy_changed
+    markdown = report([diff])
+    assert (
+        "#### Policy pack (head)\n\n```\n"
+        "policy pack: 1 mandatory, 0 advisory (as the engine would feed it this plan)\n"
+        "  mandatory eks-endpoint-restricted: aws:eks/cluster:Cluster cluster-eks-eksCluster: "
+        "the public API endpoint is open to the internet; set vpcConfig.publicAccessCidrs to "
+        "known ranges\n```"
+    ) in markdown

@@ -197,7 +197,11 @@ def test_render_step_plans_every_committed_stack_on_both_sides(tmp_path: Path) -
             )
             assert document["stack"] == stack
     installs = pip_log.read_text().splitlines()
+    # Each side's program and policy pack (the plan prints the pack's verdict).
     assert [line.split()[-1] for line in installs] == [
         "base/requirements.txt",
+        "base/policy/requirements.txt",
         "head/requirements.txt",
+        "head/policy/requirements.txt",
     ]
+    assert "policy pack: 0 mandatory" in json.dumps(document["policy"])

@@ -205,6 +205,10 @@ def test_a_stack_written_by_config_set_path_passes_both_checks(tmp_path: Path) -
                     "aws:region": "eu-central-1",
                     "kserve-fluid:knative": {"domain": "llm.example.org"},
                     "kserve-fluid:models": models,
+                    "kserve-fluid:dockerHubCredentialArn": (
+                        "arn:aws:secretsmanager:eu-central-1:123456789012:secret:"
+                        "ecr-pullthroughcache/docker-hub-AbCdEf"
+                    ),
                 }
             }
         ),

@@ -30,8 +30,14 @@ def test_job_runs_the_pinned_image_on_data_nodes(staging_plan: Plan) -> None:
     spec = staging_job(staging_plan)["inputs"]["spec"]
     pod = spec["template"]["spec"]
     container = pod["containers"][0]
-    assert container["image"] == versions.STAGING_IMAGE
+    # Through the stack's Docker Hub cache in ECR (components/image_mirror.py).
+    assert container["image"] == (
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com/kserve-fluid-dev/docker-hub/"
+        + versions.STAGING_IMAGE
+    )
     assert not container["image"].endswith(":latest")
+    # It calls S3 through IRSA, never the Kubernetes API: no API token mounted.
+    assert pod["automountServiceAccountToken"] is False
     data_nodes = {s.source for s in data_shapes(staging_plan)}
     assert landing(pod, node_shapes(staging_plan)) == data_nodes
     assert pod["serviceAccountName"] == "model-stager"

@@ -33,7 +33,13 @@ ACTION_FILES = sorted(
     p for p in ACTIONS_DIR.rglob("*") if p.is_file() and p.name in {"action.yml", "action.yaml"}
 )
 
-PULUMI_ACTION = "pulumi/actions@v7"
+# Third-party actions run with the job's token and cloud credentials: pinned to a commit, the
+# tag in a comment. Each SHA is the tag's commit in the action's repository (git rev-list -n1).
+THIRD_PARTY_PINS = {
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+}
+PULUMI_ACTION = "pulumi/actions@" + THIRD_PARTY_PINS["pulumi/actions"][0]
 AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
 
 # Audit hook installed before check-jsonschema is imported: name resolution, connects and
@@ -507,7 +513,9 @@ def destroy_problems(workflow: Doc) -> list[str]:
     stack = inputs.get("stack") or {}
     if stack.get("type") != "choice" or stack.get("options") != ["dev", "prod"]:
         problems.append("input `stack` must be a choice of [dev, prod]")
-    confirm_names = [name for name in inputs if name != "stack"]
+    if inputs.get("allow_protected", {}).get("default", False) is not False:
+        problems.append("input `allow_protected` must default to false")
+    confirm_names = [name for name in inputs if name not in ("stack", "allow_protected")]
     if len(confirm_names) != 1:
         return [*problems, f"expected one confirmation input, found {confirm_names}"]
     confirm = confirm_names[0]
@@ -568,6 +576,9 @@ def _retry_problems(job_id: str, job: Doc) -> list[str]:
         return [f"job {job_id}: expected a destroy and one retry, found {len(destroys)} destroys"]
     first, retry = destroys
     problems = []
+    for step in destroys:
+        if not is_true((step.get("with") or {}).get("exclude-protected")):
+            problems.append(f"job {job_id}: destroy without exclude-protected: true")
     if not first.get("id") or not is_true(first.get("continue-on-error")):
         problems.append(f"job {job_id}: first destroy needs an id and continue-on-error: true")
     if is_true((first.get("with") or {}).get("refresh")):
@@ -811,6 +822,12 @@ def test_destroy_rule_rejects_mutants(workflows: dict[str, Doc]) -> None:
         "also on push": lambda d: triggers(d).update({"push": {"branches": ["main"]}}),
         "no retry": lambda d: destroy_job(d)["steps"].pop(),
         "retry without refresh": lambda d: destroy_job(d)["steps"][-1]["with"].pop("refresh"),
+        "protected resources destroyed": lambda d: destroy_job(d)["steps"][-1]["with"].pop(
+            "exclude-protected"
+        ),
+        "allowed by default": lambda d: triggers(d)["workflow_dispatch"]["inputs"][
+            "allow_protected"
+        ].update({"default": True}),
         "fixed environment": lambda d: destroy_job(d).update({"environment": "dev"}),
     }.items():
         doc = copy.deepcopy(original)
@@ -1025,3 +1042,51 @@ def test_plan_diff_comment_rules_reject_mutants(workflows: dict[str, Doc]) -> No
         doc = copy.deepcopy(original)
         change(doc)
         assert plan_diff_comment_problems(doc, diff_workflow), label
+
+
+def third_party_pin_problems(path: Path) -> list[str]:
+    """A third-party action not pinned to its known commit, with the tag in a comment."""
+    problems = []
+    for line in path.read_text().splitlines():
+        match = re.match(r"^\s*(?:- )?uses:\s*([^@\s]+)@(\S+)(?:\s*#\s*(\S+))?", line)
+        if not match or match.group(1).startswith(("./", "docker://", "actions/")):
+            continue
+        name, ref, comment = match.groups()
+        if name not in THIRD_PARTY_PINS:
+            problems.append(f"{path.name}: {name} is a third-party action without a known pin")
+        elif (ref, comment) != THIRD_PARTY_PINS[name]:
+            sha, tag = THIRD_PARTY_PINS[name]
+            problems.append(f"{path.name}: {name}@{ref} # {comment}; pin {name}@{sha} # {tag}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "path", WORKFLOW_FILES + ACTION_FILES, ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_third_party_actions_are_pinned_by_commit(path: Path) -> None:
+    assert third_party_pin_problems(path) == []
+
+
+def test_third_party_pin_rule_flags_tags(tmp_path: Path) -> None:
+    workflow = tmp_path / "w.yml"
+    workflow.write_text(
+        "steps:\n  - uses: pulumi/actions@v7\n  - uses: someone/else@1234567\n"
+        "  - uses: actions/checkout@v6\n"
+    )
+    assert third_party_pin_problems(workflow) == [
+        "w.yml: pulumi/actions@v7 # None; pin pulumi/actions@"
+        "8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0",
+        "w.yml: someone/else is a third-party action without a known pin",
+    ]
+
+
+def test_pulumi_cli_matches_the_pinned_sdk(workflows: dict[str, Doc]) -> None:
+    """The CLI and the Python SDK are released together; the action otherwise installs the
+    newest CLI (pulumi/actions@v7.0.0 action.yml `pulumi-version`)."""
+    (sdk,) = [
+        line.split("==")[1]
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.startswith("pulumi==")
+    ]
+    steps_ = [s for doc in workflows.values() for *_, s in pulumi_steps(doc)]
+    assert steps_ and {str((s.get("with") or {}).get("pulumi-version")) for s in steps_} == {sdk}

@@ -75,6 +75,7 @@ class ModelCache(pulumi.ComponentResource):
                     args.image_ready,
                     versions.FLUID_CSI_REGISTRAR_IMAGE,
                     versions.FLUID_CSI_PLUGIN_IMAGE,
+                    *versions.FLUID_CONTROLLER_IMAGES.values(),
                 ),
             ],
             timeout=900,
@@ -152,7 +153,7 @@ class ModelCache(pulumi.ComponentResource):
                     ),
                 )
                 self.dataloads[model.name] = load
-                gate = dataload_gate.gate_job(config, model, versions.CURL_IMAGE)
+                gate = dataload_gate.gate_job(config, model, args.mirror.ref(versions.CURL_IMAGE))
                 timeout = manifests.dataload_timeout_seconds(model)
                 self.dataload_gates[model.name] = k8s.batch.v1.Job(
                     dataload_gate.gate_name(model),
@@ -161,7 +162,12 @@ class ModelCache(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions.merge(
                         k8s_opts,
                         pulumi.ResourceOptions(
-                            depends_on=[load, *gate_reader, *on_data_nodes],
+                            depends_on=[
+                                load,
+                                *gate_reader,
+                                *on_data_nodes,
+                                *image_waits(args.image_ready, versions.CURL_IMAGE),
+                            ],
                             custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout // 60 + 5}m"),
                         ),
                     ),

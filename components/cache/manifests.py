@@ -34,17 +34,27 @@ def fluid_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     # Exists`, fluid-1.0.8 values.yaml), so they could land on a GPU node and keep it from
     # scaling in; without tolerations they stay on the data nodes. The CSI plugin keeps them.
     off_gpu_nodes: dict[str, Any] = {"tolerations": []}
-    runtimes: dict[str, Any] = {name: dict(off_gpu_nodes) for name in FLUID_RUNTIMES}
+    images = versions.FLUID_CONTROLLER_IMAGES
+
+    def controller(name: str) -> dict[str, str]:
+        return mirror.fluid_image(images[name])
+
+    # Every image of the chart from the mirror (fluid-1.0.8 values.yaml: `crdUpgrade` and
+    # `webhook` hold theirs at the top, the others under `controller`).
+    runtimes: dict[str, Any] = {
+        name: {**off_gpu_nodes, "controller": controller(f"{name}runtime-controller")}
+        for name in FLUID_RUNTIMES
+    }
     runtimes["jindo"].update(
         enabled=True,
         smartdata=mirror.fluid_image(versions.JINDO_SMARTDATA_IMAGE),
         fuse=mirror.fluid_image(versions.JINDO_FUSE_IMAGE),
     )
     return {
-        "crdUpgrade": off_gpu_nodes,
-        "dataset": off_gpu_nodes,
-        "webhook": off_gpu_nodes,
-        "fluidapp": off_gpu_nodes,
+        "crdUpgrade": {**off_gpu_nodes, **controller("fluid-crd-upgrader")},
+        "dataset": {**off_gpu_nodes, "controller": controller("dataset-controller")},
+        "webhook": {**off_gpu_nodes, **controller("fluid-webhook")},
+        "fluidapp": {**off_gpu_nodes, "controller": controller("application-controller")},
         "runtime": runtimes,
         "csi": {
             "useNodeAuthorization": False,

@@ -566,6 +566,14 @@ def _cross_checks(c: StackConfig) -> list[str]:
     if c.gpu_nodes.karpenter:
         problems += _karpenter_checks(c)
     problems += _ingress_checks(c)
+    if c.image_mirror and not c.docker_hub_credential_arn:
+        # components/image_mirror.py docker_hub_images lists them (tests/test_image_mirror.py).
+        problems.append(
+            "dockerHubCredentialArn: required while imageMirror is on: the stack runs Docker Hub "
+            "images (KServe, Fluid, Istio, curl) and ECR caches Docker Hub only with a "
+            "credential; set the ARN of a Secrets Manager secret ecr-pullthroughcache/<name> "
+            "(docs/image-mirror.md), or imageMirror: false"
+        )
     seen: dict[str, int] = {}
     for index, model in enumerate(c.models):
         key = f"models[{index}]"

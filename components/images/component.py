@@ -20,8 +20,8 @@ import pulumi_kubernetes as k8s
 from components import versions
 from components.context import LayerArgs
 from components.image_mirror import (
+    DATA_NODE_IMAGES,
     GPU_PATH_IMAGES,
-    MIRRORED_ELSEWHERE,
     CopySpec,
     ImageMirror,
 )
@@ -58,8 +58,8 @@ def copy_spec(mirror: ImageMirror, copy: CopySpec) -> CopyJobSpec:
         namespace=COPY_NAMESPACE,
         service_account_name=COPIER_SERVICE_ACCOUNT,
         region=mirror.region,
-        crane_image=versions.CRANE_IMAGE,
-        login_image=versions.ECR_LOGIN_IMAGE,
+        crane_image=versions.pinned(versions.CRANE_IMAGE),
+        login_image=mirror.ref(versions.ECR_LOGIN_IMAGE),
         size_gib=copy.size_gib,
         node_selector=data_node_labels(),
     )
@@ -71,6 +71,8 @@ class RegistryMirror(pulumi.ComponentResource):
     ready: list[pulumi.Resource]
     ready_by_image: dict[str, list[pulumi.Resource]]
     """Per upstream reference: what a pod pulling it from ECR needs to exist first."""
+    node_pull_policy_arn: pulumi.Output[str] | None
+    """The node policy for first pulls through the cache rules (None with the mirror off)."""
 
     def __init__(
         self, name: str, args: RegistryMirrorArgs, opts: pulumi.ResourceOptions | None = None
@@ -80,6 +82,7 @@ class RegistryMirror(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.ready = []
         self.ready_by_image = {}
+        self.node_pull_policy_arn = None
         if not mirror.enabled:
             self.register_outputs({})
             return
@@ -123,6 +126,7 @@ class RegistryMirror(pulumi.ComponentResource):
             tags=tags(config),
             opts=child,
         )
+        self.node_pull_policy_arn = node_policy.arn
         for index, role in enumerate(args.node_role_names):
             self.ready.append(
                 aws.iam.RolePolicyAttachment(
@@ -135,17 +139,22 @@ class RegistryMirror(pulumi.ComponentResource):
 
         common = list(self.ready)
         copies = mirror.copies()
-        jobs = self._copy_jobs(name, args, copies) if copies else {}
+        jobs = self._copy_jobs(name, args, copies, common) if copies else {}
         self.ready.extend(jobs.values())
-        for image in (*GPU_PATH_IMAGES, *MIRRORED_ELSEWHERE):
+        for image in (*GPU_PATH_IMAGES, *DATA_NODE_IMAGES):
             job = jobs.get(image.upstream)
             self.ready_by_image[image.upstream] = [*common, *([job] if job else [])]
         self.register_outputs({"registry": mirror.registry, "namespace": mirror.namespace})
 
     def _copy_jobs(
-        self, name: str, args: RegistryMirrorArgs, copies: list[CopySpec]
+        self,
+        name: str,
+        args: RegistryMirrorArgs,
+        copies: list[CopySpec],
+        cache_ready: list[pulumi.Resource],
     ) -> dict[str, pulumi.Resource]:
-        """One copy Job per image, by upstream reference."""
+        """One copy Job per image, by upstream reference; a copy read through a cache rule
+        waits for the rules (`cache_ready`)."""
         config, mirror = args.config, args.mirror
         child = pulumi.ResourceOptions(parent=self)
         repositories: dict[str, list[pulumi.Resource]] = {}
@@ -166,20 +175,17 @@ class RegistryMirror(pulumi.ComponentResource):
                 tags=tags(config),
                 opts=child,
             )
-            repositories[copy.source] = [
-                repository,
-                aws.ecr.LifecyclePolicy(
-                    f"{name}-{key}-lifecycle",
-                    repository=repository.name,
-                    policy=lifecycle_policy(),
-                    opts=pulumi.ResourceOptions(parent=repository),
-                ),
-            ]
+            # No lifecycle policy: an untagged rule would expire the platform manifests of a
+            # copied multi-arch index (components/images/copy_job.py lifecycle_policy).
+            repositories[copy.upstream] = [repository]
         copier_policy = aws.iam.Policy(
             f"{name}-copier",
             description=f"Copy jobs of {config.name}: push to the copied repositories only",
             policy=json.dumps(
-                copier_iam_policy([mirror.repository_arn(c.repository) for c in copies])
+                copier_iam_policy(
+                    [mirror.repository_arn(c.repository) for c in copies],
+                    [mirror.repository_arn(p) for _, p in mirror.pull_through_rules()],
+                )
             ),
             tags=tags(config),
             opts=child,
@@ -235,14 +241,20 @@ class RegistryMirror(pulumi.ComponentResource):
             spec = copy_spec(mirror, copy)
             document = copy_job(spec)
             deadline = deadline_seconds(spec)
-            jobs[copy.source] = k8s.batch.v1.Job(
+            jobs[copy.upstream] = k8s.batch.v1.Job(
                 f"{name}-copy-{_resource_key(copy)}",
                 metadata=document["metadata"],
                 spec=document["spec"],
                 opts=pulumi.ResourceOptions.merge(
                     k8s_opts,
                     pulumi.ResourceOptions(
-                        depends_on=[namespace, account, attachment, *repositories[copy.source]],
+                        depends_on=[
+                            namespace,
+                            account,
+                            attachment,
+                            *repositories[copy.upstream],
+                            *cache_ready,  # the login image comes through the cache
+                        ],
                         # A Job's template is immutable and its name fixed per tag.
                         delete_before_replace=True,
                         custom_timeouts=pulumi.CustomTimeouts(

@@ -37,6 +37,13 @@ ECR_PUSH_ACTIONS = (
 """What `crane copy` and `crane digest` need on the destination (ECR user guide, "Pushing an
 image" IAM permissions, plus the pull actions for the digest check)."""
 
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+"""A pull (ECR user guide, "Pulling an image", IAM permissions)."""
+
 PULL_THROUGH_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
 """What the first pull through a cache rule needs besides plain pulls: it creates the
 repository and imports the upstream image (ECR user guide, "IAM permissions required to sync
@@ -141,9 +148,17 @@ def copy_job_name(spec: CopyJobSpec) -> str:
     return f"copy-{slug[:room].rstrip('-')}-{suffix}"
 
 
-def deadline_seconds(spec: CopyJobSpec) -> int:
-    """Scheduling and login, plus the image at a pessimistic 20 MiB/s from the upstream."""
+def attempt_seconds(spec: CopyJobSpec) -> int:
+    """One attempt: scheduling and login, plus the image at a pessimistic 20 MiB/s."""
     return 300 + round(spec.size_gib * 1024 / 20)
+
+
+def deadline_seconds(spec: CopyJobSpec) -> int:
+    """The Job's `activeDeadlineSeconds`: every attempt `backoffLimit` allows. The deadline
+    counts from the Job's start across all its pods and, once passed, fails the Job with
+    no further retry (kubernetes/website content/en/docs/concepts/workloads/controllers/
+    job.md, "Job termination and cleanup"), so a shorter one would cut the retries off."""
+    return (spec.backoff_limit + 1) * attempt_seconds(spec)
 
 
 def copy_job(spec: CopyJobSpec) -> dict[str, Any]:
@@ -197,6 +212,10 @@ def copy_job(spec: CopyJobSpec) -> dict[str, Any]:
     }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": spec.service_account_name,
+        # No Kubernetes API call: no API token. IRSA does not need it: the EKS pod identity
+        # webhook adds its own projected `aws-iam-token` volume for STS
+        # (aws/amazon-eks-pod-identity-webhook pkg/handler/handler.go).
+        "automountServiceAccountToken": False,
         "restartPolicy": "Never",
         "securityContext": restricted_pod_security(spec.run_as_user, fs_group=True),
         "initContainers": [login],
@@ -250,20 +269,30 @@ def copy_job(spec: CopyJobSpec) -> dict[str, Any]:
     }
 
 
-def copier_iam_policy(repository_arns: list[str]) -> dict[str, Any]:
-    """The copy Jobs' role: an ECR login, and push/pull on the copied repositories only."""
+def copier_iam_policy(
+    repository_arns: list[str], cache_prefix_arns: list[str] | None = None
+) -> dict[str, Any]:
+    """The copy Jobs' role: an ECR login, push/pull on the copied repositories only, and a
+    read through the stack's cache rules (a copy of a cached upstream reads it there)."""
     if not repository_arns or any(":repository/" not in arn for arn in repository_arns):
         raise ValueError(f"repository_arns: {repository_arns!r}; give ECR repository ARNs")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            # GetAuthorizationToken has no resource-level permissions (ECR user guide).
-            {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
-             "Resource": "*"},
-            {"Sid": "PushCopiedImages", "Effect": "Allow", "Action": list(ECR_PUSH_ACTIONS),
-             "Resource": sorted(repository_arns)},
-        ],
-    }  # fmt: skip
+    statements: list[dict[str, Any]] = [
+        # GetAuthorizationToken has no resource-level permissions (ECR user guide).
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+         "Resource": "*"},
+        {"Sid": "PushCopiedImages", "Effect": "Allow", "Action": list(ECR_PUSH_ACTIONS),
+         "Resource": sorted(repository_arns)},
+    ]  # fmt: skip
+    if cache_prefix_arns:
+        statements.append(
+            {
+                "Sid": "ReadThroughCache",
+                "Effect": "Allow",
+                "Action": sorted({*PULL_THROUGH_ACTIONS, *ECR_PULL_ACTIONS}),
+                "Resource": sorted(f"{arn}/*" for arn in cache_prefix_arns),
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def pull_through_node_policy(repository_arn_prefixes: list[str]) -> dict[str, Any]:
@@ -284,29 +313,23 @@ def pull_through_node_policy(repository_arn_prefixes: list[str]) -> dict[str, An
 
 
 def lifecycle_policy(keep_images: int = 10) -> str:
-    """Untagged images (layers of an interrupted copy, superseded cache entries) go after a
-    day; of tagged ones the newest `keep_images` stay, so a pinned image survives upgrades."""
+    """For the pull-through cache's repositories: of the tagged images the newest
+    `keep_images` stay. No rule selects untagged images: the platform manifests of a
+    multi-arch index are untagged children, and expiring them breaks the index (an `untagged`
+    or `any` selection counts them: ECR user guide, "Lifecycle policy properties",
+    `tagStatus`). The immutable copy repositories get no lifecycle policy at all: each holds
+    the pinned tags only, and `pulumi destroy` deletes them (force_delete)."""
     rules = [
         {
             "rulePriority": 1,
-            "description": "expire untagged images after a day",
+            "description": f"keep the {keep_images} newest tagged images",
             "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": 1,
-            },
-            "action": {"type": "expire"},
-        },
-        {
-            "rulePriority": 2,
-            "description": f"keep the {keep_images} newest images",
-            "selection": {
-                "tagStatus": "any",
+                "tagStatus": "tagged",
+                "tagPatternList": ["*"],
                 "countType": "imageCountMoreThan",
                 "countNumber": keep_images,
             },
             "action": {"type": "expire"},
-        },
+        }
     ]
     return json.dumps({"rules": rules})

@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config.model import StackConfig
-from components.context import LayerArgs
+from components.context import LayerArgs, image_waits
 from components.karpenter import manifests
 from components.karpenter.iam import (
     INTERRUPTION_EVENT_PATTERNS,
@@ -52,6 +52,9 @@ NODE_POOL_DELETE_TIMEOUT = "20m"
 class KarpenterArgs(LayerArgs):
     cluster: pulumi.Resource
     """The EKS cluster; the security group lookup waits for it."""
+    pull_through_policy_arn: pulumi.Input[str] | None = None
+    """The image mirror's node policy for first pulls through its cache rules: the GPU nodes'
+    role gets it too (None with the mirror off)."""
 
 
 class KarpenterGpuNodes(pulumi.ComponentResource):
@@ -77,12 +80,27 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             tags=tags(config),
             opts=child,
         )
-        for policy in NODE_ROLE_POLICIES:
+        # The EC2NodeClass depends on these: created before it (a node launched from it gets a
+        # working role) and deleted after it (its nodes drain and terminate with the role's
+        # permissions intact), as the managed node groups depend on their role's attachments.
+        node_role_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}",
                 role=self.node_role.name,
                 policy_arn=f"arn:aws:iam::aws:policy/{policy}",
                 opts=pulumi.ResourceOptions(parent=self.node_role),
+            )
+            for policy in NODE_ROLE_POLICIES
+        ]
+        if args.pull_through_policy_arn is not None:
+            # GPU nodes pull the storage initializer and the daemon images through the cache.
+            node_role_policies.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-node-pull-through",
+                    role=self.node_role.name,
+                    policy_arn=args.pull_through_policy_arn,
+                    opts=pulumi.ResourceOptions(parent=self.node_role),
+                )
             )
         # Managed node groups get their access entry from EKS; Karpenter's nodes need this one.
         node_access = aws.eks.AccessEntry(
@@ -177,11 +195,14 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             "karpenter",
             versions.KARPENTER,
             manifests.NAMESPACE,
-            manifests.controller_values(config.name, f"{config.name}-karpenter", config.region),
+            manifests.controller_values(
+                config.name, f"{config.name}-karpenter", config.region, args.mirror
+            ),
             parent=self,
             provider=args.provider,
             depends_on=[
                 *on_data_nodes,
+                *image_waits(args.image_ready, versions.KARPENTER_CONTROLLER_IMAGE),
                 crd_release,
                 pod_identity_agent,
                 pod_identity,
@@ -208,19 +229,13 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[controller, crd_release, *on_data_nodes],
+                depends_on=[controller, crd_release, *node_role_policies, *on_data_nodes],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
-            # Only the spec names the node role; it comes from the Output below.
-            spec=self.node_role.name.apply(
-                lambda role: manifests.ec2_node_class(
-                    config.gpu_nodes,
-                    config.name,
-                    role,
-                    tags(config),
-                    imds_hop_limit=config.imds_hop_limit,
-                )["spec"]
-            ),
+            # Only `spec.role` is an Output (the role's generated name): the rest of the spec
+            # stays known during a preview, so the policy pack's IMDS and volume rules read it
+            # there instead of skipping an all-unknown spec.
+            spec={**node_class["spec"], "role": self.node_role.name},
         )
         self.node_pool = custom_resource(
             "gpu-node-pool",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import versions
 from components.config.model import GpuNodesConfig
+from components.image_mirror import UPSTREAM, ImageMirror
 from components.naming import GPU_TAINT_KEY, data_node_labels, gpu_node_labels
 from components.versions import GPU_NODE_AMI_ALIAS
 
@@ -174,7 +176,9 @@ def predictor_annotations() -> dict[str, str]:
     return {DO_NOT_DISRUPT: "true"}
 
 
-def controller_values(cluster_name: str, interruption_queue: str, region: str) -> dict[str, Any]:
+def controller_values(
+    cluster_name: str, interruption_queue: str, region: str, mirror: ImageMirror = UPSTREAM
+) -> dict[str, Any]:
     """Chart values: 2 replicas on the data nodes, the guide's resources, this cluster's queue.
 
     The chart's default affinity (`karpenter.sh/nodepool DoesNotExist`, one replica per host)
@@ -187,6 +191,13 @@ def controller_values(cluster_name: str, interruption_queue: str, region: str) -
         "replicas": 2,
         "nodeSelector": {"kubernetes.io/os": "linux", **data_node_labels()},
         "controller": {
+            # charts/karpenter/templates/_helpers.tpl@v1.14.1 `karpenter.controller.image`:
+            # repository:tag@digest; the digest is the chart's own (components/versions.py).
+            "image": {
+                "repository": mirror.repository(versions.KARPENTER_CONTROLLER_IMAGE),
+                "tag": versions.KARPENTER.version,
+                "digest": versions.digest_of(versions.KARPENTER_CONTROLLER_IMAGE),
+            },
             "resources": CONTROLLER_RESOURCES,
             "env": [{"name": "AWS_REGION", "value": region}],
         },

@@ -66,8 +66,11 @@ class ServingPlatform(pulumi.ComponentResource):
             "cert-manager",
             versions.CERT_MANAGER,
             "cert-manager",
-            manifests.cert_manager_values(),
-            depends_on=on_data_nodes,
+            manifests.cert_manager_values(args.mirror),
+            depends_on=[
+                *on_data_nodes,
+                *image_waits(args.image_ready, *versions.CERT_MANAGER_IMAGES.values()),
+            ],
             timeout=600,
         )
         ingress_ready: list[pulumi.Resource] = []
@@ -86,8 +89,14 @@ class ServingPlatform(pulumi.ComponentResource):
                 "istiod",
                 versions.ISTIOD,
                 manifests.ISTIO_NAMESPACE,
-                manifests.istiod_values(),
-                depends_on=[*on_data_nodes, istio_base],
+                manifests.istiod_values(args.mirror),
+                depends_on=[
+                    *on_data_nodes,
+                    istio_base,
+                    *image_waits(
+                        args.image_ready, versions.ISTIO_PILOT_IMAGE, versions.ISTIO_PROXY_IMAGE
+                    ),
+                ],
                 timeout=600,
             )
             gateway = release(
@@ -110,8 +119,11 @@ class ServingPlatform(pulumi.ComponentResource):
             "knative-operator",
             versions.KNATIVE_OPERATOR,
             "knative-operator",
-            {},
-            depends_on=operator_after,
+            manifests.knative_operator_values(args.mirror),
+            depends_on=[
+                *operator_after,
+                *image_waits(args.image_ready, *versions.KNATIVE_OPERATOR_IMAGES.values()),
+            ],
             timeout=600,
         )
         knative_namespace = k8s.core.v1.Namespace(
@@ -147,10 +159,21 @@ class ServingPlatform(pulumi.ComponentResource):
             versions.KSERVE_RESOURCES,
             manifests.KSERVE_NAMESPACE,
             manifests.kserve_resources_values(config, args.mirror),
-            depends_on=[*on_data_nodes, kserve_crd, cert_manager, self.knative_serving],
+            depends_on=[
+                *on_data_nodes,
+                kserve_crd,
+                cert_manager,
+                self.knative_serving,
+                *image_waits(
+                    args.image_ready,
+                    versions.KSERVE_CONTROLLER_IMAGE,
+                    versions.KUBE_RBAC_PROXY_IMAGE,
+                    versions.STORAGE_INITIALIZER_IMAGE,
+                ),
+            ],
             timeout=900,
         )
-        webhook = manifests.webhook_wait_job(versions.CURL_IMAGE)
+        webhook = manifests.webhook_wait_job(args.mirror.ref(versions.CURL_IMAGE))
         webhook_ready = k8s.batch.v1.Job(
             "wait-for-kserve-webhook",
             metadata=webhook["metadata"],
@@ -158,7 +181,11 @@ class ServingPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[*on_data_nodes, kserve],
+                depends_on=[
+                    *on_data_nodes,
+                    kserve,
+                    *image_waits(args.image_ready, versions.CURL_IMAGE),
+                ],
                 custom_timeouts=pulumi.CustomTimeouts(create="15m"),
             ),
         )

@@ -68,17 +68,50 @@ def device_plugin_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
     }
 
 
-def cert_manager_values() -> dict[str, Any]:
-    return {"crds": {"enabled": True, "keep": True}}
+def cert_manager_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+    """CRDs kept on uninstall; every component's image from the mirror (cert-manager-v1.17.0
+    values.yaml `<component>.image.repository`, `tag`, and `digest`, which wins over the tag)."""
+    values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
+    for key, upstream in versions.CERT_MANAGER_IMAGES.items():
+        image = {"repository": mirror.repository(upstream), "tag": _tag_of(upstream)}
+        digest = versions.digest_of(upstream)
+        if digest:
+            image["digest"] = digest
+        if key == "image":
+            values["image"] = image
+        else:
+            values[key] = {"image": image}
+    return values
+
+
+def knative_operator_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+    """The operator and its webhook from the mirror (knative-operator-v1.22.3 values.yaml
+    `knative_operator.<component>.image` and `tag`, joined as `image:tag`)."""
+    return {
+        "knative_operator": {
+            key: mirror.chart_image(upstream, "image", "tag")
+            for key, upstream in versions.KNATIVE_OPERATOR_IMAGES.items()
+        }
+    }
+
+
+def _tag_of(upstream: str) -> str:
+    return upstream.rpartition(":")[2]
 
 
 def istio_base_values() -> dict[str, Any]:
     return {"defaultRevision": "default"}
 
 
-def istiod_values() -> dict[str, Any]:
-    # Model pods get no sidecar: the seed excludes them, and a sidecar slows every cold start.
-    return {"global": {"proxy": {"autoInject": "disabled"}}}
+def istiod_values(mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
+    """Model pods get no sidecar: the seed excludes them, and a sidecar slows every cold start.
+
+    `global.hub` is where istiod's own image (`pilot`) and the proxy it injects into the
+    ingress gateway (`proxyv2`) come from (istiod-1.29.2 values.yaml `global.hub`,
+    `global.proxy.image`); both share one hub, so they come by tag (through the cache).
+    """
+    hub = mirror.repository(versions.ISTIO_PILOT_IMAGE).rpartition("/")[0]
+    return {"global": {"hub": hub, "proxy": {"autoInject": "disabled"}}}
 
 
 def ingress_gateway_values(
@@ -191,7 +224,14 @@ def kserve_resources_values(config: StackConfig, mirror: ImageMirror = UPSTREAM)
         }
     return {
         "kserve": {
-            "controller": {"deploymentMode": "Knative", "gateway": gateway},
+            "controller": {
+                "deploymentMode": "Knative",
+                "gateway": gateway,
+                # kserve-resources-v0.20.0 values.yaml `kserve.controller.image` + `tag`, and
+                # the kube-rbac-proxy sidecar's full reference `rbacProxyImage`.
+                **mirror.chart_image(versions.KSERVE_CONTROLLER_IMAGE, "image", "tag"),
+                "rbacProxyImage": mirror.ref(versions.KUBE_RBAC_PROXY_IMAGE),
+            },
             # The baseline's storage initializer downloads S3_MAX_FILE_CONCURRENCY (default 4,
             # the shard count of an 8B model) files in parallel processes (kserve PR #4714);
             # the chart's 1-CPU limit would serialise them, so give each process a core.

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.config.model import ModelConfig, StackConfig
-from components.context import LayerArgs
+from components.context import LayerArgs, image_waits
 from components.naming import data_node_labels
 from components.staging.job import (
     StagingJobSpec,
@@ -40,7 +40,9 @@ def job_deadline_seconds(model: ModelConfig) -> int:
     return 900 + round(model.size_gib * 2 * 1024 / 50)
 
 
-def staging_spec(config: StackConfig, model: ModelConfig, bucket: str) -> StagingJobSpec:
+def staging_spec(
+    config: StackConfig, model: ModelConfig, image: str, bucket: str
+) -> StagingJobSpec:
     return StagingJobSpec(
         model_name=model.name,
         hf_repo_id=model.hf_repo,
@@ -49,7 +51,7 @@ def staging_spec(config: StackConfig, model: ModelConfig, bucket: str) -> Stagin
         s3_prefix=model.s3_prefix,
         namespace=config.model_namespace,
         service_account_name=STAGING_SERVICE_ACCOUNT,
-        image=versions.STAGING_IMAGE,
+        image=image,
         hf_token_secret_name=HF_TOKEN_SECRET,
         configmap_name=f"stage-{model.name}"[:63],
         node_selector=data_node_labels(),
@@ -93,7 +95,8 @@ class ModelStaging(pulumi.ComponentResource):
         bucket = pulumi.Output.from_input(args.bucket_name)
         self.jobs = {}
         for model in config.models:
-            specs = bucket.apply(functools.partial(staging_spec, config, model))
+            image = args.mirror.ref(versions.STAGING_IMAGE)
+            specs = bucket.apply(functools.partial(staging_spec, config, model, image))
             code = k8s.core.v1.ConfigMap(
                 f"{model.name}-staging-code",
                 metadata=specs.apply(lambda s: staging_configmap(s)["metadata"]),
@@ -108,7 +111,12 @@ class ModelStaging(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(
                     base,
                     pulumi.ResourceOptions(
-                        depends_on=[token, account, code],
+                        depends_on=[
+                            token,
+                            account,
+                            code,
+                            *image_waits(args.image_ready, versions.STAGING_IMAGE),
+                        ],
                         # A Job's template is immutable and its name is fixed per revision.
                         delete_before_replace=True,
                         custom_timeouts=pulumi.CustomTimeouts(

@@ -192,6 +192,10 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
     }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": spec.service_account_name,
+        # No Kubernetes API call: no API token. IRSA does not need it: the EKS pod identity
+        # webhook adds its own projected `aws-iam-token` volume for STS
+        # (aws/amazon-eks-pod-identity-webhook pkg/handler/handler.go).
+        "automountServiceAccountToken": False,
         "restartPolicy": "Never",
         "securityContext": restricted_pod_security(spec.run_as_user, fs_group=True),
         "containers": [container],

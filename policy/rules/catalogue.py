@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import destroy, exposure, identity, nodes, secrets, storage, workloads
+from . import destroy, exposure, identity, nodes, retention, secrets, storage, workloads
 from .base import ResourceRule, StackRule
 
 RESOURCE_RULES: list[ResourceRule] = [
@@ -10,6 +10,7 @@ RESOURCE_RULES: list[ResourceRule] = [
     *identity.RULES,
     *workloads.RULES,
     *exposure.RULES,
+    *retention.RULES,
 ]
 STACK_RULES: list[StackRule] = [
     *storage.RULES,

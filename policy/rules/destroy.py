@@ -6,6 +6,15 @@ other resources, or through its parents) on:
 - for a custom resource, the release that installs its CRD and controller;
 and the ingress load balancer must depend on the network, so its ELB and security group are
 gone before the VPC is deleted.
+
+Stack rules (they follow dependencies and parents, which only `AnalyzeStack` carries). When
+they report: at the end of `pulumi preview` and of `pulumi up`, on the outputs, once every
+step has run (pulumi/pulumi:pkg/resource/deploy/step_generator.go@1b59498
+`AnalyzeResources`). Dependencies are known at preview and the props they read (release
+names, taints, Service types) are inputs, known too, so `up`'s own preview refuses before
+anything is created. pulumi-eks's `ManagedNodeGroup` component outputs only `nodeGroup` and
+`placementGroupName` (pulumi/pulumi-eks:nodejs/eks/nodes/nodegroup.ts@7bf0c1b
+`registerOutputs`): its taints are read on its `aws:eks/nodeGroup:NodeGroup` child.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Nodes: IMDSv2 with hop limit 1 (pods cannot borrow the node role) and encrypted volumes.
 
 Covers every shape a node can take here: the launch templates the program creates, the
-managed node groups (offline: the `eks:index:ManagedNodeGroup` registration; online also its
-`aws:eks/nodeGroup:NodeGroup` child), Karpenter `EC2NodeClass` objects, and plain instances.
+managed node groups (online: pulumi-eks's `aws:eks/nodeGroup:NodeGroup` child, the component
+arriving with props {}; offline: the component's own inputs), Karpenter `EC2NodeClass`
+objects, and plain instances. Resource rules: a preview refuses before anything is created.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from .base import MANDATORY, ResourceRule, as_list, display, number, truthy
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
-NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+COMPONENT_NODE_GROUP = "eks:index:ManagedNodeGroup"
+NODE_GROUPS = (COMPONENT_NODE_GROUP, "aws:eks/nodeGroup:NodeGroup")
 EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 # Karpenter's EC2NodeClass defaults metadataOptions to httpTokens required, hop limit 1
@@ -54,10 +56,15 @@ def check_imds(args: ResourceValidationArgs, config: Mapping[str, Any]) -> list[
         given = (props.get("spec") or {}).get("metadataOptions") or {}
         problems = _metadata_problems({**NODE_CLASS_METADATA_DEFAULTS, **given}, max_hop)
     elif args.resource_type in NODE_GROUPS:
+        if args.resource_type == COMPONENT_NODE_GROUP and not props:
+            # What the engine sends for the pulumi-eks component: props {} (its Node SDK
+            # registers a non-remote component without inputs, tools/plan/policy_feed.py); the rule
+            # reads its `aws:eks/nodeGroup:NodeGroup` child instead.
+            return []
         # Without a launch template of ours the nodes get the AMI's IMDS settings (AL2023:
         # ImdsSupport v2.0, hop limit 2) or pulumi-eks's template, whose enableIMDSv2 sets hop
         # limit 2 (pulumi/pulumi-eks:nodejs/eks/nodes/nodegroup.ts, reference/
-        # security-reliability.md §0.3).
+        # security-reliability.md §0.3). The template itself is checked as a LaunchTemplate.
         problems = [] if props.get("launchTemplate") else ["no launchTemplate of ours (IMDSv2)"]
     else:
         return []

@@ -20,6 +20,8 @@ from .base import resource_validation, stack_validation
 from .catalogue import RESOURCE_RULES, STACK_RULES
 
 PACK_NAME = "kserve-fluid-policy"
+PACK_VERSION = "0.1.0"
+"""As in PulumiPolicy.yaml (`version`)."""
 
 
 def _schema(properties: dict[str, dict[str, Any]]) -> PolicyConfigSchema | None:

@@ -111,8 +111,8 @@ def load_plan(folder: Path) -> list[PlanResource]:
 def resource_args(
     resource: PolicyResource, config: Mapping[str, Any] | None = None
 ) -> ResourceValidationArgs:
-    """What a resource validator receives for `resource`."""
-    return ResourceValidationArgs(
+    """What a resource validator receives for `resource`; offline also `retain_on_delete`."""
+    args = ResourceValidationArgs(
         resource.resource_type,
         resource.props,
         resource.urn,
@@ -121,3 +121,5 @@ def resource_args(
         None,
         dict(config or {}),
     )
+    args.retain_on_delete = getattr(resource, "retain_on_delete", None)  # type: ignore[attr-defined]
+    return args

@@ -10,6 +10,11 @@ What a policy can see differs by where it runs:
   them (`deserialize_properties(..., proxy_secrets=False)` in `Analyze`/`AnalyzeStack`,
   pulumi/pulumi-policy:sdk/python/lib/pulumi_policy/policy.py@v1.21.0 and deserialize.py), so
   only the dependency part of this rule runs there.
+
+A stack rule (dependencies and property dependencies reach only `AnalyzeStack`). It reports at
+the end of `pulumi preview` and of `pulumi up` (pulumi/pulumi:pkg/resource/deploy/
+step_generator.go@1b59498 `AnalyzeResources`); it reads no property online, so no unknown value
+defers it and `up`'s own preview refuses before anything is created.
 """
 
 from __future__ import annotations

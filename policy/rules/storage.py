@@ -1,10 +1,17 @@
-"""Storage: the model bucket is private, encrypted, TLS-only, versioned, and kept in production.
+"""Storage: the model bucket is private, encrypted, TLS-only and versioned.
 
 pulumi-aws v7 splits a bucket's settings into separate resources that each reference the bucket
 (`aws:s3/bucketPublicAccessBlock`, `...ServerSideEncryptionConfiguration`, `...Policy`,
 `...Versioning`), so these are stack rules: a bucket passes when a setting resource that
 depends on it carries the setting. Dependencies, not the `bucket` id, link them: the id is
 unknown during a first preview.
+
+When they report: the engine runs stack rules once every step has run, on each resource's
+outputs (pulumi/pulumi:pkg/resource/deploy/step_generator.go@1b59498 `AnalyzeResources`),
+at the end of `pulumi preview` and again at the end of `pulumi up` (so `up`'s own preview
+refuses before anything is created). A setting whose checked value is unknown at preview (the
+bucket policy's JSON holds the bucket's ARN) makes the rule skip with an advisory there; the
+rule then reports at the end of `up`, after the resources exist, and fails the update.
 """
 
 from __future__ import annotations
@@ -17,11 +24,9 @@ from pulumi_policy import PolicyResource
 from .base import (
     ADVISORY,
     MANDATORY,
-    PRODUCTION_STACKS,
     StackRule,
     as_list,
     display,
-    is_production,
     policy_document,
     statements,
     truthy,
@@ -34,7 +39,6 @@ ENCRYPTION = (
 )
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-CLUSTER_TYPES = ("eks:index:Cluster", "aws:eks/cluster:Cluster")
 PUBLIC_ACCESS_FLAGS = (
     "blockPublicAcls",
     "blockPublicPolicy",
@@ -98,35 +102,6 @@ def _versioned(setting: PolicyResource) -> bool:
     return (setting.props.get("versioningConfiguration") or {}).get("status") == "Enabled"
 
 
-def check_retention(
-    resources: list[PolicyResource], config: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    """In production, `pulumi destroy` must not delete the model bucket or the cluster.
-
-    `protect` is visible to policies online (`PolicyResourceOptions.protect`); `retainOnDelete`
-    is not in pulumi-policy 1.21.0's options, so it counts only where known (the offline plan).
-    EKS `deletionProtection` counts for the cluster.
-    """
-    found = []
-    for resource in resources:
-        if resource.resource_type not in (*BUCKET_TYPES, *CLUSTER_TYPES):
-            continue
-        if not is_production(resource.urn, config):
-            continue
-        kept = resource.opts.protect or getattr(resource, "retain_on_delete", None) is True
-        if resource.resource_type in CLUSTER_TYPES:
-            kept = kept or truthy(resource.props.get("deletionProtection"))
-        if not kept:
-            found.append(
-                (
-                    f"{display(resource)}: a production stack must protect it "
-                    "(protect or retainOnDelete; for the cluster also deletionProtection)",
-                    resource.urn,
-                )
-            )
-    return found
-
-
 RULES = [
     StackRule(
         "s3-public-access-blocked",
@@ -164,12 +139,5 @@ RULES = [
         "Every S3 bucket has versioning enabled (an overwritten model can be restored).",
         ADVISORY,
         _per_bucket(VERSIONING, _versioned, "no BucketVersioning with status Enabled"),
-    ),
-    StackRule(
-        "production-retention",
-        "In production stacks the bucket and the EKS cluster are protected from deletion.",
-        MANDATORY,
-        check_retention,
-        PRODUCTION_STACKS,
     ),
 ]

@@ -440,14 +440,28 @@ def _rows(output: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
+def _docker_hub_secret(aws: str, region: str = "eu-central-1") -> str:
+    """The Docker Hub credential the mirror requires, in moto (created once per region)."""
+    client = boto3.client("secretsmanager", region_name=region, endpoint_url=aws)
+    name = "ecr-pullthroughcache/docker-hub"
+    try:
+        return str(client.describe_secret(SecretId=name)["ARN"])
+    except client.exceptions.ResourceNotFoundException:
+        value = '{"username": "acme", "accessToken": "dckr_pat_x"}'
+        return str(client.create_secret(Name=name, SecretString=value)["ARN"])
+
+
 def _stub_all_good(stub: AwsStub) -> None:
     stub.quotas = dict(ENOUGH_QUOTAS)
     stub.eks_versions = {"1.34": {"clusterVersion": "1.34", "versionStatus": "STANDARD_SUPPORT"}}
 
 
-def test_command_passes_and_skips_with_exit_zero(aws: str, aws_stub: AwsStub) -> None:
+def test_command_passes_and_skips_with_exit_zero(
+    aws: str, aws_stub: AwsStub, tmp_path: Path
+) -> None:
     _stub_all_good(aws_stub)
-    code, output = _command(aws, aws_stub)
+    stack_file = _stack_file(tmp_path, dockerHubCredentialArn=_docker_hub_secret(aws))
+    code, output = _command(aws, aws_stub, "--stack-file", str(stack_file))
     assert code == 0
     lines = output.splitlines()
     assert lines[0].split() == ["check", "status", "detail"]
@@ -471,7 +485,8 @@ def test_command_passes_and_skips_with_exit_zero(aws: str, aws_stub: AwsStub) ->
         "pass",
         "kubernetesVersion: 1.34 is in standard support",
     )
-    assert lines[-1] == "preflight: 0 failed, 8 passed, 2 skipped"
+    assert _rows(output)["Docker Hub credential"][0] == "pass"
+    assert lines[-1] == "preflight: 0 failed, 9 passed, 1 skipped"
 
 
 def test_command_fails_on_low_quota_and_taken_bucket(
@@ -486,7 +501,12 @@ def test_command_fails_on_low_quota_and_taken_bucket(
     )
     bucket = {"name": "kserve-fluid-taken", "forceDestroy": True, "retainOnDelete": False,
               "protect": False}  # fmt: skip
-    stack_file = _stack_file(tmp_path, modelBucket=bucket, gpuNodes={"provisioner": "nodeGroup"})
+    stack_file = _stack_file(
+        tmp_path,
+        modelBucket=bucket,
+        gpuNodes={"provisioner": "nodeGroup"},
+        dockerHubCredentialArn=_docker_hub_secret(aws),
+    )
     code, output = _command(aws, aws_stub, "--stack-file", str(stack_file))
     assert code == 1
     rows = _rows(output)
@@ -500,18 +520,22 @@ def test_command_fails_on_low_quota_and_taken_bucket(
     assert rows["model bucket"][1].startswith(
         'modelBucket.name: bucket "kserve-fluid-taken" exists'
     )
-    assert output.splitlines()[-1] == "preflight: 2 failed, 7 passed, 1 skipped"
+    assert output.splitlines()[-1] == "preflight: 2 failed, 8 passed, 0 skipped"
 
 
 def test_command_fails_on_a_type_the_region_lacks(
     aws: str, aws_stub: AwsStub, tmp_path: Path
 ) -> None:
     _stub_all_good(aws_stub)
-    code, output = _command(aws, aws_stub, "--region", "eu-west-1")
+    secret = _docker_hub_secret(aws, "eu-west-1")  # ECR reads it in the stack's region
+    same = _stack_file(tmp_path, dockerHubCredentialArn=secret)
+    code, output = _command(aws, aws_stub, "--region", "eu-west-1", "--stack-file", str(same))
     # moto sells g5.8xlarge in eu-west-1 too: only --region changed, so all still pass.
-    assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 8 passed, 2 skipped")
+    assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 9 passed, 1 skipped")
     stack_file = _stack_file(
-        tmp_path, gpuNodes={"provisioner": "nodeGroup", "instanceTypes": ["g6e.8xlarge"]}
+        tmp_path,
+        gpuNodes={"provisioner": "nodeGroup", "instanceTypes": ["g6e.8xlarge"]},
+        dockerHubCredentialArn=secret,
     )
     code, output = _command(aws, aws_stub, "--region", "eu-west-1", "--stack-file", str(stack_file))
     assert code == 1
@@ -520,7 +544,7 @@ def test_command_fails_on_a_type_the_region_lacks(
         "gpuNodes.instanceTypes: g6e.8xlarge is offered in 0 of the stack's 3 zones in "
         "eu-west-1; EKS node groups need it in at least 2; pick another instance type or region",
     )
-    assert output.splitlines()[-1] == "preflight: 1 failed, 7 passed, 2 skipped"
+    assert output.splitlines()[-1] == "preflight: 1 failed, 8 passed, 1 skipped"
 
 
 def test_command_without_credentials_fails(

@@ -71,10 +71,15 @@ def test_secret_in_another_region_fails(aws: str) -> None:
     )
 
 
-def test_unset_or_mirror_off_is_skipped(aws: str) -> None:
+def test_unset_fails_and_mirror_off_is_skipped(aws: str) -> None:
     clients = make_clients("eu-central-1", aws)
     empty = preflight.check_docker_hub_credential(clients, _settings(""))
-    assert empty.status == "skip" and "copied into ECR by Jobs" in empty.detail
+    assert empty == Check(
+        NAME,
+        "fail",
+        "dockerHubCredentialArn is empty: the stack's Docker Hub images come through ECR's "
+        "cache, which needs the credential (docs/image-mirror.md)",
+    )
     off = preflight.check_docker_hub_credential(clients, _settings("x", enabled=False))
     assert off == Check(NAME, "skip", "imageMirror is off: images come from their upstreams")
 

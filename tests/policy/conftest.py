@@ -45,3 +45,14 @@ def dev_node_group(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         tmp_path_factory.mktemp("plan-policy-node-group"),
         sets={"gpuNodes": {"provisioner": "nodeGroup"}},
     ).document
+
+
+@pytest.fixture(scope="session")
+def dev_preview(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """dev as a first `pulumi preview` sees it: IDs and computed outputs unknown."""
+    return render(tmp_path_factory.mktemp("plan-dev-preview"), preview=True).document
+
+
+@pytest.fixture(scope="session")
+def prod_preview(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return render(tmp_path_factory.mktemp("plan-prod-preview"), stack="prod", preview=True).document

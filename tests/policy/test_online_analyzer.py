@@ -1,10 +1,13 @@
-"""The rules through pulumi-policy's own analyzer servicer, fed what the engine sends online.
+"""The pack through pulumi-policy's own analyzer servicer, fed what the Pulumi engine sends.
 
-`_PolicyAnalyzerServicer` is the object `PolicyPack` serves over gRPC; calling its `Analyze`,
-`AnalyzeStack` and `Configure` directly runs the real SDK path without a server: properties
-arrive as a protobuf Struct with secrets wrapped (the engine marshals with KeepSecrets: true,
-pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go), are deserialized and wrapped in the SDK's
-unknown-checking proxies (lists become `_ListProxy`, not `list`), and config lowers levels.
+tools/plan/policy_feed.py shapes the requests as the engine does (pulumi/pulumi@1b59498
+pkg/resource/plugin/analyzer_plugin.go, step_generator.go): `Analyze` gets inputs, with
+pulumi-eks's components as props {} and their children synthesized from the component's
+inputs the way pulumi-eks creates them (tools/plan/pulumi_eks_children.py); `AnalyzeStack` gets
+outputs, parents and dependencies; references arrive as IDs, secrets wrapped; the preview
+variant is the program rendered with every ID and computed output unknown. The servicer
+deserializes, wraps values in its unknown-checking proxies and applies policy config exactly as
+under `pulumi preview --policy-pack policy`.
 """
 
 from __future__ import annotations
@@ -13,115 +16,172 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from google.protobuf import json_format, struct_pb2
-from pulumi.runtime import proto
-from pulumi_policy import EnforcementLevel
-from pulumi_policy.policy import _PolicyAnalyzerServicer
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+from google.protobuf import json_format
 
-from policy.rules.pack import PACK_NAME, build_policies
 from tests.policy.support import mutate, record
+from tools.plan.policy_feed import Diagnostic, EngineResource, analyze, engine_resources, to_struct
+from tools.plan.render import SECRET_SIG, SIG_KEY, UNKNOWN
 
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-LEVELS = {proto.MANDATORY: "mandatory", proto.ADVISORY: "advisory"}
-
-
-def _engine_value(value: Any, path: str, secret_paths: set[str]) -> Any:
-    """The plan's inputs as the engine marshals them: refs as URNs, secrets wrapped."""
-    if isinstance(value, dict) and set(value) == {"$resource"}:
-        value = value["$resource"]
-    elif isinstance(value, dict):
-        value = {k: _engine_value(v, f"{path}.{k}", secret_paths) for k, v in value.items()}
-    elif isinstance(value, list):
-        value = [_engine_value(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
-    if path in secret_paths:
-        return {SIG_KEY: SECRET_SIG, "value": value}
-    return value
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+PREVIEW_SKIP = "during preview: "
 
 
-def _struct(resource: Mapping[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(_engine_value(resource["inputs"], "$", set(resource["secretPaths"])))
-    return struct
+def run(
+    document: Mapping[str, Any], preview: bool = False, config: Mapping[str, Any] | None = None
+) -> list[Diagnostic]:
+    return analyze(engine_resources(document, preview), config)
 
 
-def _options(resource: Mapping[str, Any]) -> Any:
-    return proto.AnalyzerResourceOptions(
-        protect=resource["protect"], parent=resource["parent"] or ""
+def mandatory(diagnostics: list[Diagnostic]) -> list[tuple[str, str]]:
+    return [(d.policy, d.message.split("\n", 1)[1]) for d in diagnostics if d.level == "mandatory"]
+
+
+def one(resources: list[EngineResource], typ: str) -> EngineResource:
+    found = [r for r in resources if r.type == typ]
+    assert len(found) == 1, f"{typ}: {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "dev_staging", "dev_node_group"])
+def test_committed_stacks_pass_as_up_feeds_them(stack: str, request: pytest.FixtureRequest) -> None:
+    """No diagnostic at all on the outputs `pulumi up` would hand the stack rules."""
+    assert run(request.getfixturevalue(stack)) == []
+
+
+@pytest.mark.parametrize("stack", ["dev_preview", "prod_preview"])
+def test_committed_stacks_pass_a_first_preview(stack: str, request: pytest.FixtureRequest) -> None:
+    """At a first preview nothing is mandatory; what reads a value not known yet is skipped
+    by the SDK with an advisory (the IAM documents hold ARNs, the bucket policy its bucket)."""
+    found = run(request.getfixturevalue(stack), preview=True)
+    assert mandatory(found) == []
+    assert found and all(PREVIEW_SKIP in d.message for d in found)
+    assert {d.policy for d in found} == {
+        "iam-no-wildcard-admin",
+        "iam-reader-read-only",
+        "iam-trust-pinned",
+        "s3-tls-only",
+    }
+
+
+def test_pulumi_eks_components_arrive_empty_with_their_children(prod: dict[str, Any]) -> None:
+    """The shapes the rules now read: {} for the components, the data on the children."""
+    resources = engine_resources(prod)
+    assert one(resources, "eks:index:Cluster").inputs == {}
+    assert {r.inputs == {} for r in resources if r.type == "eks:index:ManagedNodeGroup"} == {True}
+    cluster = one(resources, EKS_CLUSTER)
+    assert cluster.name == "cluster-eks-eksCluster"
+    assert cluster.urn == (
+        "urn:pulumi:prod::kserve-fluid::kserve-fluid:cluster:Cluster$eks:index:Cluster"
+        "$aws:eks/cluster:Cluster::cluster-eks-eksCluster"
     )
+    assert cluster.protect is True
+    assert cluster.inputs["deletionProtection"] is True
+    assert cluster.inputs["vpcConfig"]["publicAccessCidrs"] == [
+        "203.0.113.0/24",
+        "198.51.100.10/32",
+    ]
+    group = one(resources, NODE_GROUP)
+    assert group.parent == record(prod, "eks:index:ManagedNodeGroup", "cluster-data")["urn"]
+    assert group.inputs["launchTemplate"] == {"id": "cluster-data-lt-id", "version": "1"}
+    assert "cluster" not in group.inputs and "nodeRole" not in group.inputs
 
 
-def analyze(
-    document: Mapping[str, Any], config: Mapping[str, Any] | None = None
-) -> list[tuple[str, str, str]]:
-    """(policy, level, message) of every diagnostic for a plan, resource and stack policies."""
-    servicer = _PolicyAnalyzerServicer(
-        PACK_NAME, "0.1.0", build_policies(), EnforcementLevel.ADVISORY
+def test_references_are_ids_and_unknown_in_a_first_preview(
+    dev: dict[str, Any], dev_preview: dict[str, Any]
+) -> None:
+    up = one(engine_resources(dev), "aws:s3/bucketPolicy:BucketPolicy")
+    assert up.inputs["bucket"] == "models-bucket-id"
+    preview = engine_resources(dev_preview, preview=True)
+    assert one(preview, "aws:s3/bucketPolicy:BucketPolicy").inputs["bucket"] == UNKNOWN
+    assert one(preview, NODE_GROUP).inputs["launchTemplate"]["id"] == UNKNOWN
+
+
+def test_imdsv1_launch_template_is_refused(prod: dict[str, Any]) -> None:
+    broken = mutate(
+        prod,
+        lambda d: record(d, LAUNCH_TEMPLATE, "cluster-data-lt")["inputs"]["metadataOptions"].update(
+            httpTokens="optional"
+        ),
     )
-    if config:
-        request = proto.ConfigureAnalyzerRequest()
-        for name, value in config.items():
-            settings = dict(value) if isinstance(value, Mapping) else {"enforcementLevel": value}
-            level = getattr(proto, str(settings.pop("enforcementLevel", "mandatory")).upper())
-            entry = proto.PolicyConfig(enforcementLevel=level)
-            entry.properties.update(settings)
-            request.policyConfig[name].CopyFrom(entry)
-        servicer.Configure(request, None)
-    diagnostics = []
-    for resource in document["resources"]:
-        response = servicer.Analyze(
-            proto.AnalyzeRequest(
-                type=resource["type"],
-                properties=_struct(resource),
-                urn=resource["urn"],
-                name=resource["name"],
-                options=_options(resource),
-            ),
-            None,
+    assert mandatory(run(broken)) == [
+        (
+            "nodes-imdsv2-hop-limit",
+            "aws:ec2/launchTemplate:LaunchTemplate cluster-data-lt: metadataOptions.httpTokens "
+            "is 'optional', not \"required\"",
         )
-        diagnostics += list(response.diagnostics)
-    stack = proto.AnalyzeStackRequest(
-        resources=[
-            proto.AnalyzerResource(
-                type=r["type"],
-                properties=_struct(r),
-                urn=r["urn"],
-                name=r["name"],
-                options=_options(r),
-                parent=r["parent"],
-                dependencies=r["dependencies"],
-            )
-            for r in document["resources"]
-        ]
-    )
-    diagnostics += list(servicer.AnalyzeStack(stack, None).diagnostics)
-    return [
-        (d.policyName, LEVELS.get(d.enforcementLevel, str(d.enforcementLevel)), d.message)
-        for d in diagnostics
     ]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "dev_staging"])
-def test_committed_stacks_have_no_diagnostics(stack: str, request: pytest.FixtureRequest) -> None:
-    assert analyze(request.getfixturevalue(stack)) == []
-
-
-def test_violation_reaches_the_engine_with_its_level(prod: dict[str, Any]) -> None:
-    """A mandatory violation (it fails `pulumi up`), message = description + our line."""
+@pytest.mark.parametrize("preview", [False, True])
+def test_node_class_with_hop_limit_two_is_refused(
+    preview: bool, dev: dict[str, Any], dev_preview: dict[str, Any]
+) -> None:
+    """Also at a first preview: only the role is unknown in the spec, so the refusal comes
+    before anything is created."""
+    document = dev_preview if preview else dev
     broken = mutate(
-        prod,
-        lambda d: record(d, "aws:ec2/launchTemplate:LaunchTemplate", "cluster-data-lt")["inputs"][
-            "metadataOptions"
-        ].update(httpPutResponseHopLimit=2),
+        document,
+        lambda d: record(d, NODE_CLASS)["inputs"]["spec"]["metadataOptions"].update(
+            httpPutResponseHopLimit=2
+        ),
     )
-    assert analyze(broken) == [
+    assert mandatory(run(broken, preview)) == [
         (
             "nodes-imdsv2-hop-limit",
-            "mandatory",
-            "Launch templates, node groups and Karpenter node classes require IMDSv2 with hop "
-            "limit 1.\naws:ec2/launchTemplate:LaunchTemplate cluster-data-lt: "
-            "metadataOptions.httpPutResponseHopLimit is 2, above 1",
+            f"{NODE_CLASS} gpu-node-class: metadataOptions.httpPutResponseHopLimit is 2, above 1",
+        )
+    ]
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_open_endpoint_on_the_prod_cluster_child_is_refused(
+    preview: bool, prod: dict[str, Any], prod_preview: dict[str, Any]
+) -> None:
+    document = prod_preview if preview else prod
+    broken = mutate(
+        document,
+        lambda d: record(d, "eks:index:Cluster")["inputs"].update(publicAccessCidrs=["0.0.0.0/0"]),
+    )
+    assert mandatory(run(broken, preview)) == [
+        (
+            "eks-endpoint-restricted",
+            "aws:eks/cluster:Cluster cluster-eks-eksCluster: the public API endpoint is open to "
+            "the internet; set vpcConfig.publicAccessCidrs to known ranges",
+        )
+    ]
+
+
+def test_node_group_without_our_launch_template_is_refused_on_the_child(
+    dev: dict[str, Any],
+) -> None:
+    broken = mutate(
+        dev, lambda d: record(d, "eks:index:ManagedNodeGroup")["inputs"].pop("launchTemplate")
+    )
+    assert mandatory(run(broken)) == [
+        (
+            "nodes-imdsv2-hop-limit",
+            "aws:eks/nodeGroup:NodeGroup cluster-data: no launchTemplate of ours (IMDSv2)",
+        )
+    ]
+
+
+def test_unprotected_prod_cluster_is_refused_at_preview(prod_preview: dict[str, Any]) -> None:
+    """production-retention is a resource rule: `protect` and deletionProtection reach it in
+    `Analyze`, so a preview refuses."""
+
+    def unprotect(d: dict[str, Any]) -> None:
+        cluster = record(d, "eks:index:Cluster")
+        cluster["protect"] = False
+        cluster["inputs"]["deletionProtection"] = False
+
+    assert mandatory(run(mutate(prod_preview, unprotect), preview=True)) == [
+        (
+            "production-retention",
+            "aws:eks/cluster:Cluster cluster-eks-eksCluster: a production stack must protect it "
+            "(protect or retainOnDelete; for the cluster also deletionProtection)",
         )
     ]
 
@@ -129,14 +189,14 @@ def test_violation_reaches_the_engine_with_its_level(prod: dict[str, Any]) -> No
 def test_stack_config_lowers_or_disables_a_rule(prod: dict[str, Any]) -> None:
     broken = mutate(
         prod,
-        lambda d: record(d, "aws:ec2/launchTemplate:LaunchTemplate", "cluster-data-lt")["inputs"][
-            "metadataOptions"
-        ].update(httpPutResponseHopLimit=2),
+        lambda d: record(d, LAUNCH_TEMPLATE, "cluster-data-lt")["inputs"]["metadataOptions"].update(
+            httpPutResponseHopLimit=2
+        ),
     )
-    lowered = analyze(broken, {"nodes-imdsv2-hop-limit": "advisory"})
-    assert [(name, level) for name, level, _ in lowered] == [("nodes-imdsv2-hop-limit", "advisory")]
-    assert analyze(broken, {"nodes-imdsv2-hop-limit": "disabled"}) == []
-    assert analyze(broken, {"nodes-imdsv2-hop-limit": {"maxHopLimit": 2}}) == []
+    lowered = run(broken, config={"nodes-imdsv2-hop-limit": "advisory"})
+    assert [(d.policy, d.level) for d in lowered] == [("nodes-imdsv2-hop-limit", "advisory")]
+    assert run(broken, config={"nodes-imdsv2-hop-limit": "disabled"}) == []
+    assert run(broken, config={"nodes-imdsv2-hop-limit": {"maxHopLimit": 2}}) == []
 
 
 def test_list_valued_rules_see_proxied_lists(prod: dict[str, Any]) -> None:
@@ -147,31 +207,35 @@ def test_list_valued_rules_see_proxied_lists(prod: dict[str, Any]) -> None:
             "template"
         ]["spec"]["containers"][0]["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
     )
-    assert [m.split("\n")[1] for _, _, m in analyze(broken)] == [
-        "kubernetes:batch/v1:Job wait-for-kserve-webhook: container wait: capabilities.drop "
-        "does not contain ALL"
+    assert mandatory(run(broken)) == [
+        (
+            "workloads-restricted",
+            "kubernetes:batch/v1:Job wait-for-kserve-webhook: container wait: capabilities.drop "
+            "does not contain ALL",
+        )
     ]
 
 
 def test_secret_wrapped_inputs_pass(dev: dict[str, Any]) -> None:
     """The Secret's stringData arrives secret-wrapped; the SDK unwraps it before the rule runs,
     so only the dependency half of secrets-stay-secret applies online."""
-    secret = record(dev, "kubernetes:core/v1:Secret", "s3-credentials")
-    assert secret["secretPaths"] == ["$.stringData"]
-    assert json_format.MessageToDict(_struct(secret))["stringData"][SIG_KEY] == SECRET_SIG
-    assert analyze(dev) == []
+    secret = one(engine_resources(dev), "kubernetes:core/v1:Secret")
+
+    wrapped = json_format.MessageToDict(to_struct(secret.inputs))["stringData"]
+    assert wrapped[SIG_KEY] == SECRET_SIG
+    assert run(dev) == []
 
 
-def test_unknown_value_in_preview_defers_the_rule(prod: dict[str, Any]) -> None:
-    """A value computed during preview (here the bucket policy) makes the SDK skip the rule
-    with an advisory note instead of failing it; `pulumi up` runs it with the real value."""
+def test_a_stack_rule_reading_an_unknown_defers_to_up(prod: dict[str, Any]) -> None:
+    """A stack rule that reads a value unknown at preview is skipped with an advisory; at the
+    end of `pulumi up` it runs on the real value."""
     unknown = mutate(
         prod,
-        lambda d: record(d, "aws:s3/bucketPolicy:BucketPolicy")["inputs"].update(
-            policy=UNKNOWN_STRING_VALUE
-        ),
+        lambda d: record(d, "aws:s3/bucketPolicy:BucketPolicy")["inputs"].update(policy=UNKNOWN),
     )
-    found = analyze(unknown)
-    assert [(name, level) for name, level, _ in found] == [("s3-tls-only", "advisory")]
-    assert "can't run policy 's3-tls-only'" in found[0][2]
-    assert "during preview: string value at .policy can't be known during preview" in found[0][2]
+    found = run(unknown)
+    assert [(d.policy, d.level) for d in found] == [("s3-tls-only", "advisory")]
+    assert "can't run policy 's3-tls-only'" in found[0].message
+    assert "during preview: string value at .policy can't be known during preview" in (
+        found[0].message
+    )

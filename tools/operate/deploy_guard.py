@@ -3,12 +3,14 @@
     python -m tools.operate.deploy_guard destroy --stack prod [--allow-protected]
     python -m tools.operate.deploy_guard placeholders --stack prod
 
-`destroy` exits 3 for a stack whose config turns Pulumi's `protect` on, unless asked explicitly:
-the engine refuses to delete a protected resource only when its delete step runs
-(pulumi/pulumi:pkg/resource/deploy/step.go@v3.259.0, DeleteStep.Apply returns
-deleteProtectedError), so `pulumi destroy` first deletes every unprotected resource that the
-protected ones do not need (node groups, Helm releases, IAM roles) and then fails on the cluster
-and the bucket.
+`destroy` exits 3 for a stack whose config turns Pulumi's `protect` on, unless asked explicitly.
+A plain `pulumi destroy` of such a stack deletes nothing: it previews first, and in the preview
+the delete step of a protected resource already fails (pulumi/pulumi:pkg/resource/deploy/
+step.go@v3.259.0, `DeleteStep.Apply` returns deleteProtectedError before its dry-run branch;
+pkg/backend/apply.go then returns without running the update). Asked explicitly, `make
+destroy` runs `pulumi destroy --exclude-protected`, which leaves out every protected resource
+and everything it depends on (pkg/cmd/pulumi/operations/destroy.go@v3.259.0
+`getProtectedExcludes`: the transitive dependencies, parents included) and deletes the rest.
 `placeholders` lists the example values a stack file still holds (the plan prints them too).
 """
 
@@ -40,17 +42,24 @@ def destroy_refusal(stack: str, config: StackConfig) -> list[str]:
     protected = protected_resources(config)
     if not protected:
         return []
-    kept = " The bucket is also retainOnDelete: once deleted from the stack it stays in AWS."
+    stays = []
+    if config.cluster_deletion_protection:
+        stays.append(
+            "the EKS cluster with what it depends on (the VPC and its subnets, the KMS key and "
+            "the control-plane log group; the NAT gateways, route tables and endpoints go)"
+        )
+    if config.model_bucket.protect:
+        stays.append("the model bucket and its settings")
     return [
         f"make destroy: stack {stack} protects {' and '.join(protected)}.",
-        "Pulumi's protect does not stop `pulumi destroy`: the engine deletes every unprotected "
-        "resource that can go first (node groups, Helm releases, InferenceServices, their IAM "
-        "roles) and fails only when it reaches a protected one, leaving the stack half torn down."
-        + (kept if config.model_bucket.retain_on_delete else ""),
+        "A plain `pulumi destroy` would delete nothing: its preview fails on the first "
+        "protected resource.",
         "To tear the stack down completely: set those keys to false, run `make up`, then "
         "`make destroy`.",
         f"To delete the unprotected part on purpose: make destroy STACK={stack} "
-        "ALLOW_PROTECTED=yes",
+        "ALLOW_PROTECTED=yes (pulumi destroy --exclude-protected). It deletes the node "
+        "groups, Helm releases, InferenceServices, image mirror and IAM roles; what stays: "
+        f"{'; '.join(stays)}.",
     ]
 
 

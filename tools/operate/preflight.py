@@ -686,8 +686,9 @@ DOCKER_HUB_SECRET_KEYS = ("username", "accessToken")
 def check_docker_hub_credential(clients: AwsClients, mirror: MirrorSettings) -> Check:
     """The Docker Hub credential of the pull-through rule exists here and holds what ECR reads.
 
-    Without it `pulumi up` fails at the rule (ECR validates the secret), or, when it is not
-    configured at all, Docker Hub images are copied by Jobs instead of cached."""
+    Without it `pulumi up` fails at the rule (ECR validates the secret). The key is required
+    while the mirror is on (the stack runs Docker Hub images; components/config/model.py refuses an
+    empty one), so an empty one here fails too."""
     name = "Docker Hub credential"
     arn = mirror.docker_hub_credential_arn
     if not mirror.enabled:
@@ -695,9 +696,9 @@ def check_docker_hub_credential(clients: AwsClients, mirror: MirrorSettings) -> 
     if not arn:
         return Check(
             name,
-            "skip",
-            "dockerHubCredentialArn is empty: Docker Hub images on the GPU path are copied into "
-            "ECR by Jobs (anonymous pulls) instead of pulled through the cache",
+            "fail",
+            "dockerHubCredentialArn is empty: the stack's Docker Hub images come through ECR's "
+            "cache, which needs the credential (docs/image-mirror.md)",
         )
     region = arn.split(":")[3]
     if region != clients.region:

@@ -40,6 +40,8 @@ class PlanSnapshot:
     manifests: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     missing: bool = False
+    policy: list[str] = field(default_factory=list)
+    """The policy pack's verdict lines (tools/plan/render.py stores them in resources.json)."""
 
 
 def load_plan(folder: Path) -> PlanSnapshot:
@@ -53,7 +55,12 @@ def load_plan(folder: Path) -> PlanSnapshot:
     manifests = {}
     for path in sorted((folder / "manifests").glob("*.yaml")):
         manifests[_MANIFEST_INDEX.sub("", path.stem)] = yaml.safe_load(path.read_text())
-    return PlanSnapshot(resources, manifests, dict(document.get("outputs") or {}))
+    return PlanSnapshot(
+        resources,
+        manifests,
+        dict(document.get("outputs") or {}),
+        policy=list(document.get("policy") or []),
+    )
 
 
 def changed_paths(old: Any, new: Any, path: str = "$") -> Iterator[tuple[str, Any, Any]]:
@@ -102,6 +109,8 @@ class StackDiff:
     manifests_removed: list[str]
     manifests_changed: dict[str, list[tuple[str, Any, Any]]]
     outputs_changed: list[tuple[str, Any, Any]]
+    policy_head: list[str] = field(default_factory=list)
+    policy_changed: bool = False
 
     @property
     def empty(self) -> bool:
@@ -113,6 +122,7 @@ class StackDiff:
             or self.manifests_removed
             or self.manifests_changed
             or self.outputs_changed
+            or self.policy_changed
             or self.base_missing != self.head_missing
         )
 
@@ -152,6 +162,8 @@ def diff_plans(stack: str, base: PlanSnapshot, head: PlanSnapshot) -> StackDiff:
         manifests_removed=sorted(set(base.manifests) - set(head.manifests)),
         manifests_changed=manifests_changed,
         outputs_changed=list(changed_paths(base.outputs, head.outputs)),
+        policy_head=head.policy,
+        policy_changed=base.policy != head.policy,
     )
 
 
@@ -230,6 +242,8 @@ def to_markdown(diff: StackDiff) -> str:
         lines += ["#### Outputs", ""]
         lines += [f"- `{p}`: {_value(o)} → {_value(n)}" for p, o, n in diff.outputs_changed]
         lines.append("")
+    if diff.policy_changed:
+        lines += ["#### Policy pack (head)", "", "```", *diff.policy_head, "```", ""]
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from components.config.model import StackConfig
+from components.versions import unpinned_images
 
 # The account id of AWS's documentation examples.
 EXAMPLE_ACCOUNT = "123456789012"
@@ -23,6 +24,20 @@ def placeholder_values(config: StackConfig) -> list[str]:
     for arn in config.cluster_admin_arns:
         if f":{EXAMPLE_ACCOUNT}:" in arn:
             found.append(f"clusterAdminArns: {arn} uses the example account {EXAMPLE_ACCOUNT}")
+    for key, arn in (
+        ("dockerHubCredentialArn", config.docker_hub_credential_arn),
+        ("githubCredentialArn", config.github_credential_arn),
+    ):
+        if f":{EXAMPLE_ACCOUNT}:" in arn:
+            found.append(f"{key}: {arn} uses the example account {EXAMPLE_ACCOUNT}")
+    if config.image_mirror:
+        unpinned = unpinned_images()
+        if unpinned:
+            found.append(
+                f"components/versions.py IMAGE_DIGESTS: {len(unpinned)} images have no pinned "
+                "digest yet (pulled by tag until read with `crane digest`, docs/image-mirror.md "
+                f'"Pinning digests"): {", ".join(unpinned)}'
+            )
     cidrs = [("endpointPublicAccessCidrs", c) for c in config.endpoint_public_access_cidrs]
     cidrs += [("ingress.allowedSourceCidrs", c) for c in config.ingress.allowed_source_cidrs]
     for key, cidr in cidrs:

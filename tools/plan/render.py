@@ -32,18 +32,16 @@ from google.protobuf import json_format
 
 from components.config.model import ConfigError
 from tools.plan.placeholders import placeholder_values
+from tools.plan.policy_feed import verdict
 from tools.plan.stack_config import (
     ROOT,
     SECRET_PLACEHOLDER,
     load_stack_settings,
     settings_to_config,
 )
+from tools.plan.wire import ACCOUNT_ID, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
 
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SHOWN = "[secret]"
-ACCOUNT_ID = "123456789012"
 
 # Outputs the program reads from resources the mocks stand in for.
 SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {
@@ -155,8 +153,20 @@ def _mock_outputs(
     return outputs
 
 
-def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]]:
-    """A mock monitor that records every registration with its options and dependencies."""
+def preview_outputs(inputs: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+    """What a first preview knows of a new resource's outputs: the inputs it was given, every
+    computed output unknown (providers return unknowns for what they compute at create)."""
+    return {key: value if key in inputs else UNKNOWN for key, value in outputs.items()}
+
+
+def build_recorder(
+    secret: str, preview: bool = False
+) -> tuple[Any, list[Registration], dict[str, Any]]:
+    """A mock monitor that records every registration with its options and dependencies.
+
+    `preview`: as a first `pulumi preview` sees the program, every ID and computed output
+    unknown, so inputs built from them arrive unknown.
+    """
     import pulumi
     from pulumi.runtime.mocks import MockMonitor
 
@@ -166,9 +176,10 @@ def build_recorder(secret: str) -> tuple[Any, list[Registration], dict[str, Any]
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
             resource_id = args.resource_id or f"{args.name}-id"
-            return resource_id, _mock_outputs(
-                args.typ, args.name, args.inputs, bool(args.custom), secret
-            )
+            outputs = _mock_outputs(args.typ, args.name, args.inputs, bool(args.custom), secret)
+            if preview:
+                return "", preview_outputs(args.inputs, outputs)
+            return resource_id, outputs
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
             # No failures is an empty list: the mock monitor iterates it.
@@ -242,17 +253,18 @@ def run_program(
     secret_keys: list[str],
     secret: str,
     engine_log: EngineLog | None = None,
+    preview: bool = False,
 ) -> tuple[list[Registration], dict[str, Any]]:
     """Run `__main__.py` once under mocks; return registrations and resolved stack outputs."""
     import pulumi
 
     asyncio.set_event_loop(asyncio.new_event_loop())  # Python 3.14: no implicit loop (#24338)
-    monitor, registrations, exports = build_recorder(secret)
+    monitor, registrations, exports = build_recorder(secret, preview)
     pulumi.runtime.set_mocks(
         monitor.mocks,
         project=project,
         stack=stack,
-        preview=False,
+        preview=preview,
         monitor=monitor,
         logger=(engine_log or EngineLog()).logger(),
     )
@@ -347,7 +359,8 @@ def manifest_documents(
             namespace, name = document["namespace"], document["helmRelease"]
         else:
             document = canonical({k: v for k, v in inputs.items() if k in _OBJECT_FIELDS})
-            metadata = inputs.get("metadata", {})
+            metadata = inputs.get("metadata")
+            metadata = metadata if isinstance(metadata, dict) else {}  # unknown in a preview
             namespace, name = metadata.get("namespace", ""), metadata.get("name", reg.name)
         index += 1
         stem = "-".join(p for p in (f"{index:02d}", kind.lower(), namespace, name) if p)
@@ -383,18 +396,26 @@ def graph_dot(registrations: list[Registration]) -> str:
 
 
 def write_plan(
-    out: Path, project: str, stack: str, registrations: list[Registration], outputs: dict[str, Any]
+    out: Path,
+    project: str,
+    stack: str,
+    registrations: list[Registration],
+    outputs: dict[str, Any],
+    preview: bool = False,
 ) -> None:
+    """Write the plan folder; `resources.json` also holds the policy pack's verdict on it
+    (tools/plan/policy_feed.py), so the plan diff of a pull request shows policy results."""
     if out.exists():
         shutil.rmtree(out)
     (out / "manifests").mkdir(parents=True)
     registrations = creation_order(registrations)
-    document = {
+    document: dict[str, Any] = {
         "project": project,
         "stack": stack,
         "resources": [r.as_json() for r in registrations],
         "outputs": canonical(outputs),
     }
+    document["policy"] = verdict(document, ROOT, preview)
     (out / "resources.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
     for stem, manifest in manifest_documents(registrations):
         (out / "manifests" / f"{stem}.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
@@ -431,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
         default=SECRET_PLACEHOLDER,
         help="value the mocks give secret outputs (leak tests use a sentinel)",
     )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="render as a first preview sees it: IDs and computed outputs unknown",
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / "plan" / args.stack
     # A failed run leaves no earlier plan of this stack behind to be mistaken for this one.
@@ -459,12 +485,18 @@ def main(argv: list[str] | None = None) -> int:
     engine_log = EngineLog()
     try:
         registrations, outputs = run_program(
-            settings.project, args.stack, config, secret_keys, args.secret_value, engine_log
+            settings.project,
+            args.stack,
+            config,
+            secret_keys,
+            args.secret_value,
+            engine_log,
+            args.preview,
         )
     except pulumi.RunError as error:
         print(str(error), file=sys.stderr)
         return 2
-    write_plan(out, settings.project, args.stack, registrations, outputs)
+    write_plan(out, settings.project, args.stack, registrations, outputs, args.preview)
     counts = Counter(r.type for r in registrations)
     print(f"plan for {settings.project}/{args.stack}: {len(registrations)} resources -> {out}")
     for typ, count in sorted(counts.items()):
@@ -478,9 +510,31 @@ def main(argv: list[str] | None = None) -> int:
     for level, message in engine_log.messages:
         if message not in shown:
             print(f"plan: {level}: {message}", file=sys.stderr)
+    print_image_inventory(settings)
+    for line in json.loads((out / "resources.json").read_text())["policy"]:
+        print(line)
     for line in placeholders:
         print(f"plan: placeholder to replace before a real deploy: {line}", file=sys.stderr)
     return 0
+
+
+def print_image_inventory(settings: Any) -> None:
+    """Every image a pod of the stack runs, what pods pull, and how it reaches the region's ECR
+    (components/image_mirror.py; tests/test_image_inventory.py checks it against the charts)."""
+    from components.image_mirror import ImageMirror, MirrorSettings, inventory
+
+    try:
+        config = settings_to_config(settings)
+    except ConfigError:
+        return
+    mirror = ImageMirror.for_stack(
+        MirrorSettings.of(config), ACCOUNT_ID, config.region, config.name
+    )
+    lines = inventory(mirror)
+    print(f"images ({len(lines)}; pulled from -> how it gets there):")
+    for line in lines:
+        print(f"  {line.upstream}  [{line.used_by}]")
+        print(f"    {line.pulled} -> {line.route}")
 
 
 def print_cache_throughput(report: Any) -> None:
