@@ -105,15 +105,12 @@ def test_fsr_needs_the_snapshot_and_the_mirror() -> None:
 def test_warm_slots_and_fsr_need_karpenter() -> None:
     raw = dev_raw()
     raw["gpuNodes"] = {
-        **raw.get("gpuNodes", {}),
         "provisioner": "nodeGroup",
         "coldStart": {"warmSlots": 1, "fastSnapshotRestoreZones": ["eu-central-1a"]},
     }
     assert problems(raw) == [
-        f"{K}.warmSlots: 1 needs gpuNodes.provisioner karpenter (the placeholder pods hold "
-        "NodePool capacity); use 0 with nodeGroup",
-        f"{K}.fastSnapshotRestoreZones: needs gpuNodes.provisioner karpenter (only Karpenter's "
-        "nodes restore the image snapshot); use []",
+        f"{K}: has no effect with provisioner nodeGroup (it is a karpenter setting); remove it "
+        f"(`pulumi config rm --path {K}`)"
     ]
 
 
@@ -330,7 +327,7 @@ def test_image_phase_follows_how_the_images_arrive(
 
 def test_node_group_has_no_node_phase_and_pulls_sequentially() -> None:
     raw = dev_raw()
-    raw["gpuNodes"] = {**raw.get("gpuNodes", {}), "provisioner": "nodeGroup"}
+    raw["gpuNodes"] = {"provisioner": "nodeGroup"}
     phases = cold(raw)["phases"]
     assert phases["node"]["high"] == 0
     assert phases["image"]["high"] == round(130.813 * 10 * 2**30 / 9354342327, 1)
