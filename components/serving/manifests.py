@@ -33,16 +33,20 @@ BUILTIN_RUNTIME = "kserve-huggingfaceserver"
 by `autoSelect`; `stream` names it, having no storageUri)."""
 
 STREAM_CONCURRENCY = 32
-"""Streamer threads, each one S3 connection (one TCP flow, capped at 5 Gbit/s outside a placement
-group). The streamer reads object storage with 8 by default
+"""Streamer worker threads, each issuing ranged GETs of one chunk at a time through the S3 CRT
+client, which keeps its own connection pool (cpp/s3/client/client.cc@0.15.9), so workers are not
+TCP flows one for one. The streamer reads object storage with 8 by default
 (run-ai/runai-model-streamer:cpp/streamer/impl/config/config.cc@0.15.9 `RUNAI_STREAMER_CONCURRENCY`,
 docs/src/env-vars.md); Run:ai's own S3 benchmark loaded Llama-3-8B fastest at 32 (4.88 s; 8.45 s
 at 16, 5.01 s at 64: docs/src/benchmarks.md Appendix C)."""
 
 STREAM_MEMORY_LIMIT_BYTES = 8 * 2**30
-"""The streamer's CPU buffer (`RUNAI_STREAMER_MEMORY_LIMIT`). Its default outside distributed
-streaming is 40 GB (docs/src/env-vars.md@0.15.9), which does not fit next to vLLM in the seed's
-48Gi pod; 8 GiB holds 32 in-flight 8 MiB chunks many times over and half a 5 GB shard."""
+"""The streamer's CPU buffer (`RUNAI_STREAMER_MEMORY_LIMIT`, bytes). Its default is 40 GB, but the
+buffer it allocates is min(limit, bytes streamed) (py/runai_model_streamer/.../file_streamer/
+requests_iterator.py@0.15.9 `with_memory_cap`): about the model's size (16 GB for the dev model)
+next to vLLM in the seed's 48Gi pod. 8 GiB bounds that; it must exceed the largest tensor
+(~1.05 GB here), and a model larger than it streams in batches, each read once the previous one
+has been copied to the GPU, which the modeled time (loaders.py) does not count."""
 
 STORAGE_ALLOW_PATTERNS = (
     "tokenizer.json",
@@ -243,8 +247,8 @@ def stream_env(config: StackConfig) -> list[dict[str, str]]:
     """
     return [
         {"name": "AWS_REGION", "value": config.region},
-        # kserve_storage reads AWS_DEFAULT_REGION for the config.json copy
-        # (`_get_s3_client_kwargs`).
+        # boto3, which kserve_storage uses for the config.json copy, reads AWS_DEFAULT_REGION
+        # (kserve_storage.py@v0.20.0 `_download_s3` builds a default-chain client).
         {"name": "AWS_DEFAULT_REGION", "value": config.region},
         {"name": "STORAGE_ALLOW_PATTERNS", "value": json.dumps(list(STORAGE_ALLOW_PATTERNS))},
         # Read by the streamer's C++ config (config.cc@0.15.9); vLLM's loader would set the same
