@@ -39,7 +39,9 @@ def run_bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        # A guard against a hung step, not a speed check: the render step plans four stacks,
+        # which takes minutes on a busy 2-core runner.
+        timeout=900,
         check=False,
     )
 
