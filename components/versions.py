@@ -312,7 +312,8 @@ IMAGE_DIGESTS: dict[str, str | None] = {
 """The manifest digest (the index's, for a multi-arch image) of every tagged image the stack
 runs. The one place digests live: the copy Jobs verify them, the pods reference them where the
 consumer takes a digest, and other tooling reads them here. Digest-only upstreams
-(KNATIVE_QUEUE_PROXY_IMAGE, the Knative Operator's KNATIVE_*_IMAGES) carry theirs in the reference."""
+(KNATIVE_QUEUE_PROXY_IMAGE, the Knative Operator's KNATIVE_*_IMAGES) carry theirs in the
+reference."""
 
 
 def digest_of(image: str) -> str | None:
