@@ -84,7 +84,7 @@ def aws_cli() -> str:
     beside = Path(sys.executable).parent / "aws"
     found = str(beside) if beside.exists() else shutil.which("aws")
     if not found:
-        raise SystemExit("aws CLI not found (pip install awscli, see requirements-dev.txt)")
+        raise SystemExit("aws CLI not found (`make install-test` installs it)")
     return found
 
 

@@ -1,6 +1,6 @@
 """Every chart, image and app version the stack installs, each with the reason for the pin.
 
-Change a version here and nowhere else. The reasons cite `shared/reference/kserve-fluid-facts.md`
+Change a version here and nowhere else. The reasons cite `docs/reference/kserve-fluid-facts.md`
 (facts §N) where the evidence lives.
 """
 

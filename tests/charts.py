@@ -3,7 +3,7 @@
 helm-python-sdk 0.2.2 is Helm v4's `action.Install` renderer as a library: templates, subcharts
 and `values.schema.json` exactly as `helm install` would use them, no cluster and no network
 (`lookup` returns nothing). The archives are the pinned versions of `components/versions.py`,
-kept in `shared/charts/` (SOURCES.md there says where each comes from).
+kept in `vendor/charts/` (vendor/manifest.json and SOURCES.md there say where each comes from).
 
 Releases map to archives generically: a release's chart, version and repository name a pin in
 `components/versions.py`, and a pin names its archive `<chart>-<version>.tgz` (with or without
@@ -31,14 +31,11 @@ import yaml
 
 from components import versions
 from components.versions import ChartPin
-
-CHART_DIR = Path(__file__).resolve().parents[2] / "shared" / "charts"
-if not CHART_DIR.exists():  # a clone checked out beside shared/ under another name
-    CHART_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "charts"
+from tools.maintain.vendor import CHART_DIR
 
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 # Helm splits a rendered template on this separator (helm/helm
-# pkg/releaseutil/manifest.go@v3.17.0 `sep`, shared/charts/SOURCES.md); cert-manager's templates
+# pkg/releaseutil/manifest.go@v3.17.0 `sep`, vendor/charts/SOURCES.md); cert-manager's templates
 # have `---# comment` lines that a plain YAML stream refuses.
 _DOCUMENT_SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
 # A values key whose leaves exceed this would make the ignored-key search slow: fail loudly.
@@ -46,7 +43,7 @@ MAX_LEAVES_PER_RELEASE = 150
 
 
 class MissingChartArchive(LookupError):
-    """A pin in components/versions.py with no archive in shared/charts/."""
+    """A pin in components/versions.py with no archive in vendor/charts/."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +152,7 @@ class Rendered:
 @functools.cache
 def _render(archive: str, values_json: str, name: str, namespace: str) -> Rendered:
     # A fresh Chart per render: render() drops subcharts disabled by their condition from the
-    # loaded object for good (shared/charts/SOURCES.md).
+    # loaded object for good (vendor/charts/SOURCES.md).
     chart = helm.Chart.load(archive)
     try:
         output = chart.render(

@@ -1,7 +1,7 @@
 """Every image a GPU node pulls, found from the offline plan and the real charts it installs.
 
 Nothing here trusts the program's own image list: Helm releases are rendered from the chart
-archives in `../shared/charts/` with the values the plan would pass (helm-python-sdk 0.2.2, Helm
+archives in `vendor/charts/` with the values the plan would pass (helm-python-sdk 0.2.2, Helm
 v4's engine), pods are kept when they can land on a GPU node (tolerate its taint, and their node
 selection admits its labels), and the pods controllers create at run time are derived from the
 objects that configure them: the Jindo FUSE DaemonSet from the JindoRuntime and the Jindo
@@ -23,9 +23,10 @@ import helm_python as helm
 import yaml
 
 from components.naming import GPU_TAINT_KEY, INSTANCE_TYPE_LABEL, gpu_node_labels
-from tests.plan_support import ROOT, Plan
+from tests.plan_support import Plan
+from tools.maintain.vendor import CHART_DIR
 
-CHARTS = ROOT.parent / "shared" / "charts"
+CHARTS = CHART_DIR
 POD_TEMPLATES = {
     "Deployment": ("spec", "template", "spec"),
     "DaemonSet": ("spec", "template", "spec"),

@@ -21,6 +21,8 @@ class Plan:
 
     folder: Path
     document: dict[str, Any]
+    output: str = ""
+    """What `python -m tools.plan` printed (stdout, then stderr)."""
 
     @property
     def resources(self) -> list[dict[str, Any]]:
@@ -108,7 +110,8 @@ def run_plan(
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         return PlanFailure(result.returncode, result.stdout, result.stderr, out)
-    return Plan(out, json.loads((out / "resources.json").read_text()))
+    document = json.loads((out / "resources.json").read_text())
+    return Plan(out, document, result.stdout + result.stderr)
 
 
 def render(out: Path, **kwargs: Any) -> Plan:

@@ -1,4 +1,4 @@
-"""Validate custom objects against the real CRDs in shared/schemas/crds, refusing unknown fields."""
+"""Validate custom objects against the real CRDs in vendor/crds, refusing unknown fields."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ import kubernetes_validate.utils
 import yaml
 from referencing import Registry, Resource
 
-CRD_DIR = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "crds"
-if not CRD_DIR.exists():  # a clone checked out beside shared/ under another name
-    CRD_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "schemas" / "crds"
+from tools.maintain.vendor import CRD_DIR
+
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 
 

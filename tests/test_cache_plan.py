@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.plan_support import Plan
+from components.cache.throughput import plan_report
+from components.config.model import GpuNodesConfig
+from tests.plan_support import Plan, PlanFailure, run_plan
 from tests.schemas import validate_custom_object
 from tools.plan.render import print_cache_throughput
+from tools.plan.stack_config import load_typed_config
 
 RUNTIME = "kubernetes:data.fluid.io/v1alpha1:JindoRuntime"
 MODEL = "llama-31-8b-instruct"
@@ -46,3 +51,59 @@ def test_plan_prints_one_line_per_model(dev_plan: Plan, capsys: pytest.CaptureFi
         "250 MiB/s)"
     )
     assert printed[2].startswith("  warning: dataNodeGroup.cacheVolumeThroughputMiBps")
+
+
+def test_each_warning_is_printed_once(dev_plan: Plan) -> None:
+    (warning,) = dev_plan.outputs["cacheThroughput"]["warnings"]
+    assert dev_plan.output.count(warning) == 1, dev_plan.output
+
+
+@pytest.mark.parametrize(
+    ("gpu_nodes", "reader", "binding"),
+    [
+        ({"instanceTypes": ["g5.8xlarge"]}, "g5.8xlarge", "per-flow limit"),
+        # Karpenter may launch either type: the estimate is the slower one's.
+        ({"instanceTypes": ["g5.8xlarge", "g6.xlarge"]}, "g6.xlarge", "GPU node network"),
+        ({"instanceTypes": ["g6.xlarge", "g5.8xlarge"]}, "g6.xlarge", "GPU node network"),
+        ({"provisioner": "nodeGroup", "instanceTypes": ["g6.xlarge"]}, "g6.xlarge",
+         "GPU node network"),
+    ],
+)  # fmt: skip
+def test_the_estimate_reads_with_the_gpu_types_that_launch(
+    gpu_nodes: dict[str, object], reader: str, binding: str
+) -> None:
+    prod = load_typed_config("prod")
+    config = prod.model_copy(update={"gpu_nodes": GpuNodesConfig.model_validate(gpu_nodes)})
+    entry = plan_report(config)["models"][MODEL]
+    assert (entry["gpuNodeType"], entry["baseline"]["binding"]) == (reader, binding)
+
+
+def test_a_failed_plan_leaves_no_earlier_plan_behind(tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    (out / "manifests").mkdir(parents=True)
+    (out / "resources.json").write_text('{"stack": "dev", "resources": []}')
+    result = run_plan(out, sets={"gpuNodes": {"provisioner": "fargate"}})
+    assert isinstance(result, PlanFailure) and result.returncode == 2
+    assert not out.exists()
+
+
+def test_every_loader_estimate_reads_with_the_slowest_type_that_may_launch() -> None:
+    from components.serving.loaders import loader_estimates
+
+    prod = load_typed_config("prod")
+    model = prod.models[0]
+    one = loader_estimates(prod, model)
+    two = loader_estimates(
+        prod.model_copy(
+            update={
+                "gpu_nodes": GpuNodesConfig.model_validate(
+                    {"instanceTypes": ["g5.8xlarge", "g6.xlarge"]}
+                )
+            }
+        ),
+        model,
+    )
+    for loader in ("cache", "stream", "download"):
+        assert two[loader][0].seconds >= one[loader][0].seconds, loader
+    assert two["stream"][0].binding_names == "GPU node network"
+    assert "g6.xlarge" in two["stream"][0].binding[0].detail

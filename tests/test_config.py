@@ -35,7 +35,7 @@ def problems(raw: dict[str, Any], **kwargs: Any) -> list[str]:
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:
-    """dev config with one field replaced; path like "gpuNodeGroup.maxSize" or "models.0.name"."""
+    """dev config with one field replaced; path like "gpuNodes.gpuLimit" or "models.0.name"."""
     raw = copy.deepcopy(dev_raw())
     *parents, last = path.split(".")
     target: Any = raw
@@ -52,7 +52,8 @@ def test_dev_stack_parses_to_the_seed_setup() -> None:
     config = parse(dev_raw())
     assert config.data_node_group.instance_type == "m5n.xlarge"
     assert config.data_node_group.desired_size == 3
-    assert config.gpu_node_group.instance_type == "g5.8xlarge"
+    assert config.gpu_nodes.instance_types == ("g5.8xlarge",)
+    assert config.gpu_nodes.karpenter
     assert config.models[0].s3_prefix == "models/meta-llama--Meta-Llama-3.1-8B-Instruct"
     assert config.cache_workers == 3
 
@@ -73,9 +74,9 @@ def test_pulumi_yaml_declares_every_key_with_type_default_and_description() -> N
 
 BAD_INPUTS = [
     (
-        "gpuNodeGroup.instanceType",
-        "g5.huge",
-        'gpuNodeGroup.instanceType: "g5.huge" is not an EC2 instance type like m5n.xlarge',
+        "gpuNodes.instanceTypes",
+        ["g5.huge"],
+        'gpuNodes.instanceTypes[0]: "g5.huge" is not an EC2 instance type like m5n.xlarge',
     ),
     (
         "dataNodeGroup.instanceType",
@@ -84,23 +85,38 @@ BAD_INPUTS = [
         "components/config/instance_types.py for the supported families",
     ),
     (
-        "gpuNodeGroup.instanceType",
-        "m5.large",
-        'gpuNodeGroup.instanceType: "m5.large" has no GPU; use a g4dn/g5/g6/g6e/p4d/p5 type',
+        "gpuNodes.instanceTypes",
+        ["m5.large"],
+        'gpuNodes.instanceTypes[0]: "m5.large" has no GPU; use a g4dn/g5/g6/g6e/p4d/p5 type',
     ),
     (
-        "gpuNodeGroup.minSize",
-        2,
-        "gpuNodeGroup: sizes must satisfy minSize <= desiredSize <= maxSize, got 2, 1, 2",
+        "gpuNodes",
+        {"provisioner": "nodeGroup", "minSize": 2},
+        "gpuNodes: sizes must satisfy minSize <= desiredSize <= maxSize, got 2, 1, 2",
     ),
     (
         "dataNodeGroup.desiredSize",
         5,
         "dataNodeGroup: sizes must satisfy minSize <= desiredSize <= maxSize, got 3, 5, 3",
     ),
-    ("gpuNodeGroup.maxSize", 0, "gpuNodeGroup.maxSize: 0 must be at least 1"),
+    (
+        "gpuNodes",
+        {"provisioner": "nodeGroup", "maxSize": 0},
+        "gpuNodes.maxSize: 0 must be at least 1",
+    ),
     ("dataNodeGroup.minSize", -1, "dataNodeGroup.minSize: -1 must be at least 1"),
-    ("gpuNodeGroup.rootDiskGiB", 20, "gpuNodeGroup.rootDiskGiB: 20 must be at least 100"),
+    (
+        "gpuNodes",
+        {"provisioner": "nodeGroup", "instanceStoreRaid0": False, "rootDiskGiB": 50},
+        "gpuNodes: rootDiskGiB 50 is too small for the serving image on the root volume "
+        "(instanceStoreRaid0 false); use at least 100",
+    ),
+    (
+        "gpuNodes",
+        {"provisioner": "nodeGroup", "instanceTypes": ["g5.8xlarge", "g6.8xlarge"]},
+        "gpuNodes: instanceTypes lists 2 types; the nodeGroup provisioner launches one instance "
+        "type, list one (or use provisioner karpenter to pick among several)",
+    ),
     ("models.0.sizeGiB", 0, "models[0].sizeGiB: 0 must be greater than 0"),
     (
         "modelBucket.name",
@@ -292,24 +308,26 @@ def test_duplicated_model_names_and_overlapping_prefixes() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    raw = with_change("gpuNodeGroup.instanceType", "m5.large")
+    raw = with_change("gpuNodes.instanceTypes", ["m5.large"])
+    raw["gpuNodes"]["maxSize"] = 3  # a nodeGroup key under Karpenter
     raw["networking"] = "nginx"
     raw["models"][0]["name"] = "Bad"
     found = problems(raw, region="nowhere")
-    assert len(found) == 4, found
+    assert len(found) == 5, found
     assert [p.split(":")[0] for p in found] == [
         "aws",
-        "gpuNodeGroup.instanceType",
+        "gpuNodes.maxSize",
+        "gpuNodes.instanceTypes[0]",
         "models[0].name",
         "networking",
     ]
 
 
 def test_wrong_types_name_the_key() -> None:
-    raw = with_change("gpuNodeGroup.maxSize", "two")
+    raw = with_change("gpuNodes", {"provisioner": "nodeGroup", "maxSize": "two"})
     raw["models"][0]["warmStart"] = "yes"
     found = problems(raw)
-    assert 'gpuNodeGroup.maxSize: must be an integer, got "two"' in found
+    assert 'gpuNodes.maxSize: must be an integer, got "two"' in found
     assert 'models[0].warmStart: must be true or false, got "yes"' in found
 
 
@@ -335,7 +353,7 @@ def test_missing_key_says_defaults_come_from_pulumi_yaml() -> None:
 
 
 UNKNOWN_KEYS = [
-    ("gpuNodeGrup", {}, 'gpuNodeGrup: is not a known key; did you mean "gpuNodeGroup"?'),
+    ("gpuNode", {}, 'gpuNode: is not a known key; did you mean "gpuNodes"?'),
     ("modelBuckett", {}, 'modelBuckett: is not a known key; did you mean "modelBucket"?'),
     (
         "modelBucket.protcet",
@@ -395,9 +413,7 @@ def test_partial_object_is_completed_from_the_documented_defaults() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "key", ["dataNodeGroup", "gpuNodeGroup", "modelCache", "modelBucket", "knative"]
-)
+@pytest.mark.parametrize("key", ["dataNodeGroup", "modelCache", "modelBucket", "knative"])
 def test_object_defaults_match_pulumi_yaml(key: str) -> None:
     declared = read_project()["config"][key]["default"]
     completed = parse(with_change(key, {}))
@@ -467,18 +483,17 @@ def test_max_replicas_must_fit_the_gpu_node_group() -> None:
     raw = with_change("models.0.maxReplicas", 3)
     raw["gpuNodes"] = {"provisioner": "nodeGroup"}  # Karpenter's gpuLimit: test_karpenter.py
     assert problems(raw) == [
-        "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodeGroup.maxSize 2 x 1 GPU "
+        "models[0].maxReplicas: 3 replicas x 1 GPU never fit gpuNodes.maxSize 2 x 1 GPU "
         "per g5.8xlarge = 2 GPUs"
     ]
 
 
 def test_always_on_replicas_must_fit_at_once() -> None:
     raw = with_change("models.0.minReplicas", 1)
-    raw["gpuNodeGroup"] |= {"maxSize": 1, "desiredSize": 1}
-    raw["gpuNodes"] = {"provisioner": "nodeGroup"}
+    raw["gpuNodes"] = {"provisioner": "nodeGroup", "maxSize": 1, "desiredSize": 1}
     assert problems(raw) == [
         "models: the minReplicas of all models (comparisons included) need 3 GPUs at once; "
-        "gpuNodeGroup.maxSize 1 x 1 GPU per g5.8xlarge = 1"
+        "gpuNodes.maxSize 1 x 1 GPU per g5.8xlarge = 1"
     ]
 
 

@@ -44,7 +44,7 @@ def test_data_node_group_matches_the_seed(dev_plan: Plan) -> None:
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_disks(node_group_plan: Plan) -> None:
-    for role, root_size in (("data", 50), ("gpu", 200)):
+    for role, root_size in (("data", 50), ("gpu", 100)):
         group = node_group(node_group_plan, role)
         template = launch_template_of(node_group_plan, group)["inputs"]
         assert group["inputs"]["launchTemplate"]["id"] == f"cluster-{role}-lt-id"
@@ -204,16 +204,19 @@ def test_prod_protects_the_bucket_and_restricts_the_endpoint(prod_plan: Plan) ->
 def test_bad_config_exits_before_any_resource(scratch: Path) -> None:
     result = run_plan(
         scratch,
-        sets={"networking": "nginx", "gpuNodeGroup": {"instanceType": "m5.large"}},
+        sets={
+            "networking": "nginx",
+            "gpuNodes": {"provisioner": "nodeGroup", "instanceTypes": ["m5.large"]},
+        },
     )
     assert isinstance(result, PlanFailure)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("invalid stack configuration (")
-    # The partial gpuNodeGroup (as `pulumi config set --path` writes it) is completed from the
+    # The partial gpuNodes (as `pulumi config set --path` writes it) is completed from the
     # defaults, so only the two real problems are reported.
     assert lines[1:] == [
-        'gpuNodeGroup.instanceType: "m5.large" has no GPU; use a g4dn/g5/g6/g6e/p4d/p5 type',
+        'gpuNodes.instanceTypes[0]: "m5.large" has no GPU; use a g4dn/g5/g6/g6e/p4d/p5 type',
         'networking: "nginx" is not allowed; use one of istio, kourier',
     ]
     assert not (scratch / "resources.json").exists()

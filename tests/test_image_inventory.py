@@ -29,8 +29,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, object]]] = {
                 "provisioner": "nodeGroup",
                 "instanceTypes": ["g5.8xlarge"],
                 "capacityType": "ON_DEMAND",
-                "gpuLimit": 2,
-                "keepWarmMinutes": 15,
+                "maxSize": 2,
                 "rootDiskGiB": 100,
             }
         },

@@ -18,9 +18,10 @@ from components.karpenter import manifests
 from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
+from tools.maintain.vendor import CHART_DIR
 from tools.plan.stack_config import load_stack_settings, read_project
 
-CHARTS = CRD_DIR.parent.parent / "charts"
+CHARTS = CHART_DIR
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 MNG = "eks:index:ManagedNodeGroup"
@@ -503,7 +504,11 @@ def problems(raw: dict[str, Any]) -> list[str]:
 def test_pulumi_yaml_declares_the_models_defaults() -> None:
     declared = read_project()["config"]["gpuNodes"]
     assert declared["type"] == "object"
-    assert declared["default"] == GpuNodesConfig().model_dump(by_alias=True, mode="json")
+    # The default shows only the keys that take effect under its provisioner (karpenter).
+    defaults = GpuNodesConfig().model_dump(by_alias=True, mode="json")
+    inert = GpuNodesConfig.inert_keys("karpenter")
+    assert inert == ["minSize", "desiredSize", "maxSize", "instanceStoreRaid0"]
+    assert declared["default"] == {k: v for k, v in defaults.items() if k not in inert}
     # dev raises only the GPU limit: its model's three InferenceServices may start at once.
     assert parse(dev_raw()).gpu_nodes == SETTINGS.model_copy(update={"gpu_limit": 3})
     assert not parse(dev_raw(provisioner="nodeGroup")).gpu_nodes.karpenter
@@ -537,9 +542,25 @@ def test_pulumi_yaml_declares_the_models_defaults() -> None:
         ({"keepWarmMinutes": -1}, "gpuNodes.keepWarmMinutes: -1 must be at least 0"),
         ({"rootDiskGiB": 8}, "gpuNodes.rootDiskGiB: 8 must be at least 20"),
         (
-            {"maxSize": 3},
-            "gpuNodes.maxSize: is not a known key; known keys: provisioner, instanceTypes, "
-            "capacityType, gpuLimit, keepWarmMinutes, rootDiskGiB",
+            {"maxSize": 3, "gpuLimit": 3},
+            "gpuNodes.maxSize: has no effect with provisioner karpenter (it is a nodeGroup "
+            "setting); remove it (`pulumi config rm --path gpuNodes.maxSize`)",
+        ),
+        (
+            {"provisioner": "nodeGroup", "keepWarmMinutes": 5},
+            "gpuNodes.keepWarmMinutes: has no effect with provisioner nodeGroup (it is a "
+            "karpenter setting); remove it (`pulumi config rm --path gpuNodes.keepWarmMinutes`)",
+        ),
+        (
+            {"provisioner": "nodeGroup", "gpuLimit": 4},
+            "gpuNodes.gpuLimit: has no effect with provisioner nodeGroup (it is a karpenter "
+            "setting); remove it (`pulumi config rm --path gpuNodes.gpuLimit`)",
+        ),
+        (
+            {"instanceStoreRaid0": False, "gpuLimit": 3},
+            "gpuNodes.instanceStoreRaid0: has no effect with provisioner karpenter (it is a "
+            "nodeGroup setting); remove it (`pulumi config rm --path "
+            "gpuNodes.instanceStoreRaid0`)",
         ),
         ({"gpuLimt": 3}, 'gpuNodes.gpuLimt: is not a known key; did you mean "gpuLimit"?'),
         (
@@ -558,17 +579,20 @@ def test_bad_gpu_nodes_are_refused_with_one_line(gpu_nodes: dict[str, Any], prob
     assert problems(dev_raw(**gpu_nodes)) == [problem]
 
 
-def test_a_model_is_fitted_to_the_node_pools_types_not_the_node_groups() -> None:
-    # 24 CPUs and 48Gi do not fit a g5.2xlarge (8 vCPUs, 32 GiB), whatever gpuNodeGroup says.
-    found = problems(dev_raw(instanceTypes=["g5.2xlarge"], gpuLimit=3))
-    assert [line.split(" (")[0] for line in found] == [
-        "models[0].resources.cpu: 24 CPUs do not fit a g5.2xlarge",
-        "models[0].resources.memory: 48Gi does not fit a g5.2xlarge",
-    ]
+def test_a_model_is_fitted_to_the_types_that_launch() -> None:
+    # 24 CPUs and 48Gi do not fit a g5.2xlarge (8 vCPUs, 32 GiB), under either provisioner.
+    for raw in (
+        dev_raw(instanceTypes=["g5.2xlarge"], gpuLimit=3),
+        dev_raw(provisioner="nodeGroup", instanceTypes=["g5.2xlarge"]),
+    ):
+        assert [line.split(" (")[0] for line in problems(raw)] == [
+            "models[0].resources.cpu: 24 CPUs do not fit a g5.2xlarge",
+            "models[0].resources.memory: 48Gi does not fit a g5.2xlarge",
+        ]
     # One type that fits is enough: Karpenter picks it for this pod.
     assert parse(dev_raw(instanceTypes=["g5.2xlarge", "g5.8xlarge"], gpuLimit=3))
-    raw = dev_raw(provisioner="nodeGroup", instanceTypes=["g5.2xlarge"])
-    assert parse(raw).gpu_node_group.instance_type == "g5.8xlarge"
+    raw = dev_raw(provisioner="nodeGroup", instanceTypes=["g6e.8xlarge"])
+    assert parse(raw).gpu_nodes.node_group_instance_type == "g6e.8xlarge"
 
 
 def test_replicas_are_bounded_by_the_gpu_limit_under_karpenter() -> None:

@@ -4,7 +4,7 @@ Built-in kinds are checked against the OpenAPI schema of the cluster's Kubernete
 plan's `eks:index:Cluster` version, i.e. config `kubernetesVersion`) as kubernetes-validate
 1.37.0 ships it, strict (unknown fields refused). It ships 1.25 to 1.37; the cluster's minor is
 used when shipped, else the newest older one. Custom objects are checked against the real CRDs
-in shared/schemas/crds/ as before, and, for kinds whose CRD only a chart carries (cert-manager's
+in vendor/crds/ as before, and, for kinds whose CRD only a chart carries (cert-manager's
 Certificate and Issuer, KServe's ClusterStorageContainer), against the CRD that chart installs.
 """
 

@@ -60,6 +60,8 @@ TOOL_IMPORTS: Mapping[str, tuple[str, ...]] = {
     "tools.plan": ("components", "policy"),
     # Operator commands: against the AWS account and the cluster; read stacks like the plan.
     "tools.operate": ("components", "tools.plan"),
+    # Repository upkeep (the vendored charts and CRDs): standard library only.
+    "tools.maintain": (),
 }
 
 

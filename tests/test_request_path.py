@@ -146,10 +146,11 @@ def test_kourier_gets_the_source_ranges_annotation() -> None:
     assert service["annotations"][annotation] == "203.0.113.0/24"
 
 
-def _problems(ingress: Any, production: bool) -> list[str]:
+def _problems(ingress: Any, production: bool, endpoint: Any = ("198.51.100.0/24",)) -> list[str]:
     raw = load_stack_settings("dev").project_values()
     raw["ingress"] = ingress
     raw["clusterDeletionProtection"] = production
+    raw["endpointPublicAccessCidrs"] = list(endpoint)
     with pytest.raises(ConfigError) as caught:
         parse_config(raw, project="kserve-fluid", stack="t", region="eu-central-1",
                      has_hf_token=False)  # fmt: skip
@@ -197,6 +198,36 @@ def _problems(ingress: Any, production: bool) -> list[str]:
 )
 def test_bad_ingress_settings(ingress: Any, production: bool, line: str) -> None:
     assert _problems(ingress, production) == [line]
+
+
+def test_production_refuses_cidr_lists_that_add_up_to_the_internet() -> None:
+    halves = ["0.0.0.0/1", "128.0.0.0/1"]
+    assert _problems({"allowedSourceCidrs": halves}, True) == [
+        "ingress.allowedSourceCidrs: 0.0.0.0/1, 128.0.0.0/1 together cover the whole internet, "
+        "which opens a production stack's GPUs to everyone like 0.0.0.0/0; list the client "
+        "networks instead"
+    ]
+    quarters = ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]
+    assert _problems({"allowedSourceCidrs": ["203.0.113.0/24"]}, True, quarters) == [
+        "endpointPublicAccessCidrs: 0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/2, 192.0.0.0/2 together "
+        "cover the whole internet, which opens a production stack's Kubernetes API to everyone "
+        "like 0.0.0.0/0; list the networks instead"
+    ]
+    assert _problems({"allowedSourceCidrs": ["203.0.113.0/24"]}, True, ["0.0.0.0/0"]) == [
+        "endpointPublicAccessCidrs: 0.0.0.0/0 opens a production stack's Kubernetes API to the "
+        "internet; list the networks instead"
+    ]
+    # Three quarters is not everything; a dev stack may stay open.
+    for ingress, production, endpoint in (
+        (halves[:1], True, quarters[:3]),
+        (halves, False, ["0.0.0.0/0"]),
+    ):
+        raw = load_stack_settings("dev").project_values()
+        raw |= {"ingress": {"allowedSourceCidrs": ingress}, "endpointPublicAccessCidrs": endpoint}
+        raw["clusterDeletionProtection"] = production
+        assert parse_config(
+            raw, project="kserve-fluid", stack="t", region="eu-central-1", has_hf_token=False
+        )
 
 
 def test_source_ranges_are_sorted_and_open_means_none() -> None:

@@ -1084,7 +1084,7 @@ def test_pulumi_cli_matches_the_pinned_sdk(workflows: dict[str, Doc]) -> None:
     """The CLI and the Python SDK are released together; the action otherwise installs the
     newest CLI (pulumi/actions@v7.0.0 action.yml `pulumi-version`)."""
     (sdk,) = [
-        line.split("==")[1]
+        line.split()[0].split("==")[1]  # requirements.txt is uv.lock's export: `pin \` + hashes
         for line in (ROOT / "requirements.txt").read_text().splitlines()
         if line.startswith("pulumi==")
     ]

@@ -194,34 +194,44 @@ def describe(name: str, size_gib: float, baseline: Estimate, burst: Estimate) ->
     return f"{name} ({size_gib:g} GiB): {part(baseline)}, {part(burst)}"
 
 
-def setup_from_config(config: StackConfig) -> CacheSetup:
-    """The stack's cache as the model sees it."""
+def setup_from_config(config: StackConfig, reader_type: str | None = None) -> CacheSetup:
+    """The stack's cache as the model sees it, read by a GPU node of `reader_type` (default:
+    the first of the GPU instance types that launch, gpuNodes.instanceTypes)."""
     data = config.data_node_group
     return CacheSetup(
         worker_type=data.instance_type,
         workers=config.cache_workers,
         medium="MEM" if config.model_cache.medium == "MEM" else "SSD",
         volume_throughput_mibps=data.cache_volume_throughput_mibps,
-        reader_type=config.gpu_node_group.instance_type,
+        reader_type=reader_type or config.gpu_nodes.instance_types[0],
     )
+
+
+def slowest_reader(size: int, cache_replicas: int, setups: list[CacheSetup]) -> CacheSetup:
+    """Of the GPU node types that may launch (Karpenter picks one per node), the one that reads
+    the model slowest at baseline: the estimate is what every node gets at least."""
+    return max(setups, key=lambda s: estimate(size, cache_replicas, s, "baseline").seconds)
 
 
 def plan_report(config: StackConfig) -> dict[str, Any]:
     """What the stack exports as `cacheThroughput` and `make plan` prints: a line per model,
     the figures behind it, the model's assumption and the cache volume warnings."""
-    setup = setup_from_config(config)
+    setups = [setup_from_config(config, name) for name in config.gpu_nodes.instance_types]
+    setup = setups[0]
     report: dict[str, Any] = {"assumption": ASSUMPTION, "models": {}, "lines": [], "warnings": []}
     try:
         facts_for(setup.worker_type)
-        facts_for(setup.reader_type)
+        for reader in setups:
+            facts_for(reader.reader_type)
     except UnknownInstanceError as error:
         report["lines"].append(f"no estimate: {error}")
         return report
     for model in config.models:
         size = model_bytes(model.size_gib)
-        baseline, burst = (estimate(size, model.cache_replicas, setup, p) for p in PHASES)
+        reader = slowest_reader(size, model.cache_replicas, setups)
+        baseline, burst = (estimate(size, model.cache_replicas, reader, p) for p in PHASES)
         report["lines"].append(describe(model.name, model.size_gib, baseline, burst))
-        entry: dict[str, Any] = {"bytes": size}
+        entry: dict[str, Any] = {"bytes": size, "gpuNodeType": reader.reader_type}
         for e in (baseline, burst):
             entry[e.phase] = {
                 "seconds": round(e.seconds, 2),

@@ -308,7 +308,7 @@ class Cluster(pulumi.ComponentResource):
         role_policies: list[aws.iam.RolePolicyAttachment],
         args: ClusterArgs,
     ) -> eks.ManagedNodeGroup:
-        group = config.gpu_node_group
+        group = config.gpu_nodes
         parts = []
         if group.instance_store_raid0:
             parts.append(("application/node.eks.aws", instance_store_node_config()))
@@ -327,7 +327,7 @@ class Cluster(pulumi.ComponentResource):
             # pulumi-eks only defaults the version when no launch template is given.
             version=config.kubernetes_version,
             subnet_ids=args.private_subnet_ids,
-            instance_types=[group.instance_type],
+            instance_types=[group.node_group_instance_type],
             # Driver and container toolkit baked in; an implicit AMI type picks a non-GPU AMI.
             ami_type="AL2023_x86_64_NVIDIA",
             capacity_type=group.capacity_type,

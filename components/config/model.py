@@ -20,6 +20,7 @@ import itertools
 import json
 import typing
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
@@ -132,38 +133,92 @@ class DataNodeGroupConfig(_Scaling):
     ] = 250
 
 
-class GpuNodeGroupConfig(_Scaling):
-    instance_type: Annotated[Str, AfterValidator(rules.gpu_instance_type)] = "g5.8xlarge"
-    min_size: Annotated[Int, Field(ge=0)] = 0
-    desired_size: Annotated[Int, Field(ge=0)] = 1
-    max_size: Annotated[Int, Field(ge=1)] = 2
-    # The huggingfaceserver GPU image is ~10 GB compressed; 20 GiB defaults fail to pull it.
-    root_disk_gib: Annotated[Int, Field(ge=100)] = 200
-    capacity_type: Annotated[Str, one_of("ON_DEMAND", "SPOT")] = "ON_DEMAND"
-    instance_store_raid0: Bool = True
+PROVISIONERS = ("karpenter", "nodeGroup")
+# The huggingfaceserver GPU image is ~10 GB compressed: a root volume that holds the images
+# (no instance-store RAID0) needs room for it; 20 GiB defaults fail to pull it.
+GPU_ROOT_WITH_IMAGES_MIN_GIB = 100
+
+
+@dataclass(frozen=True)
+class OnlyUnder:
+    """Marks a gpuNodes key that takes effect under one provisioner only; under the other it is
+    refused (an inert key would look like it changes what launches)."""
+
+    provisioner: str
 
 
 class GpuNodesConfig(Settings):
-    """How GPU nodes start: Karpenter's NodePool `gpu` (only while a model pod needs one) or the
-    always-on `gpuNodeGroup` (docs/gpu-nodes.md)."""
+    """How GPU nodes start, the one GPU setting (docs/gpu-nodes.md): Karpenter's NodePool `gpu`
+    (a node only while a model pod needs one) or an always-on managed node group.
 
-    provisioner: Annotated[Str, one_of("karpenter", "nodeGroup")] = "karpenter"
+    Adding a key: one annotated field; add `OnlyUnder(<provisioner>)` to its annotation when
+    the other provisioner has no use for it. Every key without it applies to both.
+    """
+
+    provisioner: Annotated[Str, one_of(*PROVISIONERS)] = "karpenter"
+    # The GPU types that launch: Karpenter picks among them; a node group launches its one type.
     instance_types: Annotated[
         tuple[Annotated[Str, AfterValidator(rules.gpu_instance_type)], ...],
         rule(bool, "must list at least one GPU instance type like g5.8xlarge"),
         rule(lambda v: len(set(v)) == len(v), "lists an instance type twice"),
     ] = ("g5.8xlarge",)
     capacity_type: Annotated[Str, one_of("ON_DEMAND", "SPOT")] = "ON_DEMAND"
-    # NodePool limits.nvidia.com/gpu: what gpuNodeGroup.maxSize meant.
-    gpu_limit: Annotated[Int, Field(ge=1)] = 2
-    # NodePool consolidateAfter: how long an empty GPU node stays for the next request.
-    keep_warm_minutes: Annotated[Int, Field(ge=0)] = 15
-    # Images and kubelet live on the NVMe RAID0 (instanceStorePolicy), not on the root volume.
+    # Encrypted gp3 root; images and kubelet live on the NVMe RAID0 (Karpenter's
+    # instanceStorePolicy, the node group's instanceStoreRaid0), so 100 GiB is plenty.
     root_disk_gib: Annotated[Int, Field(ge=20)] = 100
+    # Karpenter: NodePool limits.nvidia.com/gpu, at most this many GPUs at once.
+    gpu_limit: Annotated[Int, Field(ge=1), OnlyUnder("karpenter")] = 2
+    # Karpenter: NodePool consolidateAfter, how long an empty GPU node stays for the next request.
+    keep_warm_minutes: Annotated[Int, Field(ge=0), OnlyUnder("karpenter")] = 15
+    # Node group: its scaling config.
+    min_size: Annotated[Int, Field(ge=0), OnlyUnder("nodeGroup")] = 0
+    desired_size: Annotated[Int, Field(ge=0), OnlyUnder("nodeGroup")] = 1
+    max_size: Annotated[Int, Field(ge=1), OnlyUnder("nodeGroup")] = 2
+    # Node group: kubelet and containerd on the instance's NVMe store (g5/g6 have one).
+    instance_store_raid0: Annotated[Bool, OnlyUnder("nodeGroup")] = True
+
+    @model_validator(mode="after")
+    def _node_group_shape(self) -> GpuNodesConfig:
+        if self.karpenter:
+            return self
+        if len(self.instance_types) > 1:
+            raise problem(
+                "instanceTypes lists "
+                f"{len(self.instance_types)} types; the nodeGroup provisioner launches one "
+                "instance type, list one (or use provisioner karpenter to pick among several)"
+            )
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise problem(
+                "sizes must satisfy minSize <= desiredSize <= maxSize, got "
+                f"{self.min_size}, {self.desired_size}, {self.max_size}"
+            )
+        if not self.instance_store_raid0 and self.root_disk_gib < GPU_ROOT_WITH_IMAGES_MIN_GIB:
+            raise problem(
+                f"rootDiskGiB {self.root_disk_gib} is too small for the serving image on the "
+                f"root volume (instanceStoreRaid0 false); use at least "
+                f"{GPU_ROOT_WITH_IMAGES_MIN_GIB}"
+            )
+        return self
 
     @property
     def karpenter(self) -> bool:
         return self.provisioner == "karpenter"
+
+    @property
+    def node_group_instance_type(self) -> str:
+        """The one type the nodeGroup provisioner launches."""
+        return self.instance_types[0]
+
+    @classmethod
+    def inert_keys(cls, provisioner: str) -> list[str]:
+        """The keys that have no effect under `provisioner`."""
+        return [
+            str(field.alias)
+            for field in cls.model_fields.values()
+            if any(
+                isinstance(m, OnlyUnder) and m.provisioner != provisioner for m in field.metadata
+            )
+        ]
 
     @property
     def karpenter_capacity_type(self) -> str:
@@ -351,7 +406,6 @@ class StackKeys(Settings):
         Int, one_of(1, 2, reason="1 (pods cannot reach node credentials) or 2")
     ]
     data_node_group: DataNodeGroupConfig
-    gpu_node_group: GpuNodeGroupConfig
     gpu_nodes: GpuNodesConfig
     model_cache: ModelCacheConfig
     model_bucket: ModelBucketConfig
@@ -422,10 +476,22 @@ _TYPE_NAMES = {
 }
 
 
+# Keys of earlier versions of the config and where their settings live now.
+MOVED_KEYS = {
+    "gpuNodeGroup": (
+        "moved into gpuNodes: set gpuNodes.provisioner to nodeGroup and give gpuNodes "
+        "instanceTypes (one type), minSize, desiredSize, maxSize, rootDiskGiB, capacityType and "
+        "instanceStoreRaid0 (docs/gpu-nodes.md)"
+    ),
+}
+
+
 def _line(error: Mapping[str, Any]) -> str:
     loc, kind, ctx = tuple(error["loc"]), error["type"], error.get("ctx") or {}
     value = error.get("input")
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and len(loc) == 1 and loc[0] in MOVED_KEYS:
+        message = MOVED_KEYS[loc[0]]
+    elif kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(known)}"
@@ -447,27 +513,41 @@ def _line(error: Mapping[str, Any]) -> str:
     return f"{_path(loc)}: {message}"
 
 
+def inert_gpu_node_keys(raw: Any) -> list[str]:
+    """gpuNodes keys the chosen provisioner would ignore, one line each (read from the raw
+    value, so they are reported with every other problem)."""
+    if not isinstance(raw, Mapping):
+        return []
+    provisioner = raw.get("provisioner", GpuNodesConfig.model_fields["provisioner"].default)
+    if provisioner not in PROVISIONERS:
+        return []
+    other = next(p for p in PROVISIONERS if p != provisioner)
+    return [
+        f"gpuNodes.{key}: has no effect with provisioner {provisioner} (it is a {other} "
+        f"setting); remove it (`pulumi config rm --path gpuNodes.{key}`)"
+        for key in GpuNodesConfig.inert_keys(provisioner)
+        if key in raw
+    ]
+
+
 # --- Checks across keys (run once every key is valid on its own) ---------------------------------
 
 
 def _gpu_capacity(c: StackConfig) -> tuple[int, str]:
     """GPUs that can run at once, and how the config says so (for messages)."""
-    if c.gpu_nodes.karpenter:
-        return c.gpu_nodes.gpu_limit, f"gpuNodes.gpuLimit {c.gpu_nodes.gpu_limit}"
-    node = CATALOGUE[c.gpu_node_group.instance_type]
-    capacity = c.gpu_node_group.max_size * node.gpus
+    gpu = c.gpu_nodes
+    if gpu.karpenter:
+        return gpu.gpu_limit, f"gpuNodes.gpuLimit {gpu.gpu_limit}"
+    node = CATALOGUE[gpu.node_group_instance_type]
+    capacity = gpu.max_size * node.gpus
     return capacity, (
-        f"gpuNodeGroup.maxSize {c.gpu_node_group.max_size} x {node.gpus} GPU per {node.name} "
-        f"= {capacity}"
+        f"gpuNodes.maxSize {gpu.max_size} x {node.gpus} GPU per {node.name} = {capacity}"
     )
 
 
 def _cross_checks(c: StackConfig) -> list[str]:
     problems: list[str] = []
-    type_names = (
-        c.gpu_nodes.instance_types if c.gpu_nodes.karpenter else (c.gpu_node_group.instance_type,)
-    )
-    gpu_types = [CATALOGUE[name] for name in type_names]
+    gpu_types = [CATALOGUE[name] for name in c.gpu_nodes.instance_types]
     capacity, capacity_text = _gpu_capacity(c)
     data, workers, cache = c.data_node_group, c.data_node_group.desired_size, c.model_cache
     problems += gp3_problems(
@@ -568,24 +648,53 @@ def _cross_checks(c: StackConfig) -> list[str]:
     return problems
 
 
+def covers_the_internet(cidrs: Sequence[str]) -> bool:
+    """Whether the blocks together hold every IPv4 (or every IPv6) address, as 0.0.0.0/1 plus
+    128.0.0.0/1 do: such a list restricts nothing."""
+    networks = [ipaddress.ip_network(cidr) for cidr in cidrs]
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return [str(n) for n in ipaddress.collapse_addresses(v4)] == ["0.0.0.0/0"] or [
+        str(n) for n in ipaddress.collapse_addresses(v6)
+    ] == ["::/0"]
+
+
+def _open_to_everyone(key: str, cidrs: Sequence[str], what: str) -> list[str]:
+    """One line when a production stack's CIDR list lets the whole internet in."""
+    instead = "client networks" if key.startswith("ingress") else "networks"
+    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
+        return [
+            f"{key}: 0.0.0.0/0 opens a production stack's {what} to the internet; list the "
+            f"{instead} instead"
+        ]
+    if covers_the_internet(cidrs):
+        return [
+            f"{key}: {', '.join(cidrs)} together cover the whole internet, which opens a "
+            f"production stack's {what} to everyone like 0.0.0.0/0; list the {instead} instead"
+        ]
+    return []
+
+
 def _ingress_checks(c: StackConfig) -> list[str]:
-    """A production stack (clusterDeletionProtection: true) must say who may call the models,
-    unless its load balancer is internal (reachable only from the VPC and routed networks)."""
-    if not c.cluster_deletion_protection or c.ingress.internal:
+    """A production stack (clusterDeletionProtection: true) must say who may reach the
+    Kubernetes API and who may call the models, unless its load balancer is internal (reachable
+    only from the VPC and routed networks); "everyone" split into blocks does not count."""
+    if not c.cluster_deletion_protection:
         return []
+    problems = _open_to_everyone(
+        "endpointPublicAccessCidrs", c.endpoint_public_access_cidrs, "Kubernetes API"
+    )
+    if c.ingress.internal:
+        return problems
     key = "ingress.allowedSourceCidrs"
     cidrs = c.ingress.allowed_source_cidrs
     if not cidrs:
         return [
+            *problems,
             f"{key}: is required when clusterDeletionProtection is true (a production stack); "
-            "list the client networks allowed to call the models"
+            "list the client networks allowed to call the models",
         ]
-    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
-        return [
-            f"{key}: 0.0.0.0/0 opens a production stack's GPUs to the internet; list the "
-            "client networks instead"
-        ]
-    return []
+    return problems + _open_to_everyone(key, cidrs, "GPUs")
 
 
 def _karpenter_checks(c: StackConfig) -> list[str]:
@@ -689,6 +798,7 @@ def parse_config(
                 f"{secret}: is stored in plain text; set it with "
                 f"`pulumi config set --secret {secret} <value>`"
             )
+    problems += inert_gpu_node_keys(values.get("gpuNodes"))
     try:
         keys = StackKeys.model_validate(values)
     except ValidationError as error:

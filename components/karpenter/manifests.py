@@ -2,7 +2,7 @@
 
 Field meanings are from aws/karpenter-provider-aws at v1.14.1: website/content/en/docs/concepts/
 nodeclasses.md (EC2NodeClass), nodepools.md and disruption.md (NodePool); every object is checked
-against the real CRDs in shared/schemas/crds by the tests.
+against the real CRDs in vendor/crds by the tests.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def node_pool(settings: GpuNodesConfig) -> dict[str, Any]:
                     "terminationGracePeriod": TERMINATION_GRACE_PERIOD,
                 },
             },
-            # What gpuNodeGroup.maxSize meant: at most this many GPUs at once.
+            # gpuNodes.gpuLimit: at most this many GPUs at once.
             "limits": {"nvidia.com/gpu": str(settings.gpu_limit)},
             "disruption": {
                 # Only empty nodes go, after the keep-warm window; Knative's scale to zero

@@ -238,13 +238,20 @@ def s3_cost(size_bytes: int, request_bytes: int) -> LoaderCost:
 def loader_estimates(
     config: StackConfig, model: ModelConfig
 ) -> dict[str, tuple[Estimate, Estimate, LoaderCost]]:
-    """Per loader: the baseline and burst estimates and the cost, for one model."""
-    setup = setup_from_config(config)
-    reader = setup.reader_type
+    """Per loader: the baseline and burst estimates and the cost, for one model. Each loader's
+    figure is the slowest GPU instance type's that may launch (gpuNodes.instanceTypes)."""
     size = model_bytes(model.size_gib)
-    cache = tuple(estimate(size, model.cache_replicas, setup, p) for p in PHASES)
-    stream = tuple(stream_estimate(size, reader, p) for p in PHASES)
-    download = tuple(download_estimate(size, reader, p) for p in PHASES)
+    setups = [setup_from_config(config, name) for name in config.gpu_nodes.instance_types]
+
+    def slowest(per_type: list[tuple[Estimate, ...]]) -> tuple[Estimate, ...]:
+        return max(per_type, key=lambda pair: pair[0].seconds)
+
+    cache = slowest([tuple(estimate(size, model.cache_replicas, s, p) for p in PHASES)
+                     for s in setups])  # fmt: skip
+    stream = slowest([tuple(stream_estimate(size, s.reader_type, p) for p in PHASES)
+                      for s in setups])  # fmt: skip
+    download = slowest([tuple(download_estimate(size, s.reader_type, p) for p in PHASES)
+                        for s in setups])  # fmt: skip
     return {
         "cache": (cache[0], cache[1], cache_cost(config)),
         "stream": (stream[0], stream[1], s3_cost(size, STREAM_CHUNK_BYTES)),
@@ -278,9 +285,9 @@ def plan_report(config: StackConfig) -> dict[str, Any]:
         "lines": [],
     }
     try:
-        setup = setup_from_config(config)
-        facts_for(setup.reader_type)
-        facts_for(setup.worker_type)
+        for name in config.gpu_nodes.instance_types:
+            facts_for(setup_from_config(config, name).reader_type)
+        facts_for(setup_from_config(config).worker_type)
     except UnknownInstanceError as error:
         report["lines"].append(f"no estimate: {error}")
         return report

@@ -4,7 +4,8 @@ accepts connections from the whole internet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
@@ -26,6 +27,23 @@ KNATIVE_SERVING = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
 CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 
 
+def opens_everything(cidrs: Sequence[str]) -> bool:
+    """0.0.0.0/0 or ::/0, or blocks that add up to it (0.0.0.0/1 + 128.0.0.0/1)."""
+    if OPEN_CIDRS & set(cidrs):
+        return True
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            continue
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return [str(n) for n in ipaddress.collapse_addresses(v4)] == ["0.0.0.0/0"] or [
+        str(n) for n in ipaddress.collapse_addresses(v6)
+    ] == ["::/0"]
+
+
 def _cidr_problems(public: Any, cidrs: Any, where: str) -> list[str]:
     # Unset, EKS makes the endpoint public (endpointPublicAccess default true) and open to
     # 0.0.0.0/0 (publicAccessCidrs default): EKS API Reference, VpcConfigRequest
@@ -33,7 +51,7 @@ def _cidr_problems(public: Any, cidrs: Any, where: str) -> list[str]:
     if public is False:
         return []
     allowed = [str(c) for c in as_list(cidrs)]
-    if not allowed or OPEN_CIDRS & set(allowed):
+    if not allowed or opens_everything(allowed):
         return [f"the public API endpoint is open to the internet; set {where} to known ranges"]
     return []
 
@@ -66,7 +84,7 @@ def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mappi
     """The LoadBalancer Service settings a resource creates: a Service, or a chart's `service`
     values (the Istio gateway chart renders `service.type`, `service.annotations` and
     `service.loadBalancerSourceRanges`: istio/istio:manifests/charts/gateway/values.yaml@1.29.2,
-    as in /work/shared/charts/gateway-1.29.2.tgz).
+    as in vendor/charts/gateway-1.29.2.tgz).
     Returns {"annotations", "loadBalancerSourceRanges"} or None.
     """
     if resource_type == SERVICE:
@@ -88,7 +106,7 @@ def load_balancer_service(resource_type: str, props: Mapping[str, Any]) -> Mappi
     if resource_type == KNATIVE_SERVING:
         # The operator creates Kourier's Service from spec.ingress.kourier and overrides its
         # annotations through spec.services (knative/operator KnativeServing CRD, in
-        # /work/shared/schemas/crds/operator.knative.dev_knativeservings.yaml).
+        # vendor/crds/operator.knative.dev_knativeservings.yaml).
         spec = props.get("spec") or {}
         kourier = (spec.get("ingress") or {}).get("kourier") or {}
         if not kourier.get("enabled") or kourier.get("service-type") != "LoadBalancer":
@@ -118,7 +136,7 @@ def check_ingress(args: ResourceValidationArgs, config: Mapping[str, Any]) -> li
     if not ranges:
         annotated = str(service["annotations"].get(SOURCE_RANGES_ANNOTATION) or "")
         ranges = [c.strip() for c in annotated.split(",") if c.strip()]
-    if not ranges or OPEN_CIDRS & set(ranges):
+    if not ranges or opens_everything(ranges):
         return [
             f"{display(args)}: the internet-facing load balancer is open to 0.0.0.0/0; set "
             f"loadBalancerSourceRanges to known ranges or make it internal ({INTERNAL_ANNOTATION})"

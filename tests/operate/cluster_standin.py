@@ -2,7 +2,7 @@
 
 It answers the real `kubernetes` client (through a kubeconfig) with objects shaped as the API
 server serves them: core/v1 Pod, Node and Event (checked against the Kubernetes OpenAPI schema
-by the tests) and karpenter.sh/v1 NodeClaim (checked against the CRD in shared/schemas/crds).
+by the tests) and karpenter.sh/v1 NodeClaim (checked against the CRD in vendor/crds).
 When a completion request for an InferenceService arrives at the ingress, the stand-in creates
 what a cluster would have created for it (`Scenario`: a new node or the current one, its
 NodeClaim, the predictor Pod and the kubelet's and scheduler's Events), with timestamps relative

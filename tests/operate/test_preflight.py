@@ -31,9 +31,7 @@ def dev_config() -> Any:
 
 
 def _with_gpu(config: Any, **changes: Any) -> Any:
-    return config.model_copy(
-        update={"gpu_node_group": config.gpu_node_group.model_copy(update=changes)}
-    )
+    return config.model_copy(update={"gpu_nodes": config.gpu_nodes.model_copy(update=changes)})
 
 
 def _stack_file(tmp_path: Path, **config: Any) -> Path:
@@ -51,24 +49,24 @@ def _stack_file(tmp_path: Path, **config: Any) -> Path:
 
 def test_instance_type_offered_in_every_zone(aws: str) -> None:
     check = preflight.check_instance_type(
-        make_clients("eu-central-1", aws), "gpuNodeGroup.instanceType", "g5.8xlarge", 3
+        make_clients("eu-central-1", aws), "gpuNodes.instanceTypes", "g5.8xlarge", 3
     )
     assert check == Check(
         "instance type g5.8xlarge",
         "pass",
-        f"gpuNodeGroup.instanceType: offered in 3 of the stack's 3 zones ({ZONES})",
+        f"gpuNodes.instanceTypes: offered in 3 of the stack's 3 zones ({ZONES})",
     )
 
 
 def test_instance_type_not_offered_in_region(aws: str) -> None:
     # moto's offering data has no p5.48xlarge in eu-central-1.
     check = preflight.check_instance_type(
-        make_clients("eu-central-1", aws), "gpuNodeGroup.instanceType", "p5.48xlarge", 3
+        make_clients("eu-central-1", aws), "gpuNodes.instanceTypes", "p5.48xlarge", 3
     )
     assert check == Check(
         "instance type p5.48xlarge",
         "fail",
-        "gpuNodeGroup.instanceType: p5.48xlarge is offered in 0 of the stack's 3 zones in "
+        "gpuNodes.instanceTypes: p5.48xlarge is offered in 0 of the stack's 3 zones in "
         "eu-central-1; EKS node groups need it in at least 2; pick another instance type or region",
     )
 
@@ -76,11 +74,11 @@ def test_instance_type_not_offered_in_region(aws: str) -> None:
 def test_instance_type_offered_in_one_zone(aws: str) -> None:
     # moto offers p4d.24xlarge only in eu-west-1c.
     check = preflight.check_instance_type(
-        make_clients("eu-west-1", aws), "gpuNodeGroup.instanceType", "p4d.24xlarge", 3
+        make_clients("eu-west-1", aws), "gpuNodes.instanceTypes", "p4d.24xlarge", 3
     )
     assert check.status == "fail"
     assert check.detail == (
-        "gpuNodeGroup.instanceType: p4d.24xlarge is offered in 1 of the stack's 3 zones in "
+        "gpuNodes.instanceTypes: p4d.24xlarge is offered in 1 of the stack's 3 zones in "
         "eu-west-1 (eu-west-1c); EKS node groups need it in at least 2; "
         "pick another instance type or region"
     )
@@ -90,9 +88,9 @@ def test_instance_type_counts_only_the_stacks_zones(aws: str) -> None:
     # us-east-1 has six zones; a two-zone VPC uses the first two, and both sell g6e.
     clients = make_clients("us-east-1", aws)
     assert preflight.stack_zones(clients, 2) == ["us-east-1a", "us-east-1b"]
-    check = preflight.check_instance_type(clients, "gpuNodeGroup.instanceType", "g6e.xlarge", 2)
+    check = preflight.check_instance_type(clients, "gpuNodes.instanceTypes", "g6e.xlarge", 2)
     assert check.detail == (
-        "gpuNodeGroup.instanceType: offered in 2 of the stack's 2 zones (us-east-1a, us-east-1b)"
+        "gpuNodes.instanceTypes: offered in 2 of the stack's 2 zones (us-east-1a, us-east-1b)"
     )
 
 
@@ -104,7 +102,7 @@ def test_quota_demands_of_the_dev_stack(dev_config: Any) -> None:
     assert skipped == []
     assert [(d.quota_code, d.vcpus, d.describe()) for d in demands] == [
         ("L-1216C47A", 12, "dataNodeGroup.maxSize 3 x m5n.xlarge 4 vCPUs"),
-        ("L-DB2E81BA", 64, "gpuNodeGroup.maxSize 2 x g5.8xlarge 32 vCPUs"),
+        ("L-DB2E81BA", 64, "gpuNodes.maxSize 2 x g5.8xlarge 32 vCPUs"),
     ]
 
 
@@ -120,7 +118,7 @@ def test_quota_demands_of_the_dev_stack(dev_config: Any) -> None:
 def test_quota_code_follows_class_and_capacity(
     dev_config: Any, instance_type: str, capacity: str, code: str
 ) -> None:
-    config = _with_gpu(dev_config, instance_type=instance_type, capacity_type=capacity)
+    config = _with_gpu(dev_config, instance_types=(instance_type,), capacity_type=capacity)
     demands, _ = preflight.quota_demands(config)
     assert demands[1].quota_code == code
 
@@ -140,8 +138,8 @@ def test_gpu_quota_too_low(aws: str, aws_stub: AwsStub, dev_config: Any) -> None
         "vCPU quota L-DB2E81BA",
         "fail",
         '"Running On-Demand G and VT instances" is 32 vCPUs in eu-central-1; needs 64 '
-        "(gpuNodeGroup.maxSize 2 x g5.8xlarge 32 vCPUs); request an increase "
-        "(Service Quotas, ec2 L-DB2E81BA) or lower gpuNodeGroup.maxSize",
+        "(gpuNodes.maxSize 2 x g5.8xlarge 32 vCPUs); request an increase "
+        "(Service Quotas, ec2 L-DB2E81BA) or lower gpuNodes.maxSize",
     )
     assert ("GetServiceQuota", {"ServiceCode": "ec2", "QuotaCode": "L-DB2E81BA"}) in aws_stub.calls
 
@@ -171,7 +169,7 @@ def test_quota_unreadable_in_moto_is_skipped(aws: str, dev_config: Any) -> None:
     assert checks[1].detail == (
         '"Running On-Demand G and VT instances" cannot be read here '
         "(GetAWSDefaultServiceQuota: HTTP 500 without an AWS error); "
-        "it must allow 64 vCPUs (gpuNodeGroup.maxSize 2 x g5.8xlarge 32 vCPUs)"
+        "it must allow 64 vCPUs (gpuNodes.maxSize 2 x g5.8xlarge 32 vCPUs)"
     )
 
 
@@ -193,7 +191,7 @@ def test_quota_access_denied_is_skipped(dev_config: Any) -> None:
         "skip",
         "the caller may not read Service Quotas (servicequotas:GetServiceQuota); "
         '"Running On-Demand G and VT instances" must allow 64 vCPUs '
-        "(gpuNodeGroup.maxSize 2 x g5.8xlarge 32 vCPUs)",
+        "(gpuNodes.maxSize 2 x g5.8xlarge 32 vCPUs)",
     )
 
 
@@ -515,8 +513,8 @@ def test_command_fails_on_low_quota_and_taken_bucket(
     assert rows["vCPU quota L-DB2E81BA"] == (
         "fail",
         '"Running On-Demand G and VT instances" is 32 vCPUs in eu-central-1; needs 64 '
-        "(gpuNodeGroup.maxSize 2 x g5.8xlarge 32 vCPUs); request an increase "
-        "(Service Quotas, ec2 L-DB2E81BA) or lower gpuNodeGroup.maxSize",
+        "(gpuNodes.maxSize 2 x g5.8xlarge 32 vCPUs); request an increase "
+        "(Service Quotas, ec2 L-DB2E81BA) or lower gpuNodes.maxSize",
     )
     assert rows["model bucket"][0] == "fail"
     assert rows["model bucket"][1].startswith(
@@ -534,19 +532,16 @@ def test_command_fails_on_a_type_the_region_lacks(
     code, output = _command(aws, aws_stub, "--region", "eu-west-1", "--stack-file", str(same))
     # moto sells g5.8xlarge in eu-west-1 too: only --region changed, so all still pass.
     assert (code, output.splitlines()[-1]) == (0, "preflight: 0 failed, 9 passed, 1 skipped")
-    gpu = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
-    gpu_group = dict(gpu["kserve-fluid:gpuNodeGroup"], instanceType="g6e.8xlarge")
     stack_file = _stack_file(
         tmp_path,
-        gpuNodeGroup=gpu_group,
-        gpuNodes={"provisioner": "nodeGroup"},
+        gpuNodes={"provisioner": "nodeGroup", "instanceTypes": ["g6e.8xlarge"]},
         dockerHubCredentialArn=secret,
     )
     code, output = _command(aws, aws_stub, "--region", "eu-west-1", "--stack-file", str(stack_file))
     assert code == 1
     assert _rows(output)["instance type g6e.8xlarge"] == (
         "fail",
-        "gpuNodeGroup.instanceType: g6e.8xlarge is offered in 0 of the stack's 3 zones in "
+        "gpuNodes.instanceTypes: g6e.8xlarge is offered in 0 of the stack's 3 zones in "
         "eu-west-1; EKS node groups need it in at least 2; pick another instance type or region",
     )
     assert output.splitlines()[-1] == "preflight: 1 failed, 8 passed, 1 skipped"

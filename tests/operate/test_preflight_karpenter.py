@@ -45,9 +45,7 @@ def test_one_zone_is_enough_for_karpenter(aws: str) -> None:
         "pass",
         "gpuNodes.instanceTypes: offered in 1 of the private subnets' 3 zones (eu-west-1c)",
     )
-    node_group = preflight.check_instance_type(
-        clients, "gpuNodeGroup.instanceType", "p4d.24xlarge", 3
-    )
+    node_group = preflight.check_instance_type(clients, "gpuNodes.instanceTypes", "p4d.24xlarge", 3)
     assert node_group.status == "fail"
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import yaml
 
 from tools.operate import smoke
 from tools.plan.stack_config import load_typed_config
@@ -38,6 +41,7 @@ class Cluster:
     routes: dict[str, str] = field(default_factory=dict)  # Host -> served model name
     requests: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
+    api_status: int = 200  # 401/403: the API server refuses the credentials
 
 
 def _isvc(name: str, ready: str = "True", url: str | None = None) -> dict[str, Any]:
@@ -98,7 +102,9 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlparse(self.path)
             parts = url.path.strip("/").split("/")
-            if (
+            if cluster.api_status != 200:
+                self._json(cluster.api_status, {"kind": "Status", "code": cluster.api_status})
+            elif (
                 url.path.startswith("/apis/serving.kserve.io/v1beta1/")
                 and parts[-1] in cluster.isvcs
             ):
@@ -283,3 +289,108 @@ def test_ingress_connections_send_tcp_keepalives(cluster: Cluster) -> None:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == KEEPALIVE_SECONDS
         finally:
             connection.close()
+
+
+# --- an operator's usual mistakes: one sentence each, never a traceback ----------------------
+
+HINT = (
+    "pass --kubeconfig with a working file (`aws eks update-kubeconfig --name <cluster> "
+    "--kubeconfig <file>` writes one)"
+)
+
+
+def _kubeconfig_file(tmp_path: Path, server: str) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path
+
+
+def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = smoke.main(["--stack", "dev", "--request-timeout", "5", *argv], stdout=io.StringIO())
+    return code, capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_missing_kubeconfig_file(cluster: Cluster, tmp_path: Path, capsys: Any) -> None:
+    missing = tmp_path / "nope.yaml"
+    code, line = _main(capsys, "--ingress-url", cluster.url, "--kubeconfig", str(missing))
+    assert (code, line) == (2, f"smoke: --kubeconfig {missing}: no such file; {HINT}")
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("not: [valid", "while parsing a flow sequence"),
+        (
+            "apiVersion: v1\nkind: Config\n",
+            "Invalid kube-config file. Expected key current-context",
+        ),
+        ("hello", "'str' object does not support item assignment"),
+    ],
+)
+def test_broken_kubeconfig(
+    cluster: Cluster, tmp_path: Path, capsys: Any, content: str, detail: str
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(content)
+    code, line = _main(capsys, "--ingress-url", cluster.url, "--kubeconfig", str(broken))
+    assert code == 2
+    assert line.startswith(f"smoke: --kubeconfig {broken} is not a usable kubeconfig ({detail}")
+    assert line.endswith(f"); {HINT}")
+
+
+def test_unreachable_cluster(cluster: Cluster, tmp_path: Path, capsys: Any) -> None:
+    with socket.socket() as closed:  # a port on 127.0.0.1 that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        server = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    kubeconfig = _kubeconfig_file(tmp_path, server)
+    code, line = _main(capsys, "--ingress-url", cluster.url, "--kubeconfig", str(kubeconfig))
+    assert (code, line) == (
+        3,
+        f"smoke: cannot reach the Kubernetes API at {server} (NewConnectionError); check the "
+        "cluster exists (pulumi stack output clusterName), that this network may reach its "
+        f"endpoint (endpointPublicAccessCidrs), or {HINT}",
+    )
+
+
+def test_credentials_refused(cluster: Cluster, tmp_path: Path, capsys: Any) -> None:
+    cluster.api_status = 401
+    kubeconfig = _kubeconfig_file(tmp_path, cluster.url)
+    code, line = _main(capsys, "--ingress-url", cluster.url, "--kubeconfig", str(kubeconfig))
+    assert (code, line) == (
+        3,
+        f"smoke: the Kubernetes API at {cluster.url} refused the kubeconfig's credentials (HTTP "
+        "401); check the AWS identity has an EKS access entry (clusterAdminArns) and that its "
+        "credentials are current",
+    )
+
+
+def test_without_the_pulumi_cli_the_hint_names_flags_smoke_accepts(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi here
+    code, line = _main(capsys)
+    assert (code, line) == (
+        2,
+        "smoke: the pulumi CLI is not installed, so the stack's ingressHostname output cannot "
+        "be read; pass --ingress-url http://HOST (python -m tools.operate.smoke --stack dev "
+        "--ingress-url http://HOST --kubeconfig FILE)",
+    )
+    code, line = _main(capsys, "--ingress-url", "http://127.0.0.1:9")
+    assert line.endswith("pass --kubeconfig FILE (python -m tools.operate.smoke --stack dev "
+                         "--ingress-url http://HOST --kubeconfig FILE)")  # fmt: skip
+    # Every flag the hint names is one smoke.parse_args takes.
+    named = smoke.parse_args(
+        ["--stack", "dev", "--ingress-url", "http://HOST", "--kubeconfig", "FILE"]
+    )
+    assert (named.ingress_url, str(named.kubeconfig)) == ("http://HOST", "FILE")

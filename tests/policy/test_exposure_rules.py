@@ -148,3 +148,28 @@ def test_kourier_load_balancer_must_follow_the_network(prod_kourier: dict[str, A
         f"{KNATIVE_SERVING} knative-serving: creates a load balancer but does not depend on the "
         "network; destroy could delete the VPC while the ELB still holds it"
     ]
+
+
+def test_blocks_that_add_up_to_the_internet_count_as_open(prod: dict[str, Any]) -> None:
+    halves = ["0.0.0.0/1", "128.0.0.0/1"]
+    endpoint = mutate(prod, lambda d: record(d, CLUSTER)["inputs"].update(publicAccessCidrs=halves))
+    assert violations("eks-endpoint-restricted", endpoint) == [
+        f"{CLUSTER} cluster-eks: " + ENDPOINT_MESSAGE.format("publicAccessCidrs")
+    ]
+    gateway = "istio-ingressgateway"
+    quarters = ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]
+    ingress = mutate(
+        prod,
+        lambda d: record(d, RELEASE, gateway)["inputs"]["values"]["service"].update(
+            loadBalancerSourceRanges=quarters
+        ),
+    )
+    assert violations("ingress-restricted", ingress) == [f"{RELEASE} {gateway}: {INGRESS_MESSAGE}"]
+    # Three quarters of the internet is not all of it: the rule stays exact.
+    most = mutate(
+        prod,
+        lambda d: record(d, RELEASE, gateway)["inputs"]["values"]["service"].update(
+            loadBalancerSourceRanges=quarters[:3]
+        ),
+    )
+    assert violations("ingress-restricted", most) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,9 @@ def test_make_preview_and_up_run_the_pack() -> None:
 
 def test_pack_dependencies_are_pinned_alike() -> None:
     pack = (ROOT / "policy" / "requirements.txt").read_text()
-    dev = (ROOT / "requirements-dev.txt").read_text()
-    runtime = (ROOT / "requirements.txt").read_text()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dev = pyproject["dependency-groups"]["policy"]
+    runtime = pyproject["project"]["dependencies"]
     policy_pin = re.search(r"^pulumi-policy==(\S+)$", pack, re.M)
     assert policy_pin and f"pulumi-policy=={policy_pin.group(1)}" in dev
     pulumi_pin = re.search(r"^pulumi==(\S+)$", pack, re.M)

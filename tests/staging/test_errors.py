@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -191,7 +192,62 @@ def test_local_source_missing(bucket, moto_endpoint, tmp_path, capsys):
     code, line = run_cli([*args, moto_endpoint], capsys)
 
     assert code == ExitCode.SOURCE_NOT_FOUND == 14
-    assert line == f"error: {missing}: source directory not found"
+    assert line == (
+        f"error: {missing}: source directory not found; pass --source a folder holding the "
+        "model's files (config.json, *.safetensors) or hf:<org>/<name>@<revision>"
+    )
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """An operator's shell without AWS credentials (no env keys, files, profile or IMDS)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_no_credentials_is_a_sentence(model_dir, bucket, moto_endpoint, no_credentials, capsys):
+    root, _ = model_dir
+    args = ["--source", str(root), "--dest", f"s3://{bucket}/p", "--endpoint-url"]
+
+    code, line = run_cli([*args, moto_endpoint], capsys)
+
+    assert code == ExitCode.NO_CREDENTIALS == 23
+    assert line == (
+        "error: no AWS credentials found (Unable to locate credentials); set AWS_PROFILE (after "
+        "`aws sso login` or `aws configure`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "then run again"
+    )
+
+
+def test_a_missing_source_is_named_before_credentials(
+    bucket, moto_endpoint, no_credentials, tmp_path, capsys
+):
+    missing = tmp_path / "typo"
+    args = ["--source", str(missing), "--dest", f"s3://{bucket}/p", "--endpoint-url"]
+
+    code, line = run_cli([*args, moto_endpoint], capsys)
+
+    assert code == ExitCode.SOURCE_NOT_FOUND
+    assert line.startswith(f"error: {missing}: source directory not found;")
+
+
+def test_unreachable_s3_is_a_sentence(model_dir, capsys):
+    root, _ = model_dir
+    with socket.socket() as closed:  # a port on 127.0.0.1 that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    args = ["--source", str(root), "--dest", "s3://models/p", "--max-attempts", "1"]
+
+    code, line = run_cli([*args, "--endpoint-url", f"http://127.0.0.1:{port}"], capsys)
+
+    assert code == ExitCode.S3_UNREACHABLE == 25
+    assert line == (
+        f"error: cannot reach S3 at http://127.0.0.1:{port}/models; check the network, "
+        "--endpoint-url and --region, then run again"
+    )
 
 
 def test_bad_destination_is_a_usage_error(tmp_path, capsys):

@@ -489,9 +489,7 @@ def build_target(
         title=model_title(model),
         size=f"{model.size_gib:g}GiB",
         # Under Karpenter the NodePool's types, not the unused node group's.
-        machine_type="/".join(config.gpu_nodes.instance_types)
-        if config.gpu_nodes.karpenter
-        else config.gpu_node_group.instance_type,
+        machine_type="/".join(config.gpu_nodes.instance_types),
         ingress_url=_ingress_url(ingress),
         services=services,
     )

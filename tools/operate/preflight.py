@@ -405,8 +405,8 @@ def quota_demands(config: StackConfig) -> tuple[list[QuotaDemand], list[Check]]:
         karpenter = [demand] if demand is not None else []
     else:
         groups += (
-            ("gpuNodeGroup", config.gpu_node_group.instance_type,
-             config.gpu_node_group.max_size, config.gpu_node_group.capacity_type),
+            ("gpuNodes", config.gpu_nodes.node_group_instance_type,
+             config.gpu_nodes.max_size, config.gpu_nodes.capacity_type),
         )  # fmt: skip
     demands: list[QuotaDemand] = []
     skipped: list[Check] = []
@@ -815,8 +815,8 @@ def run_checks(clients: AwsClients, config: StackConfig) -> list[Check]:
         checks.append(
             check_instance_type(
                 clients,
-                "gpuNodeGroup.instanceType",
-                config.gpu_node_group.instance_type,
+                "gpuNodes.instanceTypes",
+                config.gpu_nodes.node_group_instance_type,
                 config.availability_zone_count,
             )
         )

@@ -11,13 +11,16 @@ printed with its likely cause.
     python -m tools.operate.smoke --stack dev
     python -m tools.operate.smoke --stack dev --kubeconfig ~/.kube/config --ingress-url http://HOST
 
-Exit status: 0 all passed, 1 a check failed, 2 usage or config error.
+Exit status: 0 all passed, 1 a check failed, 2 usage, config or kubeconfig error (missing,
+broken, or no Pulumi CLI to read it), 3 the Kubernetes API unreachable or refusing the
+credentials: each of those is one line saying what to do, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -256,6 +259,68 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+CLUSTER_UNREADABLE = 3
+KUBECONFIG_HINT = (
+    "pass --kubeconfig with a working file (`aws eks update-kubeconfig --name <cluster> "
+    "--kubeconfig <file>` writes one)"
+)
+
+
+def stack_output(stack: str, name: str, instead: str, show_secrets: bool = False) -> Any:
+    """A stack output through the Pulumi CLI, or a sentence naming the flag that replaces it."""
+    if shutil.which("pulumi") is None:
+        raise BenchError(
+            f"the pulumi CLI is not installed, so the stack's {name} output cannot be read; "
+            f"pass {instead} (python -m tools.operate.smoke --stack {stack} "
+            "--ingress-url http://HOST --kubeconfig FILE)"
+        )
+    return read_stack_outputs(stack, name, show_secrets=show_secrets)
+
+
+def open_cluster(stack: str, path: Path | None) -> ClusterReader:
+    """The reader for `--kubeconfig`, or for the stack's kubeconfig output."""
+    if path is not None and not path.is_file():
+        raise BenchError(f"--kubeconfig {path}: no such file; {KUBECONFIG_HINT}")
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+
+    where = f"--kubeconfig {path}" if path else "the stack's kubeconfig output"
+    try:
+        if path is not None:
+            return ClusterReader.from_kubeconfig(path=path)
+        kubeconfig = stack_output(stack, "kubeconfig", "--kubeconfig FILE", show_secrets=True)
+        if isinstance(kubeconfig, str):
+            kubeconfig = json.loads(kubeconfig)
+        return ClusterReader.from_kubeconfig(kubeconfig=kubeconfig)
+    except (ConfigException, yaml.YAMLError, ValueError, TypeError, KeyError) as error:
+        detail = " ".join(str(error).split()) or type(error).__name__
+        raise BenchError(
+            f"{where} is not a usable kubeconfig ({detail}); {KUBECONFIG_HINT}"
+        ) from None
+
+
+def cluster_problem(reader: ClusterReader, error: Exception) -> str | None:
+    """One line for a cluster that cannot be read: unreachable, or refusing the credentials."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    server = str(getattr(reader.api_client.configuration, "host", "") or "the API server")
+    if isinstance(error, ApiException) and error.status in (401, 403):
+        return (
+            f"the Kubernetes API at {server} refused the kubeconfig's credentials (HTTP "
+            f"{error.status}); check the AWS identity has an EKS access entry "
+            "(clusterAdminArns) and that its credentials are current"
+        )
+    if isinstance(error, HTTPError):
+        reason = getattr(error, "reason", None) or error
+        return (
+            f"cannot reach the Kubernetes API at {server} ({type(reason).__name__}); check the "
+            "cluster exists (pulumi stack output clusterName), that this network may reach "
+            f"its endpoint (endpointPublicAccessCidrs), or {KUBECONFIG_HINT}"
+        )
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None,
     reader: ClusterReader | None = None,
@@ -270,22 +335,23 @@ def main(
     try:
         ingress = args.ingress_url
         if not ingress:
-            hostname = read_stack_outputs(args.stack, "ingressHostname")
+            hostname = stack_output(args.stack, "ingressHostname", "--ingress-url http://HOST")
             if not hostname:
                 raise BenchError("the stack has no ingressHostname output; pass --ingress-url")
             ingress = f"http://{hostname}"
         if reader is None:
-            if args.kubeconfig:
-                reader = ClusterReader.from_kubeconfig(path=args.kubeconfig)
-            else:
-                kubeconfig = read_stack_outputs(args.stack, "kubeconfig", show_secrets=True)
-                if isinstance(kubeconfig, str):
-                    kubeconfig = json.loads(kubeconfig)
-                reader = ClusterReader.from_kubeconfig(kubeconfig=kubeconfig)
+            reader = open_cluster(args.stack, args.kubeconfig)
     except BenchError as error:
         print(f"smoke: {error}", file=sys.stderr)
         return 2
-    rows = smoke(config, reader, ingress, timeout_s)
+    try:
+        rows = smoke(config, reader, ingress, timeout_s)
+    except Exception as error:  # an unreadable cluster is a sentence, a bug keeps its traceback
+        problem = cluster_problem(reader, error)
+        if problem is None:
+            raise
+        print(f"smoke: {problem}", file=sys.stderr)
+        return CLUSTER_UNREADABLE
     (stdout or sys.stdout).write(table(rows))
     return 0 if all(row.ok for row in rows) else 1
 

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import heapq
 import json
+import logging
 import re
 import runpy
 import shutil
@@ -226,12 +227,32 @@ def build_recorder(
     return RecordingMonitor(Mocks()), registrations, exports
 
 
+class EngineLog(logging.Handler):
+    """What the program logs through the engine (pulumi.log.warn and co.), kept to print once:
+    without a logger the mock engine hands it to the root logger, which prints it bare."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname.lower(), record.getMessage()))
+
+    def logger(self) -> logging.Logger:
+        logger = logging.getLogger("tools.plan.engine")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.handlers = [self]
+        return logger
+
+
 def run_program(
     project: str,
     stack: str,
     config: dict[str, str],
     secret_keys: list[str],
     secret: str,
+    engine_log: EngineLog | None = None,
     preview: bool = False,
 ) -> tuple[list[Registration], dict[str, Any]]:
     """Run `__main__.py` once under mocks; return registrations and resolved stack outputs."""
@@ -240,7 +261,12 @@ def run_program(
     asyncio.set_event_loop(asyncio.new_event_loop())  # Python 3.14: no implicit loop (#24338)
     monitor, registrations, exports = build_recorder(secret, preview)
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
+        monitor.mocks,
+        project=project,
+        stack=stack,
+        preview=preview,
+        monitor=monitor,
+        logger=(engine_log or EngineLog()).logger(),
     )
     pulumi.runtime.set_all_config(config, secret_keys)
     captured: dict[str, Any] = {}
@@ -432,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         help="render as a first preview sees it: IDs and computed outputs unknown",
     )
     args = parser.parse_args(argv)
+    out = args.out or ROOT / "build" / "plan" / args.stack
+    # A failed run leaves no earlier plan of this stack behind to be mistaken for this one.
+    shutil.rmtree(out, ignore_errors=True)
 
     try:
         settings = load_stack_settings(
@@ -453,23 +482,34 @@ def main(argv: list[str] | None = None) -> int:
 
     import pulumi
 
+    engine_log = EngineLog()
     try:
         registrations, outputs = run_program(
-            settings.project, args.stack, config, secret_keys, args.secret_value, args.preview
+            settings.project,
+            args.stack,
+            config,
+            secret_keys,
+            args.secret_value,
+            engine_log,
+            args.preview,
         )
     except pulumi.RunError as error:
         print(str(error), file=sys.stderr)
         return 2
-    out = args.out or ROOT / "build" / "plan" / args.stack
     write_plan(out, settings.project, args.stack, registrations, outputs, args.preview)
     counts = Counter(r.type for r in registrations)
     print(f"plan for {settings.project}/{args.stack}: {len(registrations)} resources -> {out}")
     for typ, count in sorted(counts.items()):
         print(f"  {count:3d}  {typ}")
     print(f"  outputs: {', '.join(sorted(outputs))}")
-    print_cache_throughput(outputs.get("cacheThroughput"))
+    report = outputs.get("cacheThroughput")
+    print_cache_throughput(report)
     print_vpc_endpoints(outputs.get("vpcEndpoints"))
     print_loader_times(outputs.get("loaderTimes"))
+    shown = set(report.get("warnings", [])) if isinstance(report, dict) else set()
+    for level, message in engine_log.messages:
+        if message not in shown:
+            print(f"plan: {level}: {message}", file=sys.stderr)
     print_image_inventory(settings)
     for line in json.loads((out / "resources.json").read_text())["policy"]:
         print(line)

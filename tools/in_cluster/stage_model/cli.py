@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ExitCode, StageError
+from .errors import ExitCode, StageError, from_setup_error
 from .progress import make_progress
 from .s3sync import (
     DEFAULT_CONCURRENCY,
@@ -147,5 +147,10 @@ def main(
         return _fail(StageError(ExitCode.USAGE, detail=str(exc)))
     except StageError as exc:
         return _fail(exc)
+    except Exception as exc:  # an operator's setup mistake gets a sentence, a bug its traceback
+        known = from_setup_error(exc)
+        if known is None:
+            raise
+        return _fail(known)
     print(result.summary())
     return int(ExitCode.OK)

@@ -25,6 +25,9 @@ class ExitCode(IntEnum):
     BUCKET_NOT_FOUND = 20
     ACCESS_DENIED = 21
     UPLOAD_FAILED = 22
+    NO_CREDENTIALS = 23
+    NO_REGION = 24
+    S3_UNREACHABLE = 25
     DISK_FULL = 30
     PULUMI_CLI_MISSING = 40
     STACK_OUTPUT_MISSING = 41
@@ -44,7 +47,10 @@ MESSAGES: dict[ExitCode, str] = {
         "hf:{repo} not found on the Hugging Face Hub (check the id; a private repo needs HF_TOKEN)"
     ),
     ExitCode.REVISION_NOT_FOUND: "hf:{repo}@{revision}: revision not found",
-    ExitCode.SOURCE_NOT_FOUND: "{path}: source directory not found",
+    ExitCode.SOURCE_NOT_FOUND: (
+        "{path}: source directory not found; pass --source a folder holding the model's files "
+        "(config.json, *.safetensors) or hf:<org>/<name>@<revision>"
+    ),
     ExitCode.NO_FILES: "{source}: no model files to stage (allowed: {patterns})",
     ExitCode.BUCKET_NOT_FOUND: "s3://{bucket}: bucket not found",
     ExitCode.ACCESS_DENIED: (
@@ -53,6 +59,15 @@ MESSAGES: dict[ExitCode, str] = {
     ),
     ExitCode.UPLOAD_FAILED: (
         "s3://{bucket}/{key}: upload failed after {attempts} attempts: {detail}"
+    ),
+    ExitCode.NO_CREDENTIALS: (
+        "no AWS credentials found ({detail}); set AWS_PROFILE (after `aws sso login` or "
+        "`aws configure`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then run again"
+    ),
+    ExitCode.NO_REGION: "no AWS region configured; pass --region or set AWS_REGION",
+    ExitCode.S3_UNREACHABLE: (
+        "cannot reach S3 at {endpoint}; check the network, --endpoint-url and --region, "
+        "then run again"
     ),
     ExitCode.DISK_FULL: "no space left on device while downloading {source} to {path}",
     ExitCode.PULUMI_CLI_MISSING: (
@@ -110,6 +125,33 @@ def from_s3_error(exc: BaseException, *, bucket: str, prefix: str) -> StageError
         return StageError(ExitCode.BUCKET_NOT_FOUND, bucket=bucket)
     if code in _ACCESS_DENIED_CODES or status == 403:
         return StageError(ExitCode.ACCESS_DENIED, bucket=bucket, prefix=prefix)
+    return None
+
+
+def from_setup_error(exc: BaseException) -> StageError | None:
+    """Map botocore's "no credentials" and "no region" errors, which it raises from the first
+    request, to a sentence (botocore is imported here: the Job's image has it, tests too)."""
+    if isinstance(exc, ModuleNotFoundError):
+        return StageError(
+            ExitCode.USAGE,
+            detail=f"the Python package {exc.name} is not installed here; run `make install-tools` "
+            "and use .venv/bin/python",
+        )
+    from botocore.exceptions import (
+        CredentialRetrievalError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return StageError(ExitCode.NO_CREDENTIALS, detail=str(exc).rstrip("."))
+    if isinstance(exc, NoRegionError):
+        return StageError(ExitCode.NO_REGION)
+    if isinstance(exc, EndpointConnectionError):
+        url = str(exc.kwargs.get("endpoint_url", "the endpoint"))
+        return StageError(ExitCode.S3_UNREACHABLE, endpoint=url.split("?")[0])
     return None
 
 

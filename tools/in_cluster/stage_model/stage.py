@@ -22,6 +22,7 @@ from .sources import (
     ALLOW_PATTERNS,
     DownloadFn,
     HfSource,
+    LocalSource,
     Source,
     hf_snapshot_download,
     hf_token_from_env,
@@ -82,6 +83,9 @@ def stage(
     progress = progress or NullProgress()
     token = token if token is not None else hf_token_from_env()
 
+    if isinstance(src, LocalSource) and not src.path.is_dir():
+        # Before any request: a typo in --source is not worth a credentials or bucket error.
+        raise StageError(ExitCode.SOURCE_NOT_FOUND, path=src.path)
     remote = list_remote(s3_client, location)
     root = materialize(src, staging_dir=staging_dir, download=download, token=token)
     files = list_source_files(root)

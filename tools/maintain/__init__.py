@@ -1,0 +1,1 @@
+"""Repository upkeep: the vendored chart archives and CRD schemas (standard library only)."""
