@@ -23,7 +23,7 @@ import helm_python as helm
 import yaml
 
 from components.naming import GPU_TAINT_KEY, INSTANCE_TYPE_LABEL, gpu_node_labels
-from tests.plan_support import Plan
+from tests.plan_support import ROOT, Plan
 from tools.maintain.vendor import CHART_DIR
 
 CHARTS = CHART_DIR
