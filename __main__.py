@@ -11,7 +11,12 @@ from components.config.model import ConfigError, load_config
 from components.context import StackContext
 from components.image_mirror import ImageMirror, MirrorSettings
 from components.images.component import RegistryMirror, RegistryMirrorArgs
+from components.karpenter.cold_start_budget import plan_report as cold_start_report
 from components.karpenter.component import KarpenterArgs, KarpenterGpuNodes
+from components.karpenter.image_snapshot import GpuImageSnapshot, ImageSnapshotArgs
+from components.karpenter.manifests import ImageVolume
+from components.karpenter.snapshot_images import applies as image_snapshot_applies
+from components.karpenter.warm_slots import WarmGpuSlots, WarmSlotsArgs
 from components.network.component import Network, NetworkArgs, vpc_endpoints_report
 from components.network_policies import model_namespace_policies, network_policies
 from components.platform.component import PlatformArgs, ServingPlatform
@@ -36,6 +41,10 @@ for warning in cache_throughput["warnings"]:
     pulumi.log.warn(warning)
 # Seconds and cost of every loader (cache, stream, download) per model; printed by `make plan`.
 loader_times = loader_report(config)
+# Seconds from a pending model pod to its first token on a new or a warm GPU node (issue 23).
+cold_start_budget = cold_start_report(config, loader_times)
+for warning in cold_start_budget["warnings"]:
+    pulumi.log.warn(warning)
 
 network = Network("network", NetworkArgs(config))
 cluster = Cluster(
@@ -76,15 +85,33 @@ context = context.with_images(registry_mirror.ready_by_image)
 # the managed node group otherwise.
 gpu_capacity: pulumi.Resource
 if config.gpu_nodes.karpenter:
+    # Its nodes restore the image snapshot built from the mirror (issue 23).
+    image_volume: ImageVolume | None = None
+    image_ready: list[pulumi.Resource] = []
+    if image_snapshot_applies(config):
+        snapshot = GpuImageSnapshot(
+            "gpu-images",
+            ImageSnapshotArgs(
+                context,
+                vpc_id=network.vpc_id,
+                private_subnet_ids=network.private_subnet_ids,
+                pull_through_policy_arn=registry_mirror.node_pull_policy_arn,
+            ),
+        )
+        image_volume, image_ready = snapshot.image_volume, snapshot.ready
     karpenter = KarpenterGpuNodes(
         "karpenter",
         KarpenterArgs(
             context,
             cluster=cluster.eks_cluster,
             pull_through_policy_arn=registry_mirror.node_pull_policy_arn,
+            image_volume=image_volume,
+            node_class_waits=image_ready,
         ),
     )
     gpu_capacity = karpenter.node_pool
+    if config.gpu_nodes.cold_start.warm_slots:
+        WarmGpuSlots("warm-slots", WarmSlotsArgs(context, gpu_capacity=gpu_capacity))
 else:
     assert cluster.gpu_node_group is not None
     gpu_capacity = cluster.gpu_node_group
@@ -173,5 +200,6 @@ pulumi.export(
     "inferenceServices", inference_endpoints(config, serving.names, platform.ingress_hostname)
 )
 pulumi.export("cacheThroughput", cache_throughput)
+pulumi.export("coldStartBudget", cold_start_budget)
 pulumi.export("vpcEndpoints", vpc_endpoints_report(config))
 pulumi.export("loaderTimes", loader_times)

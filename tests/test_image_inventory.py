@@ -212,4 +212,5 @@ def test_every_gpu_node_role_may_pull_through_the_cache(plans: Callable[[str], P
         if a["inputs"]["policyArn"] == f"arn:aws:iam::{ACCOUNT_ID}:policy/{policy['name']}"
     }
     karpenter = plan.one("aws:iam/role:Role", "karpenter-node-role")
-    assert attached == {karpenter["name"], "cluster-node-role"}
+    # ... and the GPU image snapshot's builder, which pulls the same images (issue 23).
+    assert attached == {karpenter["name"], "cluster-node-role", "gpu-images-builder-role"}

@@ -435,8 +435,13 @@ def test_destroy_removes_karpenter_objects_before_what_they_need(dev_plan: Plan)
     node_class = plan.one(NODE_CLASS)
     controller = release(plan, "karpenter")
     crds = release(plan, "karpenter-crd")
-    # Destroy runs edges backwards: whatever X depends on is deleted after X.
-    assert plan.depends_on(node_pool, node_class)
+    # Destroy runs edges backwards: whatever X depends on is deleted after X. The NodePool does
+    # not wait for the EC2NodeClass (which waits for the image snapshot); the EC2NodeClass's
+    # finalizer waits for the NodeClaims instead (components/karpenter/component.py).
+    snapshot = plan.one("pulumi-python:dynamic/kserve-fluid:ImageSnapshot")
+    assert plan.depends_on(node_class, snapshot)
+    assert not plan.depends_on(node_pool, node_class)
+    assert not plan.depends_on(release(plan, "fluid"), snapshot)
     for karpenter_object in (node_pool, node_class):
         assert plan.depends_on(karpenter_object, controller)
         assert plan.depends_on(karpenter_object, crds)

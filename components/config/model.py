@@ -18,6 +18,7 @@ import difflib
 import ipaddress
 import itertools
 import json
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -147,6 +148,42 @@ class OnlyUnder:
     provisioner: str
 
 
+_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}[a-z]$")
+
+
+class ColdStartConfig(Settings):
+    """How a new GPU node starts fast (docs/gpu-nodes.md, "A new node in 90 s"): the serving
+    images on an EBS snapshot the stack builds, how that volume is initialized, warm slots."""
+
+    # Build the images' snapshot and restore it on every Karpenter GPU node (applies with
+    # provisioner karpenter and imageMirror on: the builder pulls only from the stack's ECR).
+    image_snapshot: Bool = True
+    # The restored data volume (gp3) that holds /var/lib/containerd and SOCI's store. FSR credits
+    # depend on it: bucket MAX(1, MIN(10, 1024 / size)) volumes, refilled at the same per hour.
+    snapshot_volume_gib: Annotated[Int, Field(ge=60, le=1024)] = 100
+    # Zones with Fast Snapshot Restore (fully initialized volumes; $0.75 per DSU-hour per zone);
+    # the NodePool then launches only there. Empty: off.
+    fast_snapshot_restore_zones: Annotated[
+        tuple[
+            Annotated[
+                Str,
+                rule(_ZONE, "{value} is not an availability zone like eu-central-1a"),
+            ],
+            ...,
+        ],
+        rule(lambda v: len(set(v)) == len(v), "lists a zone twice"),
+    ] = ()
+    # Without FSR: EBS Provisioned Rate for Volume Initialization (EC2NodeClass
+    # blockDeviceMappings[].ebs.volumeInitializationRate, 100-300 MiB/s in the pinned CRD).
+    volume_initialization_rate_mibps: Annotated[Int, Field(ge=100, le=300)] = 300
+    # GPUs kept warm by low-priority placeholder pods that a real predictor preempts.
+    warm_slots: Annotated[Int, Field(ge=0)] = 0
+
+    @property
+    def fast_snapshot_restore(self) -> bool:
+        return bool(self.fast_snapshot_restore_zones)
+
+
 class GpuNodesConfig(Settings):
     """How GPU nodes start, the one GPU setting (docs/gpu-nodes.md): Karpenter's NodePool `gpu`
     (a node only while a model pod needs one) or an always-on managed node group.
@@ -176,6 +213,8 @@ class GpuNodesConfig(Settings):
     max_size: Annotated[Int, Field(ge=1), OnlyUnder("nodeGroup")] = 2
     # Node group: kubelet and containerd on the instance's NVMe store (g5/g6 have one).
     instance_store_raid0: Annotated[Bool, OnlyUnder("nodeGroup")] = True
+    # Karpenter: how a new GPU node starts fast (image snapshot, FSR, warm slots).
+    cold_start: Annotated[ColdStartConfig, OnlyUnder("karpenter")] = ColdStartConfig()
 
     @model_validator(mode="after")
     def _node_group_shape(self) -> GpuNodesConfig:
@@ -565,6 +604,7 @@ def _cross_checks(c: StackConfig) -> list[str]:
         )
     if c.gpu_nodes.karpenter:
         problems += _karpenter_checks(c)
+    problems += _cold_start_checks(c)
     problems += _ingress_checks(c)
     if c.image_mirror and not c.docker_hub_credential_arn:
         # components/image_mirror.py docker_hub_images lists them (tests/test_image_mirror.py).
@@ -716,6 +756,31 @@ def _karpenter_checks(c: StackConfig) -> list[str]:
             f"gpuNodes.gpuLimit: {limit} GPUs cannot start all InferenceServices of one model "
             f"at once (one per loader; needs {needed}); use at least {needed}"
         )
+    return problems
+
+
+def _cold_start_checks(c: StackConfig) -> list[str]:
+    """Warm slots and Fast Snapshot Restore exist only on Karpenter's nodes with the snapshot."""
+    key, cold = "gpuNodes.coldStart", c.gpu_nodes.cold_start
+    problems: list[str] = []
+    if not c.gpu_nodes.karpenter:
+        return problems  # the whole coldStart object is refused there (OnlyUnder)
+    if cold.warm_slots > c.gpu_nodes.gpu_limit:
+        problems.append(
+            f"{key}.warmSlots: {cold.warm_slots} warm GPUs do not fit gpuNodes.gpuLimit "
+            f"{c.gpu_nodes.gpu_limit}; use at most {c.gpu_nodes.gpu_limit}"
+        )
+    if cold.fast_snapshot_restore and not (cold.image_snapshot and c.image_mirror):
+        problems.append(
+            f"{key}.fastSnapshotRestoreZones: restores the image snapshot, which needs "
+            f"{key}.imageSnapshot true and imageMirror true; use []"
+        )
+    for zone in cold.fast_snapshot_restore_zones:
+        if zone[:-1] != c.region:
+            problems.append(
+                f'{key}.fastSnapshotRestoreZones: "{zone}" is not a zone of the stack\'s region '
+                f"{c.region}"
+            )
     return problems
 
 

@@ -11,16 +11,18 @@ Identity: EKS Pod Identity, not IRSA. It is what the guide's cluster config uses
 add-on), the role trusts one service principal instead of this cluster's OIDC issuer, and the
 chart needs no role annotation, so the release's values carry no account-specific ARN.
 
-Destroy order (edges are `depends_on`; destroy runs them backwards): NodePool -> EC2NodeClass ->
-Karpenter release -> {CRD release, pod identity, queue, node role access entry, data nodes}. The
-NodePool goes while the controller still runs, so Karpenter drains and terminates its own
-instances; see docs/operate.md ("GPU nodes under Karpenter") for a finalizer that cannot finish.
+Destroy order (edges are `depends_on`; destroy runs them backwards): {NodePool, EC2NodeClass ->
+image snapshot} -> Karpenter release -> {CRD release, pod identity, queue, node role access
+entry, data nodes}. The NodePool goes while the controller still runs, so Karpenter drains and
+terminates its own instances; see docs/operate.md ("GPU nodes under Karpenter") for a finalizer
+that cannot finish.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,10 @@ class KarpenterArgs(LayerArgs):
     pull_through_policy_arn: pulumi.Input[str] | None = None
     """The image mirror's node policy for first pulls through its cache rules: the GPU nodes'
     role gets it too (None with the mirror off)."""
+    image_volume: manifests.ImageVolume | None = None
+    """The volume every GPU node restores from the image snapshot (None: no snapshot)."""
+    node_class_waits: Sequence[pulumi.Resource] = ()
+    """What the EC2NodeClass waits for: the snapshot and its Fast Snapshot Restores."""
 
 
 class KarpenterGpuNodes(pulumi.ComponentResource):
@@ -222,14 +228,21 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             "NODE_ROLE",
             tags(config),
             imds_hop_limit=config.imds_hop_limit,
+            image_volume=args.image_volume,
         )
-        node_class_resource = custom_resource(
+        custom_resource(
             "gpu-node-class",
             node_class,
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[controller, crd_release, *node_role_policies, *on_data_nodes],
+                depends_on=[
+                    controller,
+                    crd_release,
+                    *node_role_policies,
+                    *on_data_nodes,
+                    *args.node_class_waits,
+                ],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
             # Only `spec.role` is an Output (the role's generated name): the rest of the spec
@@ -237,13 +250,19 @@ class KarpenterGpuNodes(pulumi.ComponentResource):
             # there instead of skipping an all-unknown spec.
             spec={**node_class["spec"], "role": self.node_role.name},
         )
+        # The NodePool does not wait for the EC2NodeClass: that waits for the image snapshot,
+        # and everything placed on GPU nodes (device plugin, the services) waits for the
+        # NodePool. Destroy stays safe: the EC2NodeClass's finalizer holds it until no NodeClaim
+        # uses it, and Karpenter re-runs it on each NodeClaim deletion
+        # (pkg/controllers/nodeclass/controller.go@v1.14.1 `finalize`, `Register`). Until the
+        # EC2NodeClass exists, a pending pod waits (the NodePool is not ready).
         self.node_pool = custom_resource(
             "gpu-node-pool",
             manifests.node_pool(config.gpu_nodes),
             pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[controller, crd_release, node_class_resource, *on_data_nodes],
+                depends_on=[controller, crd_release, *on_data_nodes],
                 custom_timeouts=pulumi.CustomTimeouts(delete=NODE_POOL_DELETE_TIMEOUT),
             ),
         )

@@ -145,3 +145,27 @@ def test_unencrypted_node_class_volume_fails(dev: dict[str, Any]) -> None:
     assert violations("nodes-encrypted-volumes", broken) == [
         f"{NODE_CLASS} gpu: spec.blockDeviceMappings[/dev/xvda].ebs.encrypted is not true"
     ]
+
+
+def test_node_class_snapshot_volume_takes_the_snapshots_encryption(dev: dict[str, Any]) -> None:
+    """A launch template may not set `encrypted` on a volume from a snapshot (EC2 API,
+    LaunchTemplateEbsBlockDeviceRequest); an explicit false is still refused."""
+    volume: dict[str, Any] = {"snapshotID": "snap-1", "volumeSize": "100Gi"}
+    restored = {"deviceName": "/dev/xvdb", "ebs": volume}
+    ok = mutate(
+        dev,
+        lambda d: add_record(
+            d, NODE_CLASS, "gpu", _node_class({"blockDeviceMappings": [*ENCRYPTED_ROOT, restored]})
+        ),
+    )
+    assert violations("nodes-encrypted-volumes", ok) == []
+    decrypted = {**restored, "ebs": {**volume, "encrypted": False}}
+    broken = mutate(
+        dev,
+        lambda d: add_record(
+            d, NODE_CLASS, "gpu", _node_class({"blockDeviceMappings": [*ENCRYPTED_ROOT, decrypted]})
+        ),
+    )
+    assert violations("nodes-encrypted-volumes", broken) == [
+        f"{NODE_CLASS} gpu: spec.blockDeviceMappings[/dev/xvdb].ebs.encrypted is not true"
+    ]

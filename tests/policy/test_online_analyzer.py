@@ -62,6 +62,9 @@ def test_committed_stacks_pass_a_first_preview(stack: str, request: pytest.Fixtu
         "iam-no-wildcard-admin",
         "iam-reader-read-only",
         "iam-trust-pinned",
+        # The EC2NodeClass's restored image volume names a snapshot that does not exist yet
+        # (issue 23); `pulumi up` checks it with the id known (test above).
+        "nodes-encrypted-volumes",
         "s3-tls-only",
     }
 

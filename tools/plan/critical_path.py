@@ -79,6 +79,15 @@ DURATIONS: dict[str, Step] = {
     "aws:sqs/queue:Queue": Step(25, "est.: SQS CreateQueue then attribute propagation"),
     "aws:sqs/queuePolicy:QueuePolicy": Step(2, "est."),
     "aws:iam/role:Role": Step(3, "1-7 s, logs"),
+    "aws:iam/instanceProfile:InstanceProfile": Step(3, "est., like a role"),
+    "aws:iam/rolePolicy:RolePolicy": Step(2, "est., like an attachment"),
+    # The GPU image snapshot (issue 23): boot, pull ~13 GB from ECR, first full snapshot.
+    "pulumi-python:dynamic/kserve-fluid:ImageSnapshot": Step(
+        900, "est.: builder boot + pull ~3 min, first snapshot ~10 min; not measured"
+    ),
+    "aws:ebs/fastSnapshotRestore:FastSnapshotRestore": Step(
+        360, "est.: optimizing takes 60 min per TiB (EBS user guide), 100 GiB"
+    ),
     "aws:iam/policy:Policy": Step(3, "1-7 s, logs"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": Step(2, "1-7 s, logs"),
     "aws:iam/user:User": Step(2, "est."),

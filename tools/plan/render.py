@@ -146,6 +146,8 @@ def _mock_outputs(
         outputs.update(keyId=f"key-{name}")
     elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
         outputs.update(latestVersion=1)
+    elif typ.startswith("pulumi-python:dynamic/kserve-fluid:ImageSnapshot"):
+        outputs["snapshotId"] = f"snap-{name}"
     elif typ == "kubernetes:core/v1:Service":
         outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example"}]}}
     for key in SECRET_OUTPUTS.get(typ, ()):
@@ -504,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  outputs: {', '.join(sorted(outputs))}")
     report = outputs.get("cacheThroughput")
     print_cache_throughput(report)
+    print_cold_start_budget(outputs.get("coldStartBudget"))
     print_vpc_endpoints(outputs.get("vpcEndpoints"))
     print_loader_times(outputs.get("loaderTimes"))
     shown = set(report.get("warnings", [])) if isinstance(report, dict) else set()
@@ -544,6 +547,26 @@ def print_cache_throughput(report: Any) -> None:
     print(f"cache -> one GPU node ({report.get('assumption', '')}):")
     for line in report.get("lines", []):
         print(f"  {line}")
+    for warning in report.get("warnings", []):
+        print(f"  warning: {warning}")
+
+
+def print_cold_start_budget(report: Any) -> None:
+    """The stack's `coldStartBudget` output (components/karpenter/cold_start_budget.py): per
+    model and loader the cold-node and warm-slot seconds by phase, sources, costs, warnings."""
+    if not isinstance(report, dict):
+        return
+    print("pending pod -> first token, low-high seconds (node, image, weights, engine):")
+    for line in report.get("lines", []):
+        print(f"  {line}")
+    for phase, source in sorted(report.get("sources", {}).items()):
+        print(f"  source {phase}: {source}")
+    for model, loaders in sorted(report.get("models", {}).items()):
+        for loader, budgets in sorted(loaders.items()):
+            weights = budgets["cold"]["phases"]["weights"]["source"]
+            print(f"  source weights {model} [{loader}]: {weights}")
+    for line in report.get("costs", []):
+        print(f"  cost: {line}")
     for warning in report.get("warnings", []):
         print(f"  warning: {warning}")
 
