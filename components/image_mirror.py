@@ -158,6 +158,15 @@ DATA_NODE_IMAGES: tuple[GpuPathImage, ...] = (
         GpuPathImage(image, f"Knative operator chart: {key}", 0.05)
         for key, image in versions.KNATIVE_OPERATOR_IMAGES.items()
     ),
+    *(
+        GpuPathImage(
+            image,
+            f"Knative Operator's Serving pods: {key}",
+            0.05,
+            copy_tag=f"serving-{versions.KNATIVE_SERVING_PATCH}",
+        )
+        for key, image in versions.knative_operator_pod_images().items()
+    ),
     GpuPathImage(versions.KARPENTER_CONTROLLER_IMAGE, "Karpenter controller", 0.1),
     GpuPathImage(versions.CURL_IMAGE, "KServe webhook wait and DataLoad gate Jobs", 0.01),
 )

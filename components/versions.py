@@ -118,6 +118,63 @@ KNATIVE_QUEUE_PROXY_IMAGE = (
 )
 """`queue-sidecar-image` of Serving 1.22.1 (knative/operator:cmd/operator/kodata/knative-serving/
 1.22.1/2-serving-core.yaml@knative-v1.22.3); Knative publishes it by digest only."""
+_KNATIVE = "gcr.io/knative-releases/knative.dev"
+KNATIVE_SERVING_IMAGES: dict[str, str] = {
+    # Serving 1.22.1 (knative/operator:cmd/operator/kodata/knative-serving/1.22.1/
+    # 2-serving-core.yaml, 3-serving-hpa.yaml, 4-serving-post-install-jobs.yaml@knative-v1.22.3)
+    "activator/activator": f"{_KNATIVE}/serving/cmd/activator"
+    "@sha256:5deaef961fef8d1417f6d4a4dfae2fc338f2d30d72c4ad58c3ab392b2c04705b",
+    "autoscaler/autoscaler": f"{_KNATIVE}/serving/cmd/autoscaler"
+    "@sha256:5bae38655d87df86b041083fbe51791816473245f752432ba9b85a7b12f73cd5",
+    "controller/controller": f"{_KNATIVE}/serving/cmd/controller"
+    "@sha256:94329d85200c2fc31ed1166a26568ca1357376c149c147e71f400cf28be3c816",
+    "webhook/webhook": f"{_KNATIVE}/serving/cmd/webhook"
+    "@sha256:8470456be214e93a84e3c7b79a632aa9978bd8ecda553feaa47878a2c24ab84d",
+    "autoscaler-hpa/autoscaler-hpa": f"{_KNATIVE}/serving/cmd/autoscaler-hpa"
+    "@sha256:5e5cb34096b58befe77e9c27f003cde97e7707e9dd047e1d50786892cb566dbf",
+    "storage-version-migration-serving-/migrate": f"{_KNATIVE}/pkg/apiextensions/storageversion"
+    "/cmd/migrate@sha256:049f9cb03f4867b3bc4eb6043a33bf8673603fc4ce99c02e7953df049ad63844",
+    "cleanup-serving-/cleanup": f"{_KNATIVE}/serving/pkg/cleanup/cmd/cleanup"
+    "@sha256:6f771871352be1f9266615b119d85d949c7acf305316de021dd9c17c3d92e219",
+}
+"""Serving's own pods as the operator creates them, keyed `<workload>/<container>` as
+`spec.registry.override` takes them (the Jobs by their generateName, which the override sees
+before the operator names them: pkg/reconciler/common/images.go and transformers.go
+@knative-v1.22.3, `ImageTransform` runs before `JobTransform`). Digest-only upstreams."""
+KNATIVE_NET_ISTIO_IMAGES: dict[str, str] = {
+    # knative/operator:cmd/operator/kodata/ingress/1.22/istio/net-istio.yaml@knative-v1.22.3
+    "net-istio-controller/controller": f"{_KNATIVE}/net-istio/cmd/controller"
+    "@sha256:61d0004be98355e09a13a8aa1b8006f2cbd91a45944e9e088b45d06901b372f6",
+    "net-istio-webhook/webhook": f"{_KNATIVE}/net-istio/cmd/webhook"
+    "@sha256:d2b95b499d71107060f9c8d523314bb26d8f95e7c558c2472d2e61a3ce2d1462",
+}
+"""The Istio ingress's pods (`ingress.istio.enabled`); container names clash with Serving's
+(`controller`, `webhook`), hence the workload prefix."""
+KOURIER_ENVOY_IMAGE = "docker.io/envoyproxy/envoy:v1.37.2"
+"""The kodata names `envoy:v1.37-latest` (knative/operator:cmd/operator/kodata/ingress/1.22/
+kourier/kourier.yaml@knative-v1.22.3), a moving tag; v1.37.2 is a fixed release of that line
+(digest in IMAGE_DIGESTS)."""
+KNATIVE_KOURIER_IMAGES: dict[str, str] = {
+    # knative/operator:cmd/operator/kodata/ingress/1.22/kourier/kourier.yaml@knative-v1.22.3
+    "net-kourier-controller/controller": f"{_KNATIVE}/net-kourier/cmd/kourier"
+    "@sha256:01abd2070ccf8680885c47990e42c05c09e30bc8595d9246f4dcd37f2220a2a2",
+    "3scale-kourier-gateway/kourier-gateway": KOURIER_ENVOY_IMAGE,
+}
+"""The Kourier ingress's pods (`ingress.kourier.enabled`)."""
+
+
+def knative_operator_pod_images(networking: str | None = None) -> dict[str, str]:
+    """`spec.registry.override` key -> upstream of every pod the operator creates for the
+    KnativeServing: Serving's, and the ingress's (`networking` "istio" or "kourier"; both
+    when None, for the inventory)."""
+    ingress = {
+        "istio": KNATIVE_NET_ISTIO_IMAGES,
+        "kourier": KNATIVE_KOURIER_IMAGES,
+        None: {**KNATIVE_NET_ISTIO_IMAGES, **KNATIVE_KOURIER_IMAGES},
+    }[networking]
+    return {**KNATIVE_SERVING_IMAGES, **ingress}
+
+
 STORAGE_INITIALIZER_IMAGE = f"kserve/storage-initializer:{KSERVE_VERSION}"
 """Chart default `kserve.storage.image` + version (kserve-resources-v0.20.0 values.yaml)."""
 
@@ -229,6 +286,11 @@ IMAGE_DIGESTS: dict[str, str | None] = {
         "sha256:445baefaaa689029cc12ac1f659b916b0b82fb14308ce536f8521fcf079116fa"
     ),
     # ^ karpenter-1.14.1 values.yaml `controller.image.digest`: the chart's own pin.
+    KOURIER_ENVOY_IMAGE: (
+        "sha256:c5e8a68e52f4d4697a9adb280dbe415d77fedf1257e183dcb86205bd438f18bd"
+    ),
+    # ^ the index digest `docker pull envoyproxy/envoy:v1.37.2` reports, recorded identically
+    #   by two unrelated public repositories (one pull log, one design record).
     # Not read yet: no registry is reachable where this was written, and no public source
     # records them. None = "tag only" until an operator reads them (docs/image-mirror.md
     # "Pinning digests": `crane digest <image>`), and `make plan` lists each as a placeholder
@@ -250,7 +312,8 @@ IMAGE_DIGESTS: dict[str, str | None] = {
 """The manifest digest (the index's, for a multi-arch image) of every tagged image the stack
 runs. The one place digests live: the copy Jobs verify them, the pods reference them where the
 consumer takes a digest, and other tooling reads them here. Digest-only upstreams
-(KNATIVE_QUEUE_PROXY_IMAGE) carry theirs in the reference."""
+(KNATIVE_QUEUE_PROXY_IMAGE, the Knative Operator's KNATIVE_*_IMAGES) carry theirs in the
+reference."""
 
 
 def digest_of(image: str) -> str | None:

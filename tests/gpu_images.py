@@ -23,7 +23,7 @@ import helm_python as helm
 import yaml
 
 from components.naming import GPU_TAINT_KEY, INSTANCE_TYPE_LABEL, gpu_node_labels
-from tests.plan_support import Plan
+from tests.plan_support import ROOT, Plan
 from tools.maintain.vendor import CHART_DIR
 
 CHARTS = CHART_DIR
@@ -42,6 +42,7 @@ JINDO_FALLBACK = {
     "JINDO_FUSE_IMAGE_ENV": "registry.cn-shanghai.aliyuncs.com/jindofs/jindo-fuse:6.2.0",
     "JINDO_SMARTDATA_IMAGE_ENV": "registry.cn-shanghai.aliyuncs.com/jindofs/smartdata:6.2.0",
 }
+KNATIVE_KODATA = ROOT / "tests" / "data" / "knative_operator_kodata.yaml"
 KNATIVE_DEFAULT_QUEUE = "gcr.io/knative-releases/knative.dev/serving/cmd/queue@<operator default>"
 
 
@@ -246,6 +247,10 @@ def _gpu_images(plan: Plan, every_node: bool = False) -> tuple[GpuImage, ...]:
             image = f"{fuse.get('image') or repository}:{fuse.get('imageTag') or tag}"
             found.append(GpuImage(image, f"JindoRuntime/{runtime['metadata']['name']} fuse"))
 
+    # The Knative Operator's pods for the KnativeServing (Serving and its ingress).
+    for knative_serving in by_kind.get("KnativeServing", []) if every_node else []:
+        found.extend(knative_operator_pods(knative_serving["spec"]))
+
     # InferenceService pods: runtime container, queue-proxy, storage initializer.
     runtimes = {
         r["metadata"]["name"]: r
@@ -279,6 +284,35 @@ def _gpu_images(plan: Plan, every_node: bool = False) -> tuple[GpuImage, ...]:
             assert storage, "no ClusterStorageContainer rendered"
             found.extend(GpuImage(image, f"{name} storage-initializer") for image in storage)
     return tuple(found)
+
+
+def knative_operator_pods(spec: dict[str, Any]) -> list[GpuImage]:
+    """The images of the pods the Knative Operator creates for a KnativeServing with `spec`:
+    its bundled manifests (tests/data/knative_operator_kodata.yaml, from the operator's kodata)
+    with `spec.registry` applied as the operator applies it
+    (knative/operator:pkg/reconciler/common/images.go@knative-v1.22.3 `ImageTransform`:
+    `<name>/<container>`, then `<container>`, then `default` with `${NAME}`; a Job's name is
+    its generateName then, `JobTransform` runs after it, transformers.go)."""
+    kodata = yaml.safe_load(KNATIVE_KODATA.read_text())
+    ingress = spec.get("ingress", {})
+    groups = ["serving"]
+    if ingress.get("istio", {}).get("enabled", not ingress.get("kourier", {}).get("enabled")):
+        groups.append("istio")  # the operator's default ingress
+    if ingress.get("kourier", {}).get("enabled"):
+        groups.append("kourier")
+    registry = spec.get("registry", {})
+    override, default = registry.get("override", {}), registry.get("default", "")
+    found = []
+    for workload in (w for group in groups for w in kodata[group]):
+        name = workload.get("name") or workload["generateName"]
+        for container in workload["containers"]:
+            image = override.get(f"{name}/{container['name']}") or override.get(container["name"])
+            if image is None and default:
+                last = container["image"].rsplit("/", 1)[-1]
+                image = default.replace("${NAME}", re.split("[:@]", last)[0])
+            source = f"KnativeServing: {workload['kind']}/{name} {container['name']}"
+            found.append(GpuImage(image or container["image"], source))
+    return found
 
 
 def _auto_selected(

@@ -11,10 +11,11 @@ against the inventory `make plan` prints (components/image_mirror.py `inventory`
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from components import versions
 from components.image_mirror import ImageMirror, MirrorSettings, inventory
-from tests.gpu_images import every_pod_image
+from tests.gpu_images import KNATIVE_KODATA, every_pod_image
 from tests.plan_support import Plan
 from tools.plan.render import ACCOUNT_ID, print_image_inventory
 from tools.plan.stack_config import load_stack_settings, load_typed_config
@@ -23,7 +24,7 @@ ECR = f"{ACCOUNT_ID}.dkr.ecr.eu-central-1.amazonaws.com"
 COPY_TOOL = versions.pinned(versions.CRANE_IMAGE)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "kourier"])
 def test_every_pod_image_is_in_the_regions_ecr(stack: str, request: pytest.FixtureRequest) -> None:
     """The one exception is the copy Jobs' own crane, pinned by digest (a copy tool cannot
     bring itself in, and ECR cannot cache gcr.io)."""
@@ -33,12 +34,29 @@ def test_every_pod_image_is_in_the_regions_ecr(stack: str, request: pytest.Fixtu
     assert {image for image, _ in outside} == {COPY_TOOL}, outside
     assert all(source.startswith("plan: Job/copy-") for _, source in outside)
     sources = " ".join(i.source for i in images)
+    ingress = (
+        [
+            "KnativeServing: Deployment/net-kourier-controller controller",
+            "KnativeServing: Deployment/3scale-kourier-gateway kourier-gateway",
+        ]
+        if stack == "kourier"
+        else [
+            "istiod: Deployment/istiod",
+            "istio-ingressgateway: Deployment/istio-ingressgateway",
+            "KnativeServing: Deployment/net-istio-controller controller",
+            "KnativeServing: Deployment/net-istio-webhook webhook",
+        ]
+    )
     for workload in (
+        *ingress,
         "fluid: Deployment/dataset-controller",
         "fluid: Job/fluid-crds-upgrade",
         "fluid: Deployment/fluid-webhook",
-        "istiod: Deployment/istiod",
-        "istio-ingressgateway: Deployment/istio-ingressgateway",
+        "KnativeServing: Deployment/activator activator",
+        "KnativeServing: Deployment/autoscaler-hpa autoscaler-hpa",
+        "KnativeServing: Deployment/controller controller",
+        "KnativeServing: Job/cleanup-serving- cleanup",
+        "KnativeServing: Job/storage-version-migration-serving- migrate",
         "kserve: Deployment/kserve-controller-manager",
         "cert-manager: Deployment/cert-manager-webhook",
         "knative-operator: Deployment/knative-operator",
@@ -54,6 +72,32 @@ def test_no_pod_pulls_from_docker_hub(dev_plan: Plan) -> None:
     assert hub == []
     proxies = [i.image for i in every_pod_image(dev_plan) if "/istio/proxyv2:" in i.image]
     assert proxies == [f"{ECR}/kserve-fluid-dev/docker-hub/istio/proxyv2:1.29.2"]
+
+
+def test_the_operator_pods_use_the_pinned_digests(kourier_plan: Plan, dev_plan: Plan) -> None:
+    """Each operator-created pod pulls the kodata's own digest from the copy in ECR, and
+    Kourier's envoy the fixed v1.37.2 through the Docker Hub cache, not `v1.37-latest`."""
+    kodata = yaml.safe_load(KNATIVE_KODATA.read_text())
+    digests = {
+        c["image"].partition("@")[2]
+        for group in kodata.values()
+        for w in group
+        for c in w["containers"]
+        if "@" in c["image"]
+    }
+    pulled = [
+        i.image
+        for plan in (dev_plan, kourier_plan)
+        for i in every_pod_image(plan)
+        if i.source.startswith("KnativeServing: ")
+    ]
+    copies = [i for i in pulled if "/copy/gcr.io/knative-releases/" in i]
+    assert {i.partition("@")[2] for i in copies} == digests
+    envoy = {i for i in pulled if "envoy" in i}
+    assert envoy == {
+        f"{ECR}/kserve-fluid-dev/docker-hub/envoyproxy/envoy:v1.37.2@"
+        + str(versions.digest_of(versions.KOURIER_ENVOY_IMAGE))
+    }
 
 
 def test_the_printed_inventory_lists_every_pod_image(
@@ -86,7 +130,7 @@ def test_only_the_programs_pods_that_call_the_api_mount_a_token(dev_plan: Plan) 
         )
         for job in dev_plan.of_type("kubernetes:batch/v1:Job")
     }
-    assert len(mounts) == 9
+    assert len(mounts) == 19
     assert {name for name, mounted in mounts.items() if mounted is not False} == {
         "llama-31-8b-instruct-dataload-gate"
     }

@@ -141,7 +141,16 @@ class ServingPlatform(pulumi.ComponentResource):
                 # Deleted before the operator, or its finalizer never clears (operator#1950).
                 # Not the gateway: net-istio only needs Istio's CRDs; the InferenceServices,
                 # whose routes the gateway serves, wait for it.
-                depends_on=[knative_operator, knative_namespace],
+                depends_on=[
+                    knative_operator,
+                    knative_namespace,
+                    # The pods it makes pull these from ECR (spec.registry.override).
+                    *image_waits(
+                        args.image_ready,
+                        *versions.knative_operator_pod_images(config.networking).values(),
+                        versions.KNATIVE_QUEUE_PROXY_IMAGE,
+                    ),
+                ],
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", delete="20m"),
             ),
         )

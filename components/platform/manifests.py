@@ -188,6 +188,8 @@ def knative_serving(
         spec["services"] = [{"name": KOURIER_SERVICE, "annotations": annotations}]
     else:
         spec["ingress"] = {"istio": {"enabled": True}}
+    if mirror.enabled:
+        spec["registry"] = {"override": knative_registry_override(config.networking, mirror)}
     return {
         "apiVersion": "operator.knative.dev/v1beta1",
         "kind": "KnativeServing",
@@ -201,6 +203,25 @@ def knative_serving(
         },
         "spec": spec,
     }
+
+
+def knative_registry_override(networking: str, mirror: ImageMirror) -> dict[str, str]:
+    """`spec.registry.override`: every container the operator creates, by
+    `<workload>/<container>`, pulled from the mirror by digest.
+
+    The operator looks up `<name>/<container>`, then `<container>`, then falls back to
+    `registry.default` with `${NAME}` replaced by the image's last path element
+    (knative/operator:pkg/reconciler/common/images.go@knative-v1.22.3 `ImageTransform`). The
+    qualified keys are needed: Serving's and net-istio's containers are both named `controller`
+    and `webhook`; no `default` is set, since it drops the path and digest of each image. The
+    caching `Image` named `queue-proxy` is overridden by its name (`updateCachingImage`).
+    """
+    override = {
+        key: mirror.ref(upstream)
+        for key, upstream in versions.knative_operator_pod_images(networking).items()
+    }
+    override["queue-proxy"] = mirror.ref(versions.KNATIVE_QUEUE_PROXY_IMAGE)
+    return override
 
 
 def kserve_resources_values(config: StackConfig, mirror: ImageMirror = UPSTREAM) -> dict[str, Any]:
