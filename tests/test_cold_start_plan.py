@@ -4,6 +4,7 @@ which configuration, what waits for what, and what `make plan` prints."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +49,17 @@ def image_mapping(plan: Plan) -> dict[str, Any] | None:
 
 def test_dev_builds_the_snapshot_after_every_gpu_image_is_in_ecr(dev_plan: Plan) -> None:
     snapshot = dev_plan.one(SNAPSHOT)
-    # Every copy Job but the Jindo master/worker image's (data nodes only, not on the snapshot).
-    copies = [
-        job
-        for job in dev_plan.of_type(JOB)
-        if job["name"].startswith("images-copy")
-        # Not on the GPU path: Jindo's master/worker image, the Knative operator's.
-        and not any(other in job["name"] for other in ("smartdata", "operator"))
+    # The copy Job of every image the snapshot bakes that the mirror copies (`.../copy/<upstream>`);
+    # the data nodes' and the Knative control plane's copies are not on the GPU path.
+    copied = [
+        re.split(r"[:@]", image.split("/copy/", 1)[1], maxsplit=1)[0]
+        for image in snapshot["inputs"]["images"]
+        if "/copy/" in image
     ]
-    assert copies, "dev copies images (no Docker Hub credential)"
-    for job in copies:
+    copies = {job["name"]: job for job in dev_plan.of_type(JOB)}
+    assert copied, "dev copies GPU images (no Docker Hub credential)"
+    for upstream in copied:
+        job = copies["images-copy-" + upstream.replace("/", "-")]
         assert dev_plan.depends_on(snapshot, job), job["name"]
     inputs = snapshot["inputs"]
     assert inputs["volumeGiB"] == 100
