@@ -83,7 +83,7 @@ unit: install-test
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/mypy --num-workers auto .
 
 ## Verify vendor/ (charts, CRDs) against vendor/manifest.json; online, fetch them again first
 vendor:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +77,9 @@ class Plan:
         return dict(inputs["labels"]), taints
 
     def manifests(self) -> dict[str, Any]:
+        # libyaml's parser: the pure-Python one takes seconds for a plan's manifests.
         return {
-            path.name: yaml.safe_load(path.read_text())
+            path.name: yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
             for path in sorted((self.folder / "manifests").glob("*.yaml"))
         }
 
@@ -89,6 +92,67 @@ class PlanFailure:
     folder: Path
 
 
+def plan_arguments(
+    out: Path,
+    stack: str = "dev",
+    sets: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+    secret_value: str | None = None,
+    preview: bool = False,
+) -> list[str]:
+    """The command line of `python -m tools.plan` for one scenario."""
+    arguments = ["--stack", stack, "--out", str(out)]
+    if preview:
+        arguments.append("--preview")
+    for key, value in (sets or {}).items():
+        arguments += ["--set", f"{key}={json.dumps(value)}"]
+    for key, value in (secrets or {}).items():
+        arguments += ["--secret", f"{key}={value}"]
+    if secret_value:
+        arguments += ["--secret-value", secret_value]
+    return arguments
+
+
+class PlanServer:
+    """This test process's tests/plan_server.py: one warm interpreter that forks a child per
+    plan, so each render skips the imports (one server per pytest-xdist worker)."""
+
+    _running: PlanServer | None = None
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.plan_server"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        atexit.register(self.stop)
+
+    @classmethod
+    def get(cls) -> PlanServer:
+        if cls._running is None or cls._running.process.poll() is not None:
+            cls._running = PlanServer()
+        return cls._running
+
+    def run(self, arguments: list[str], folder: Path) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) of `python -m tools.plan <arguments>`."""
+        with tempfile.TemporaryDirectory(prefix="plan-output-") as scratch:
+            stdout, stderr = Path(scratch) / "stdout", Path(scratch) / "stderr"
+            request = {"argv": arguments, "stdout": str(stdout), "stderr": str(stderr)}
+            assert self.process.stdin and self.process.stdout
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            reply = self.process.stdout.readline()
+            assert reply, f"the plan server stopped while rendering into {folder}"
+            return json.loads(reply)["returncode"], stdout.read_text(), stderr.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None and self.process.stdin:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+
+
 def run_plan(
     out: Path,
     stack: str = "dev",
@@ -96,22 +160,21 @@ def run_plan(
     secrets: dict[str, str] | None = None,
     secret_value: str | None = None,
     preview: bool = False,
+    fresh: bool = False,
 ) -> Plan | PlanFailure:
-    """Run `python -m tools.plan` once in a fresh interpreter (pulumi/pulumi#6561)."""
-    command = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
-    if preview:
-        command.append("--preview")
-    for key, value in (sets or {}).items():
-        command += ["--set", f"{key}={json.dumps(value)}"]
-    for key, value in (secrets or {}).items():
-        command += ["--secret", f"{key}={value}"]
-    if secret_value:
-        command += ["--secret-value", secret_value]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        return PlanFailure(result.returncode, result.stdout, result.stderr, out)
+    """Run `python -m tools.plan` once, in a forked child of the warm plan server, or with
+    `fresh` in a new interpreter (pulumi/pulumi#6561: one run per process either way)."""
+    arguments = plan_arguments(out, stack, sets, secrets, secret_value, preview)
+    if fresh:
+        command = [sys.executable, "-m", "tools.plan", *arguments]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        returncode, stdout, stderr = result.returncode, result.stdout, result.stderr
+    else:
+        returncode, stdout, stderr = PlanServer.get().run(arguments, out)
+    if returncode != 0:
+        return PlanFailure(returncode, stdout, stderr, out)
     document = json.loads((out / "resources.json").read_text())
-    return Plan(out, document, result.stdout + result.stderr)
+    return Plan(out, document, stdout + stderr)
 
 
 def render(out: Path, **kwargs: Any) -> Plan:

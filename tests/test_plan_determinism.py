@@ -16,11 +16,18 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 def test_two_plans_are_byte_identical(dev_plan: Plan, tmp_path: Path) -> None:
-    again = render(tmp_path / "again", stack="dev")
-    first, second = files(dev_plan.folder), files(again.folder)
-    assert sorted(first) == sorted(second)
-    changed = [name for name in first if first[name] != second[name]]
-    assert changed == []
+    """Also the check on tests/plan_server.py: a plan from a fresh interpreter equals the ones
+    its forked children render, before and after it preloads modules (dev_plan warmed it)."""
+    fresh = render(tmp_path / "fresh", stack="dev", fresh=True)
+    warm = render(tmp_path / "warm", stack="dev")
+    for plan in (dev_plan, warm):
+        first, second = files(fresh.folder), files(plan.folder)
+        assert sorted(first) == sorted(second)
+        changed = [name for name in first if first[name] != second[name]]
+        assert changed == []
+        assert plan.output.replace(str(plan.folder), "OUT") == fresh.output.replace(
+            str(fresh.folder), "OUT"
+        )
 
 
 def test_manifests_lead_with_api_version_kind_metadata_spec(dev_plan: Plan) -> None:
