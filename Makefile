@@ -15,6 +15,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_SYSTEM_CERTS ?= 1
 UV_SYNC := $(UV) sync --frozen --python $(PYTHON)
 INSTALLED := $(VENV)/.installed
+# One test worker per core plus one: many tests wait on a subprocess, a local server or a poll,
+# and the spare worker keeps every core busy meanwhile (2 cores: 146 s with 3, 171 s with 2).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-policy install-test plan test lint unit vendor lock preview up \
@@ -77,7 +80,7 @@ test: lint unit
 
 ## Run the test suite only
 unit: install-test
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -q
 
 ## ruff and mypy only
 lint: install-test

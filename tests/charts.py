@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
+import os
+import pickle
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,8 +152,30 @@ class Rendered:
     error: str = ""
 
 
+SHARED_RENDERS: Path | None = None
+"""Where pytest-xdist workers share renders (tests/conftest.py sets it): the stacks' releases
+share most values, and their ignored-key searches run on whichever worker is free."""
+
+
 @functools.cache
 def _render(archive: str, values_json: str, name: str, namespace: str) -> Rendered:
+    if SHARED_RENDERS is None:
+        return _render_now(archive, values_json, name, namespace)
+    stat = Path(archive).stat()
+    key = json.dumps([archive, stat.st_size, stat.st_mtime_ns, values_json, name, namespace])
+    entry = SHARED_RENDERS / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+    if entry.exists():
+        cached: Rendered = pickle.loads(entry.read_bytes())
+        return cached
+    rendered = _render_now(archive, values_json, name, namespace)
+    SHARED_RENDERS.mkdir(parents=True, exist_ok=True)
+    partial = entry.with_suffix(f".{os.getpid()}.partial")
+    partial.write_bytes(pickle.dumps(rendered))
+    partial.replace(entry)  # atomic: a reader sees a whole render or none
+    return rendered
+
+
+def _render_now(archive: str, values_json: str, name: str, namespace: str) -> Rendered:
     # A fresh Chart per render: render() drops subcharts disabled by their condition from the
     # loaded object for good (vendor/charts/SOURCES.md).
     chart = helm.Chart.load(archive)

@@ -6,7 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from tests import charts, plan_support
 from tests.plan_support import Plan, render
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_plans(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
+    """pytest-xdist workers share rendered plans (tests/plan_support.py) and chart renders
+    (tests/charts.py) through folders of this test session."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    plan_support.SHARED_PLANS = shared / "shared-plans"
+    charts.SHARED_RENDERS = shared / "shared-chart-renders"
 
 
 @pytest.fixture(scope="session")

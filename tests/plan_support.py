@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -153,6 +156,35 @@ class PlanServer:
             self.process.wait(timeout=30)
 
 
+SHARED_PLANS: Path | None = None
+"""Where pytest-xdist workers share successful renders (tests/conftest.py sets it)."""
+
+
+def _shared_run(arguments: list[str], out: Path) -> tuple[int, str, str]:
+    """A scenario renders once per test session, whichever worker asks first; the others wait
+    for it and get a copy in their own `out` (failures are not shared: they are fast, and a
+    test of a failure may look at what the run left in `out`)."""
+    if SHARED_PLANS is None:
+        return PlanServer.get().run(arguments, out)
+    at = arguments.index("--out")
+    scenario = json.dumps(arguments[:at] + arguments[at + 2 :])
+    entry = SHARED_PLANS / hashlib.sha256(scenario.encode()).hexdigest()[:24]
+    SHARED_PLANS.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{entry}.lock"):
+        if (entry / "run.json").exists():
+            run = json.loads((entry / "run.json").read_text())
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(entry / "plan", out)
+            rendered_at = run["out"]
+            return 0, *(run[k].replace(rendered_at, str(out)) for k in ("stdout", "stderr"))
+        returncode, stdout, stderr = PlanServer.get().run(arguments, out)
+        if returncode == 0:
+            shutil.copytree(out, entry / "plan")
+            run = {"out": str(out), "stdout": stdout, "stderr": stderr}
+            (entry / "run.json").write_text(json.dumps(run))
+        return returncode, stdout, stderr
+
+
 def run_plan(
     out: Path,
     stack: str = "dev",
@@ -161,14 +193,18 @@ def run_plan(
     secret_value: str | None = None,
     preview: bool = False,
     fresh: bool = False,
+    shared: bool = True,
 ) -> Plan | PlanFailure:
-    """Run `python -m tools.plan` once, in a forked child of the warm plan server, or with
-    `fresh` in a new interpreter (pulumi/pulumi#6561: one run per process either way)."""
+    """Run `python -m tools.plan` once (pulumi/pulumi#6561: one run per process): in a forked
+    child of the warm plan server, or with `fresh` in a new interpreter; `shared` lets the
+    same scenario's render from another worker stand in."""
     arguments = plan_arguments(out, stack, sets, secrets, secret_value, preview)
     if fresh:
         command = [sys.executable, "-m", "tools.plan", *arguments]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
         returncode, stdout, stderr = result.returncode, result.stdout, result.stderr
+    elif shared:
+        returncode, stdout, stderr = _shared_run(arguments, out)
     else:
         returncode, stdout, stderr = PlanServer.get().run(arguments, out)
     if returncode != 0:

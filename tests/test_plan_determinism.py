@@ -19,7 +19,7 @@ def test_two_plans_are_byte_identical(dev_plan: Plan, tmp_path: Path) -> None:
     """Also the check on tests/plan_server.py: a plan from a fresh interpreter equals the ones
     its forked children render, before and after it preloads modules (dev_plan warmed it)."""
     fresh = render(tmp_path / "fresh", stack="dev", fresh=True)
-    warm = render(tmp_path / "warm", stack="dev")
+    warm = render(tmp_path / "warm", stack="dev", shared=False)
     for plan in (dev_plan, warm):
         first, second = files(fresh.folder), files(plan.folder)
         assert sorted(first) == sorted(second)

@@ -222,7 +222,9 @@ def test_plan_ranges_covers_every_byte_once() -> None:
     block = 4096
     edge_sizes = [0, 1, block - 1, block, block + 1, 3 * block, 10 * MIB + 17]
     for range_size in [0, 7, block, 3 * block + 5, MIB, 256 * MIB]:
-        _check_cover([(f"f{i}", s) for i, s in enumerate(edge_sizes)], range_size)
+        # 7-byte ranges over the 10 MiB file would be 1.5 million ranges: seconds, no new case.
+        sizes = edge_sizes if range_size == 0 or range_size >= block else edge_sizes[:-1]
+        _check_cover([(f"f{i}", s) for i, s in enumerate(sizes)], range_size)
     _check_cover([("a", 0), ("b", 1), ("c", 2), ("d", 1000)], 1)
     for _ in range(300):
         range_size = rnd.choice([0, rnd.randint(1, 64), rnd.randint(1, 2 * MIB)])
