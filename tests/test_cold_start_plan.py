@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,21 +157,8 @@ def test_plan_prints_budgets_costs_and_the_warning(fast_plan: Plan) -> None:
     assert any("$1,787.04/month" in line for line in report["costs"])
 
 
-def test_make_plan_prints_the_budget(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.plan_support import ROOT
-
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.plan", "--stack", "prod", "--out", str(tmp_path / "p")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+def test_make_plan_prints_the_budget(prod_plan: Plan) -> None:
+    out = prod_plan.output
     assert "pending pod -> first token, low-high seconds (node, image, weights, engine):" in out
     assert "  llama-31-8b-instruct [cache] warm: 27-29 s" in out
     assert "  source node: Karpenter batching window" in out
