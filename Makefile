@@ -162,6 +162,6 @@ destroy: install pulumi-cli
 	$(BIN)/python -m tools.operate.deploy_guard destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--allow-protected)
 	$(PULUMI_PATH) pulumi destroy --stack $(STACK) $(if $(filter yes,$(ALLOW_PROTECTED)),--exclude-protected) $(DESTROY_FLAGS)
 
-## Remove build/, .venv and the bootstrapped uv
+## Remove build/, .venv, the bytecode cache and the bootstrapped uv
 clean:
-	rm -rf build $(VENV) $(UV_HOME)
+	rm -rf build $(VENV) .pycache $(UV_HOME)
