@@ -121,3 +121,15 @@ def test_new_revision_gets_a_new_job_name(
     old = staging_job(staging_plan)["inputs"]["metadata"]["name"]
     new = staging_job(pinned)["inputs"]["metadata"]["name"]
     assert old != new and new.startswith("stage-llama-31-8b-instruct-")
+
+
+def test_irsa_accounts_wait_for_their_role_to_read(dev_plan: Plan, staging_plan: Plan) -> None:
+    """IAM is eventually consistent: a pod that assumes a role before its policy is attached
+    is refused by S3 (KServe's storage initializer fails, the streamer cannot list)."""
+    attachment = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    for plan, account, policy in (
+        (dev_plan, "baseline-service-account", "models-storage-initializer-policy"),
+        (staging_plan, "staging-service-account", "models-staging-policy"),
+    ):
+        service_account = plan.one("kubernetes:core/v1:ServiceAccount", account)
+        assert plan.depends_on(service_account, plan.one(attachment, policy)), account

@@ -208,10 +208,12 @@ class ModelStore(pulumi.ComponentResource):
             tags=tags(config),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.iam.RolePolicyAttachment(
+        attachment = aws.iam.RolePolicyAttachment(
             f"{name}-policy",
             role=role.name,
             policy_arn=policy_arn,
             opts=pulumi.ResourceOptions(parent=role),
         )
-        return role.arn
+        # The ARN is handed out once the policy is attached: the ServiceAccount (and so the pod
+        # that assumes the role) waits for it, not only for a role that may not yet read S3.
+        return pulumi.Output.all(role.arn, attachment.id).apply(lambda values: str(values[0]))
