@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.restricted import restricted_container_security, restricted_pod_security
+from components.restricted import irsa_job_pod_spec, restricted_container_security
 
 CONTAINER_NAME = "copy"
 AUTH_MOUNT = "/auth"
@@ -210,24 +210,18 @@ def copy_job(spec: CopyJobSpec) -> dict[str, Any]:
         "volumeMounts": [{**auth_mount, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    pod_spec: dict[str, Any] = {
-        "serviceAccountName": spec.service_account_name,
-        # No Kubernetes API call: no API token. IRSA does not need it: the EKS pod identity
-        # webhook adds its own projected `aws-iam-token` volume for STS
-        # (aws/amazon-eks-pod-identity-webhook pkg/handler/handler.go).
-        "automountServiceAccountToken": False,
-        "restartPolicy": "Never",
-        "securityContext": restricted_pod_security(spec.run_as_user, fs_group=True),
-        "initContainers": [login],
-        "containers": [copy],
-        "volumes": [
+    pod_spec = irsa_job_pod_spec(
+        spec.service_account_name,
+        spec.run_as_user,
+        [copy],
+        [
             # The ECR token stays in memory and dies with the pod.
             {"name": "auth", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
+        init_containers=[login],
+        node_selector=spec.node_selector,
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

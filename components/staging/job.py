@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.restricted import restricted_container_security, restricted_pod_security
+from components.restricted import irsa_job_pod_spec, restricted_container_security
 
 STAGE_MODULE_DIR = Path(__file__).resolve().parents[2] / "tools" / "in_cluster" / "stage_model"
 CONTAINER_NAME = "stage"
@@ -190,16 +190,11 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
         "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    pod_spec: dict[str, Any] = {
-        "serviceAccountName": spec.service_account_name,
-        # No Kubernetes API call: no API token. IRSA does not need it: the EKS pod identity
-        # webhook adds its own projected `aws-iam-token` volume for STS
-        # (aws/amazon-eks-pod-identity-webhook pkg/handler/handler.go).
-        "automountServiceAccountToken": False,
-        "restartPolicy": "Never",
-        "securityContext": restricted_pod_security(spec.run_as_user, fs_group=True),
-        "containers": [container],
-        "volumes": [
+    pod_spec = irsa_job_pod_spec(
+        spec.service_account_name,
+        spec.run_as_user,
+        [container],
+        [
             {
                 "name": "stage-module",
                 "configMap": {"name": spec.configmap_name, "defaultMode": 0o444},
@@ -207,9 +202,8 @@ def staging_job(spec: StagingJobSpec) -> dict[str, Any]:
             {"name": "scratch", "emptyDir": {"sizeLimit": spec.scratch_size}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
+        node_selector=spec.node_selector,
+    )
     if spec.tolerations:
         pod_spec["tolerations"] = [dict(t) for t in spec.tolerations]
     return {
