@@ -265,39 +265,19 @@ class Cluster(pulumi.ComponentResource):
             [cache_volume],
             mime_user_data([("text/x-shellscript", cache_volume_script(config.model_cache.path))]),
         )
-        return eks.ManagedNodeGroup(
-            f"{name}-data",
-            cluster=self.eks_cluster,
-            node_group_name=f"{config.name}-data",
-            node_role=node_role,
-            # pulumi-eks only defaults the version when no launch template is given.
-            version=config.kubernetes_version,
-            subnet_ids=args.private_subnet_ids,
-            instance_types=[group.instance_type],
+        return self._managed_node_group(
+            name,
+            "data",
+            config,
+            node_role,
+            role_policies,
+            args,
+            template,
+            instance_type=group.instance_type,
             ami_type="AL2023_x86_64_STANDARD",
             capacity_type="ON_DEMAND",
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size,
-                desired_size=group.desired_size,
-                max_size=group.max_size,
-            ),
+            sizes=(group.min_size, group.desired_size, group.max_size),
             labels=data_node_labels(),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=template.id, version=template.latest_version.apply(str)
-            ),
-            tags=tags(config),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # "Ensure that IAM Role permissions are created before and deleted after EKS Node
-                # Group handling. Otherwise, EKS will not be able to properly delete EC2 Instances
-                # and Elastic Network Interfaces." (the aws_eks_node_group example of
-                # hashicorp/terraform-provider-aws, the resource pulumi-aws wraps). Nodes need
-                # egress to join (and on destroy go before the NAT and the subnets).
-                depends_on=[*role_policies, *args.egress_ready],
-                # Node group names are fixed: a replacement must delete the old one first.
-                delete_before_replace=True,
-                custom_timeouts=pulumi.CustomTimeouts(create="30m", update="60m", delete="30m"),
-            ),
         )
 
     def _gpu_node_group(
@@ -319,34 +299,74 @@ class Cluster(pulumi.ComponentResource):
             [],
             mime_user_data(parts) if parts else None,
         )
-        return eks.ManagedNodeGroup(
-            f"{name}-gpu",
-            cluster=self.eks_cluster,
-            node_group_name=f"{config.name}-gpu",
-            node_role=node_role,
-            # pulumi-eks only defaults the version when no launch template is given.
-            version=config.kubernetes_version,
-            subnet_ids=args.private_subnet_ids,
-            instance_types=[group.node_group_instance_type],
+        return self._managed_node_group(
+            name,
+            "gpu",
+            config,
+            node_role,
+            role_policies,
+            args,
+            template,
+            instance_type=group.node_group_instance_type,
             # Driver and container toolkit baked in; an implicit AMI type picks a non-GPU AMI.
             ami_type="AL2023_x86_64_NVIDIA",
             capacity_type=group.capacity_type,
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size,
-                desired_size=group.desired_size,
-                max_size=group.max_size,
-            ),
+            sizes=(group.min_size, group.desired_size, group.max_size),
             labels=gpu_node_labels(),
             taints=[
                 aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value="true", effect="NO_SCHEDULE")
             ],
+        )
+
+    def _managed_node_group(
+        self,
+        name: str,
+        role: str,
+        config: StackConfig,
+        node_role: aws.iam.Role,
+        role_policies: list[aws.iam.RolePolicyAttachment],
+        args: ClusterArgs,
+        template: aws.ec2.LaunchTemplate,
+        *,
+        instance_type: str,
+        ami_type: str,
+        capacity_type: str,
+        sizes: tuple[int, int, int],
+        labels: dict[str, str],
+        taints: list[aws.eks.NodeGroupTaintArgs] | None = None,
+    ) -> eks.ManagedNodeGroup:
+        """The `role` (data, gpu) managed node group, named `<stack>-<role>` in EKS, on the
+        private subnets from `template`; `sizes` is (min, desired, max)."""
+        min_size, desired_size, max_size = sizes
+        return eks.ManagedNodeGroup(
+            f"{name}-{role}",
+            cluster=self.eks_cluster,
+            node_group_name=f"{config.name}-{role}",
+            node_role=node_role,
+            # pulumi-eks only defaults the version when no launch template is given.
+            version=config.kubernetes_version,
+            subnet_ids=args.private_subnet_ids,
+            instance_types=[instance_type],
+            ami_type=ami_type,
+            capacity_type=capacity_type,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=min_size, desired_size=desired_size, max_size=max_size
+            ),
+            labels=labels,
+            taints=taints,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
             tags=tags(config),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # "Ensure that IAM Role permissions are created before and deleted after EKS Node
+                # Group handling. Otherwise, EKS will not be able to properly delete EC2 Instances
+                # and Elastic Network Interfaces." (the aws_eks_node_group example of
+                # hashicorp/terraform-provider-aws, the resource pulumi-aws wraps). Nodes need
+                # egress to join (and on destroy go before the NAT and the subnets).
                 depends_on=[*role_policies, *args.egress_ready],
+                # Node group names are fixed: a replacement must delete the old one first.
                 delete_before_replace=True,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="60m", delete="30m"),
             ),
