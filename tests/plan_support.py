@@ -95,27 +95,6 @@ class PlanFailure:
     folder: Path
 
 
-def plan_arguments(
-    out: Path,
-    stack: str = "dev",
-    sets: dict[str, Any] | None = None,
-    secrets: dict[str, str] | None = None,
-    secret_value: str | None = None,
-    preview: bool = False,
-) -> list[str]:
-    """The command line of `python -m tools.plan` for one scenario."""
-    arguments = ["--stack", stack, "--out", str(out)]
-    if preview:
-        arguments.append("--preview")
-    for key, value in (sets or {}).items():
-        arguments += ["--set", f"{key}={json.dumps(value)}"]
-    for key, value in (secrets or {}).items():
-        arguments += ["--secret", f"{key}={value}"]
-    if secret_value:
-        arguments += ["--secret-value", secret_value]
-    return arguments
-
-
 class PlanServer:
     """This test process's tests/plan_server.py: one warm interpreter that forks a child per
     plan, so each render skips the imports (one server per pytest-xdist worker)."""
@@ -198,7 +177,15 @@ def run_plan(
     """Run `python -m tools.plan` once (pulumi/pulumi#6561: one run per process): in a forked
     child of the warm plan server, or with `fresh` in a new interpreter; `shared` lets the
     same scenario's render from another worker stand in."""
-    arguments = plan_arguments(out, stack, sets, secrets, secret_value, preview)
+    arguments = ["--stack", stack, "--out", str(out)]
+    if preview:
+        arguments.append("--preview")
+    for key, value in (sets or {}).items():
+        arguments += ["--set", f"{key}={json.dumps(value)}"]
+    for key, value in (secrets or {}).items():
+        arguments += ["--secret", f"{key}={value}"]
+    if secret_value:
+        arguments += ["--secret-value", secret_value]
     if fresh:
         command = [sys.executable, "-m", "tools.plan", *arguments]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
