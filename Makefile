@@ -19,10 +19,6 @@ export UV_SYSTEM_CERTS ?= 1
 # instead of 146 s). Only what is imported is compiled, once, and the source tree stays clean.
 unexport PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX ?= $(CURDIR)/.pycache
-# The suite's workers all start by rendering plans: compiling these packages first, on every
-# core, costs 13 s once where workers racing to compile the same modules cost 33 s.
-PLAN_PACKAGES := pulumi pulumi_aws pulumi_kubernetes pulumi_eks pulumi_policy
-export FIND_PACKAGES := import importlib.util, sys; print(*(importlib.util.find_spec(name).submodule_search_locations[0] for name in sys.argv[1:]))
 UV_SYNC := $(UV) sync --frozen --python $(PYTHON)
 INSTALLED := $(VENV)/.installed
 # One test worker per core plus one: many tests wait on a subprocess, a local server or a poll,
@@ -90,7 +86,8 @@ test: lint unit
 
 ## Run the test suite only
 unit: install-test
-	@$(BIN)/python -c "$$FIND_PACKAGES" $(PLAN_PACKAGES) | xargs $(BIN)/python -m compileall -q -j 0
+	@# The workers all start by rendering plans: compile what a plan imports first, on every core.
+	@$(BIN)/python -m tools.maintain.precompile
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -q
 
 ## ruff and mypy only

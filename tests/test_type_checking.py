@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import io
 import subprocess
 from collections.abc import Iterator
@@ -118,3 +119,19 @@ def test_provider_uses_are_found(source: str, expected: tuple[str, str]) -> None
 def test_a_function_resolves_to_its_defining_module() -> None:
     assert defining_module("pulumi_aws", "get_caller_identity") == "pulumi_aws.get_caller_identity"
     assert defining_module("pulumi_aws", "sqs") == "pulumi_aws.sqs"
+
+
+def test_make_unit_precompiles_what_mypy_follows_and_no_other_service() -> None:
+    """tools/maintain/precompile.py reads the same list: the modules a plan imports."""
+    from tools.maintain import precompile
+
+    files = {str(path) for path in precompile.source_files(precompile.followed_modules())}
+    spec = importlib.util.find_spec("pulumi_aws")
+    assert spec and spec.origin
+    aws = Path(spec.origin).parent
+    for expected in ("__init__.py", "get_caller_identity.py", "ec2/vpc.py", "iam/role.py"):
+        assert str(aws / expected) in files, expected
+    assert not [name for name in files if "/pulumi_aws/sagemaker/" in name]
+    kubernetes_spec = importlib.util.find_spec("pulumi_kubernetes")
+    assert kubernetes_spec and kubernetes_spec.origin
+    assert str(Path(kubernetes_spec.origin).parent / "core" / "v1" / "Pod.py") in files
