@@ -11,7 +11,7 @@ from tests.plan_support import Plan, render
 
 
 @pytest.fixture(scope="session", autouse=True)
-def shared_plans(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
+def share_renders_between_workers(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
     """pytest-xdist workers share rendered plans (tests/plan_support.py) and chart renders
     (tests/charts.py) through folders of this test session."""
     base = tmp_path_factory.getbasetemp()

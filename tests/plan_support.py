@@ -143,8 +143,7 @@ def _shared_run(arguments: list[str], out: Path) -> tuple[int, str, str]:
     """A scenario renders once per test session, whichever worker asks first; the others wait
     for it and get a copy in their own `out` (failures are not shared: they are fast, and a
     test of a failure may look at what the run left in `out`)."""
-    if SHARED_PLANS is None:
-        return PlanServer.get().run(arguments, out)
+    assert SHARED_PLANS is not None
     at = arguments.index("--out")
     scenario = json.dumps(arguments[:at] + arguments[at + 2 :])
     entry = SHARED_PLANS / hashlib.sha256(scenario.encode()).hexdigest()[:24]
@@ -190,7 +189,7 @@ def run_plan(
         command = [sys.executable, "-m", "tools.plan", *arguments]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
         returncode, stdout, stderr = result.returncode, result.stdout, result.stderr
-    elif shared:
+    elif shared and SHARED_PLANS is not None:
         returncode, stdout, stderr = _shared_run(arguments, out)
     else:
         returncode, stdout, stderr = PlanServer.get().run(arguments, out)

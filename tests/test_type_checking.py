@@ -12,7 +12,6 @@ import ast
 import importlib
 import importlib.util
 import io
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,15 +20,9 @@ from mypy.config_parser import parse_config_file
 from mypy.options import Options
 
 from tests.plan_support import ROOT
+from tests.test_layering import project_modules
 
 PROVIDERS = ("pulumi_aws", "pulumi_kubernetes")
-
-
-def tracked_python_files() -> list[Path]:
-    listed = subprocess.run(
-        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    return [ROOT / name for name in listed if not name.startswith("tests/")]
 
 
 def provider_attributes(source: str) -> Iterator[tuple[str, str]]:
@@ -74,7 +67,9 @@ def mypy_options() -> Options:
 def used_provider_modules() -> dict[str, str]:
     """Module -> the first file that reaches it."""
     used: dict[str, str] = {}
-    for path in tracked_python_files():
+    # The project's modules as the layering contract lists them: the program, components,
+    # tools, bench and the policy pack (tests may import anything).
+    for path in project_modules(ROOT).values():
         for package, attribute in provider_attributes(path.read_text()):
             module = defining_module(package, attribute)
             used.setdefault(module, str(path.relative_to(ROOT)))
