@@ -12,13 +12,14 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config.model import ConfigError, GpuNodesConfig, StackConfig, parse_config
+from components.config.model import GpuNodesConfig
 from components.image_mirror import GpuPathImage, ImageMirror, MirrorSettings
 from components.karpenter import cold_start_budget as budget
 from components.karpenter import manifests, warm_slots
 from components.karpenter.builder_script import builder_script
 from components.karpenter.snapshot_images import snapshot_images, unpinned
 from components.serving.loaders import plan_report as loader_report
+from tests.config_support import parse, problems
 from tests.schemas import validate_custom_object, validate_kubernetes_object
 from tools.plan.stack_config import load_stack_settings
 
@@ -32,18 +33,6 @@ def dev_raw(**cold_start: Any) -> dict[str, Any]:
     if cold_start:
         raw["gpuNodes"] = {**raw.get("gpuNodes", {}), "coldStart": cold_start}
     return raw
-
-
-def parse(raw: dict[str, Any]) -> StackConfig:
-    return parse_config(
-        raw, project="kserve-fluid", stack="t", region="eu-central-1", has_hf_token=False
-    )
-
-
-def problems(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse(raw)
-    return caught.value.problems
 
 
 # --- configuration ---------------------------------------------------------------------------

@@ -9,29 +9,15 @@ import pytest
 
 from components.config.model import (
     SECRET_KEYS,
-    ConfigError,
-    StackConfig,
     StackKeys,
-    parse_config,
     project_key_type,
 )
+from tests.config_support import parse, problems
 from tools.plan.stack_config import load_stack_settings, read_project
 
 
 def dev_raw() -> dict[str, Any]:
     return load_stack_settings("dev").project_values()
-
-
-def parse(
-    raw: dict[str, Any], region: str | None = "eu-central-1", token: bool = False
-) -> StackConfig:
-    return parse_config(raw, project="kserve-fluid", stack="t", region=region, has_hf_token=token)
-
-
-def problems(raw: dict[str, Any], **kwargs: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse(raw, **kwargs)
-    return caught.value.problems
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:

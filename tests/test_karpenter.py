@@ -13,8 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config.model import ConfigError, GpuNodesConfig, parse_config
+from components.config.model import GpuNodesConfig
 from components.karpenter import manifests
+from tests.config_support import parse, problems
 from tests.nodes import data_shapes, gpu_shapes, landing, node_shapes
 from tests.plan_support import NODE_POOL, Plan, PlanFailure, run_plan
 from tests.schemas import CRD_DIR, validate_custom_object
@@ -492,18 +493,6 @@ def dev_raw(**gpu_nodes: Any) -> dict[str, Any]:
     if gpu_nodes:
         raw["gpuNodes"] = gpu_nodes
     return raw
-
-
-def parse(raw: dict[str, Any]) -> Any:
-    return parse_config(
-        raw, project="kserve-fluid", stack="t", region="eu-central-1", has_hf_token=False
-    )
-
-
-def problems(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse(raw)
-    return caught.value.problems
 
 
 def test_pulumi_yaml_declares_the_models_defaults() -> None:
